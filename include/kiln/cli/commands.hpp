@@ -1,0 +1,10 @@
+#pragma once
+// Each family of subcommands registers itself on the `kiln` program.
+#include <CLI/CLI.hpp>
+
+namespace kiln::cli {
+
+void add_demo_commands(CLI::App& app);
+void add_ngram_commands(CLI::App& app);
+
+}  // namespace kiln::cli
