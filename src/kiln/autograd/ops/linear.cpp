@@ -1,0 +1,112 @@
+#include "kiln/autograd/ops/linear.hpp"
+
+#include "kiln/autograd/function.hpp"
+#include "kiln/autograd/ops/elementwise.hpp"
+#include "kiln/autograd/ops/shape.hpp"
+#include "kiln/kernels/cpu/gemm.hpp"
+
+namespace kiln::ops {
+
+using autograd::record;
+using autograd::TensorList;
+
+namespace {
+
+struct MatmulGeometry {
+  int64_t batch = 1;  // number of independent products
+  bool shared_b = false;
+  int64_t m = 0, n = 0, k = 0;
+  Shape out_shape;
+};
+
+MatmulGeometry geometry(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
+  KILN_CHECK(a.dim() >= 2 && b.dim() >= 2, "matmul: need at least 2-d operands, got {} and {}", a.describe(),
+             b.describe());
+  MatmulGeometry g;
+  g.m = trans_a ? a.size(-1) : a.size(-2);
+  const int64_t ka = trans_a ? a.size(-2) : a.size(-1);
+  g.k = trans_b ? b.size(-1) : b.size(-2);
+  g.n = trans_b ? b.size(-2) : b.size(-1);
+  KILN_CHECK(ka == g.k, "matmul: inner dimensions differ: {}{} · {}{}", a.describe(), trans_a ? "ᵀ" : "",
+             b.describe(), trans_b ? "ᵀ" : "");
+  const Shape batch_a(a.shape().begin(), a.shape().end() - 2);
+  const Shape batch_b(b.shape().begin(), b.shape().end() - 2);
+  g.shared_b = b.dim() == 2;
+  KILN_CHECK(g.shared_b || batch_a == batch_b, "matmul: batch dimensions of {} and {} differ", a.describe(),
+             b.describe());
+  g.batch = numel_of(batch_a);
+  g.out_shape = batch_a;
+  g.out_shape.push_back(g.m);
+  g.out_shape.push_back(g.n);
+  return g;
+}
+
+// out = op(a) · op(b) on contiguous inputs; `accumulate` adds into out.
+template <typename T>
+void run_matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b, const MatmulGeometry& g, Tensor& out) {
+  const T* pa = a.data<T>();
+  const T* pb = b.data<T>();
+  T* po = out.data<T>();
+  cpu::GemmShape s{trans_a, trans_b, g.m, g.n, g.k, trans_a ? g.m : g.k, trans_b ? g.k : g.n, g.n};
+  if (g.shared_b && !trans_a) {
+    s.m = g.m * g.batch;  // one tall product instead of a loop
+    cpu::gemm(s, T{1}, pa, pb, T{0}, po);
+    return;
+  }
+  const int64_t b_stride = g.shared_b ? 0 : g.k * g.n;
+  for (int64_t i = 0; i < g.batch; ++i)
+    cpu::gemm(s, T{1}, pa + i * g.m * g.k, pb + i * b_stride, T{0}, po + i * g.m * g.n);
+}
+
+Tensor matmul_forward(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
+  check_same_dtype(a, b, "matmul");
+  const MatmulGeometry g = geometry(a, b, trans_a, trans_b);
+  Tensor out = Tensor::empty(g.out_shape, a.dtype());
+  const Tensor ac = a.contiguous(), bc = b.contiguous();
+  KILN_DISPATCH_FLOATING(a.dtype(), "matmul", [&] { run_matmul<scalar_t>(ac, bc, trans_a, trans_b, g, out); });
+  return out;
+}
+
+}  // namespace
+
+Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
+  if (b.dim() == 2 && a.dim() > 2 && trans_a) {
+    // Uncommon layout: give b the batch dims explicitly so every path below
+    // sees either a shared, untransposed-a product or matching batches.
+    Shape batched(a.shape().begin(), a.shape().end() - 2);
+    batched.push_back(b.size(0));
+    batched.push_back(b.size(1));
+    return matmul(a, contiguous(expand(b, batched)), trans_a, trans_b);
+  }
+  Tensor out = matmul_forward(a, b, trans_a, trans_b);
+  return record("matmul", {a, b}, {out},
+                [a = a.detach(), b = b.detach(), trans_a, trans_b](const TensorList& grads) {
+                  const Tensor& g = grads[0];
+                  // C = op(A)·op(B):  dop(A) = G·op(B)ᵀ,  dop(B) = op(A)ᵀ·G.
+                  Tensor ga = trans_a ? matmul_forward(b, g, trans_b, true) : matmul_forward(g, b, false, !trans_b);
+                  Tensor gb;
+                  if (b.dim() == 2 && a.dim() > 2) {
+                    // Shared b, untransposed a: fold the batch into rows.
+                    const Tensor a2 = a.reshape({a.numel() / a.size(-1), a.size(-1)});
+                    const Tensor g2 = g.reshape({g.numel() / g.size(-1), g.size(-1)});
+                    gb = trans_b ? matmul_forward(g2, a2, true, false) : matmul_forward(a2, g2, true, false);
+                  } else {
+                    gb = trans_b ? matmul_forward(g, a, true, trans_a) : matmul_forward(a, g, !trans_a, false);
+                  }
+                  return TensorList{ga, gb};
+                })[0];
+}
+
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  KILN_CHECK(weight.dim() == 2, "linear: weight must be [out, in], got {}", weight.describe());
+  KILN_CHECK(x.dim() >= 1 && x.size(-1) == weight.size(1), "linear: input {} does not match weight {}",
+             x.describe(), weight.describe());
+  Tensor out = x.dim() == 1 ? reshape(matmul(reshape(x, {1, x.size(0)}), weight, false, true), {weight.size(0)})
+                            : matmul(x, weight, false, true);
+  if (!bias.defined()) return out;
+  KILN_CHECK(bias.dim() == 1 && bias.size(0) == weight.size(0), "linear: bias {} does not match weight {}",
+             bias.describe(), weight.describe());
+  return add(out, bias);
+}
+
+}  // namespace kiln::ops
