@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package kiln needs to build, test and run its
+# bundled jobs. Idempotent: packages already present are skipped, and the
+# package index is refreshed at most once per run (only if something is missing).
+set -euo pipefail
+
+packages=(
+  # build
+  build-essential cmake ninja-build pkg-config git
+  libgtest-dev libgmock-dev libbenchmark-dev
+  # math and threads
+  libdnnl-dev
+  # files, text, program
+  nlohmann-json3-dev libtomlplusplus-dev libcli11-dev libfmt-dev libspdlog-dev zlib1g-dev
+  # reference implementation for tests (run with /usr/bin/python3)
+  python3 python3-numpy python3-torch
+  # bundled data
+  dataset-fashion-mnist bible-kjv bible-kjv-text fortunes-zh
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]} == 0)); then
+  echo "install-deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+sudo_cmd=()
+if [[ $(id -u) -ne 0 ]]; then sudo_cmd=(sudo); fi
+echo "install-deps: installing ${missing[*]}"
+"${sudo_cmd[@]}" apt-get update -q
+DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
