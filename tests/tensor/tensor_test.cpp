@@ -1,3 +1,4 @@
+#include "kiln/tensor/storage.hpp"
 #include "kiln/tensor/tensor.hpp"
 
 #include <gtest/gtest.h>
@@ -50,6 +51,31 @@ TEST(Tensor, ErrorsNameBothShapes) {
   EXPECT_THROW(a.narrow(1, 2, 2), Error);
   EXPECT_THROW(a.data<double>(), Error);
   EXPECT_THROW(broadcast_shapes({2, 3}, {4}, "add"), Error);
+}
+
+}  // namespace
+}  // namespace kiln
+
+namespace kiln {
+namespace {
+
+TEST(Storage, ReusesFreedBlocksAndTracksPeak) {
+  release_cached_memory();
+  { Tensor warm = Tensor::empty({1 << 20}); }
+  const MemoryStats before = memory_stats();
+  reset_peak_memory();
+  for (int step = 0; step < 5; ++step) {
+    Tensor a = Tensor::empty({1 << 20});
+    Tensor b = Tensor::empty({1 << 10});
+    (void)a;
+    (void)b;
+  }
+  const MemoryStats after = memory_stats();
+  EXPECT_EQ(after.fresh_allocations - before.fresh_allocations, 1) << "only the small block is new";
+  EXPECT_EQ(after.live_bytes, before.live_bytes);
+  EXPECT_GE(after.peak_bytes - before.live_bytes, int64_t{4} << 20);
+  release_cached_memory();
+  EXPECT_EQ(memory_stats().cached_bytes, 0);
 }
 
 }  // namespace
