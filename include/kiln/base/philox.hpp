@@ -42,3 +42,18 @@ inline float philox_uniform(const PhiloxKey& key, uint64_t i) {
 }
 
 }  // namespace kiln
+
+#include <cmath>
+
+namespace kiln {
+
+// Standard normal for element `i` of the stream (Box–Muller on two uniforms
+// of the same Philox block, so element i never depends on other elements).
+inline float philox_normal(const PhiloxKey& key, uint64_t i) {
+  const std::array<uint32_t, 4> bits = philox_block(key, i);
+  const float u1 = (static_cast<float>(bits[0] >> 8) + 1.0f) * 0x1.0p-24f;  // (0, 1]
+  const float u2 = uniform_from_bits(bits[1]);
+  return std::sqrt(-2.0f * std::log(u1)) * std::cos(6.2831853071795864769f * u2);
+}
+
+}  // namespace kiln

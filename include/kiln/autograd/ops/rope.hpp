@@ -1,0 +1,12 @@
+#pragma once
+// Rotary position embedding (Su et al.; SPEC: LLaMA/DeepSeek). Pair i of a
+// head rotates by angle p·θ^(−2i/D). Pairing: interleaved (2i, 2i+1), as the
+// Meta and DeepSeek references, or half-split (i, i+D/2), as Hugging Face.
+#include "kiln/tensor/tensor.hpp"
+
+namespace kiln::ops {
+
+// x: [B, T, H, D] with positions i64 [B, T] or [T]; or x: [T, H, D] with positions [T].
+Tensor rope(const Tensor& x, const Tensor& positions, double theta, bool interleaved);
+
+}  // namespace kiln::ops

@@ -1,0 +1,47 @@
+#include "kiln/autograd/ops/embedding.hpp"
+
+#include <cstring>
+
+#include "kiln/autograd/function.hpp"
+
+namespace kiln::ops {
+
+using autograd::record;
+using autograd::TensorList;
+
+Tensor embedding(const Tensor& weight, const Tensor& ids) {
+  KILN_CHECK(weight.dim() == 2, "embedding: weight must be [V, d], got {}", weight.describe());
+  KILN_CHECK(ids.dtype() == DType::i64 || ids.dtype() == DType::i32, "embedding: ids must be i32 or i64, got {}",
+             ids.describe());
+  const Tensor index = ids.to(DType::i64).contiguous();
+  const Tensor w = weight.contiguous();
+  const int64_t vocab = w.size(0), d = w.size(1), n = index.numel();
+  const int64_t* idx = index.data<int64_t>();
+  for (int64_t i = 0; i < n; ++i)
+    KILN_CHECK(idx[i] >= 0 && idx[i] < vocab, "embedding: id {} is outside the vocabulary of {}", idx[i], vocab);
+  Shape out_shape = ids.shape();
+  out_shape.push_back(d);
+  Tensor out = Tensor::empty(out_shape, w.dtype());
+  const size_t row_bytes = static_cast<size_t>(d) * dtype_size(w.dtype());
+  const auto* src = static_cast<const std::byte*>(w.raw_data());
+  auto* dst = static_cast<std::byte*>(out.raw_data());
+  for (int64_t i = 0; i < n; ++i) std::memcpy(dst + i * row_bytes, src + idx[i] * row_bytes, row_bytes);
+  return record("embedding", {weight, ids}, {out}, [index, shape = w.shape(), dtype = w.dtype()](const TensorList& g) {
+    Tensor grad = Tensor::zeros(shape, dtype);
+    const Tensor gc = g[0].contiguous();
+    const int64_t d = shape[1], n = index.numel();
+    const int64_t* idx = index.data<int64_t>();
+    KILN_DISPATCH_FLOATING(dtype, "embedding", [&] {
+      scalar_t* dw = grad.data<scalar_t>();
+      const scalar_t* go = gc.data<scalar_t>();
+      for (int64_t i = 0; i < n; ++i) {
+        scalar_t* row = dw + idx[i] * d;
+        const scalar_t* src_row = go + i * d;
+        for (int64_t j = 0; j < d; ++j) row[j] += src_row[j];
+      }
+    });
+    return TensorList{grad, Tensor()};
+  })[0];
+}
+
+}  // namespace kiln::ops
