@@ -35,7 +35,8 @@ def save(name, tensors, metadata=None):
         value = tensors[key]
         if isinstance(value, torch.Tensor):
             value = value.detach().cpu().numpy()
-        value = np.ascontiguousarray(value)
+        if not value.flags["C_CONTIGUOUS"]:  # (np.ascontiguousarray would turn 0-d into 1-d)
+            value = value.copy(order="C")
         raw = value.tobytes()
         header[key] = {"dtype": _CODES[value.dtype], "shape": list(value.shape),
                        "data_offsets": [offset, offset + len(raw)]}
@@ -65,7 +66,7 @@ def run_case(out, name, inputs, fn, generator):
     stores inputs, output, upstream gradient and input gradients under
     '<name>.in<i>', '<name>.out', '<name>.dout', '<name>.grad<i>'."""
     y = fn(*inputs)
-    dout = torch.randn(*y.shape, generator=generator, dtype=torch.float64).to(y.dtype)
+    dout = torch.randn(tuple(y.shape), generator=generator, dtype=torch.float64).to(y.dtype)
     y.backward(dout)
     for i, x in enumerate(inputs):
         out[f"{name}.in{i}"] = x
