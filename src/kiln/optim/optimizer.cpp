@@ -1,0 +1,147 @@
+#include "kiln/optim/optimizer.hpp"
+
+#include <cmath>
+
+#include "kiln/base/error.hpp"
+
+namespace kiln::optim {
+
+namespace {
+
+void adamw_update(float* p, const float* g, float* m, float* v, int64_t n, float lr, float beta1, float beta2,
+                  float eps, float decay, float step_size, float inv_sqrt_bc2) {
+#pragma omp parallel for simd if (n > 65536)
+  for (int64_t i = 0; i < n; ++i) {
+    p[i] -= lr * decay * p[i];
+    m[i] = beta1 * m[i] + (1 - beta1) * g[i];
+    v[i] = beta2 * v[i] + (1 - beta2) * g[i] * g[i];
+    p[i] -= step_size * m[i] / (std::sqrt(v[i]) * inv_sqrt_bc2 + eps);
+  }
+}
+
+const Tensor& checked_grad(const std::string& name, const Tensor& param, const Tensor& grad) {
+  KILN_CHECK(grad.shape() == param.shape() && grad.dtype() == DType::f32,
+             "optimizer: gradient {} of '{}' does not match parameter {}", grad.describe(), name, param.describe());
+  return grad;
+}
+
+}  // namespace
+
+AdamW::AdamW(std::map<std::string, Tensor> parameters, AdamWOptions options)
+    : parameters_(std::move(parameters)), options_(options) {
+  for (const auto& [name, p] : parameters_) {
+    KILN_CHECK(p.dtype() == DType::f32 && p.is_contiguous(), "AdamW: parameter '{}' must be contiguous f32, got {}",
+               name, p.describe());
+    exp_avg_[name] = Tensor::zeros(p.shape());
+    exp_avg_sq_[name] = Tensor::zeros(p.shape());
+  }
+}
+
+void AdamW::step() {
+  ++steps_;
+  const double bc1 = 1 - std::pow(options_.beta1, static_cast<double>(steps_));
+  const double bc2 = 1 - std::pow(options_.beta2, static_cast<double>(steps_));
+  for (auto& [name, p] : parameters_) {
+    const Tensor grad = p.grad();
+    if (!grad.defined()) continue;
+    const Tensor g = checked_grad(name, p, grad).contiguous();
+    const bool decays = p.dim() >= options_.decay_rule.min_decay_rank;
+    adamw_update(p.data<float>(), g.data<float>(), exp_avg_[name].data<float>(), exp_avg_sq_[name].data<float>(),
+                 p.numel(), static_cast<float>(options_.lr), static_cast<float>(options_.beta1),
+                 static_cast<float>(options_.beta2), static_cast<float>(options_.eps),
+                 decays ? static_cast<float>(options_.weight_decay) : 0.0f, static_cast<float>(options_.lr / bc1),
+                 static_cast<float>(1.0 / std::sqrt(bc2)));
+  }
+}
+
+void AdamW::zero_grad() {
+  for (auto& [name, p] : parameters_) p.zero_grad();
+}
+
+io::TensorMap AdamW::state() const {
+  io::TensorMap out;
+  for (const auto& [name, m] : exp_avg_) out[name + ".exp_avg"] = m;
+  for (const auto& [name, v] : exp_avg_sq_) out[name + ".exp_avg_sq"] = v;
+  out["step"] = Tensor::scalar(static_cast<double>(steps_), DType::i64);
+  return out;
+}
+
+void AdamW::load_state(const io::TensorMap& state) {
+  auto find = [&](const std::string& key) -> const Tensor& {
+    auto it = state.find(key);
+    KILN_CHECK(it != state.end(), "optimizer state lacks '{}'", key);
+    return it->second;
+  };
+  for (auto& [name, p] : parameters_) {
+    for (auto* slot : {&exp_avg_, &exp_avg_sq_}) {
+      const std::string key = name + (slot == &exp_avg_ ? ".exp_avg" : ".exp_avg_sq");
+      const Tensor& saved = find(key);
+      KILN_CHECK(saved.shape() == p.shape(), "optimizer state '{}' is {}, the parameter is {}", key, saved.describe(),
+                 p.describe());
+      (*slot)[name] = saved.to(DType::f32).contiguous().clone();
+    }
+  }
+  steps_ = static_cast<int64_t>(find("step").item());
+}
+
+Sgd::Sgd(std::map<std::string, Tensor> parameters, SgdOptions options)
+    : parameters_(std::move(parameters)), options_(options) {}
+
+void Sgd::step() {
+  for (auto& [name, p] : parameters_) {
+    const Tensor grad = p.grad();
+    if (!grad.defined()) continue;
+    const Tensor g = checked_grad(name, p, grad).contiguous();
+    float* w = p.data<float>();
+    const float* gp = g.data<float>();
+    const int64_t n = p.numel();
+    const auto lr = static_cast<float>(options_.lr), wd = static_cast<float>(options_.weight_decay),
+               mu = static_cast<float>(options_.momentum);
+    std::vector<float> direction(gp, gp + n);
+    for (int64_t i = 0; i < n; ++i) direction[i] += wd * w[i];
+    if (mu != 0) {
+      auto it = momentum_.find(name);
+      if (it == momentum_.end()) {
+        it = momentum_.emplace(name, Tensor::from<float>(direction, p.shape())).first;
+      } else {
+        float* buf = it->second.data<float>();
+        for (int64_t i = 0; i < n; ++i) buf[i] = mu * buf[i] + direction[i];
+      }
+      const float* buf = it->second.data<float>();
+      for (int64_t i = 0; i < n; ++i) direction[i] = options_.nesterov ? direction[i] + mu * buf[i] : buf[i];
+    }
+    for (int64_t i = 0; i < n; ++i) w[i] -= lr * direction[i];
+  }
+}
+
+void Sgd::zero_grad() {
+  for (auto& [name, p] : parameters_) p.zero_grad();
+}
+
+double clip_grad_norm(const std::map<std::string, Tensor>& parameters, double max_norm) {
+  double total = 0;
+  for (const auto& [name, p] : parameters) {
+    const Tensor g = p.grad();
+    if (!g.defined()) continue;
+    const Tensor c = g.contiguous();
+    const float* gp = c.data<float>();
+    double sum = 0;
+    for (int64_t i = 0; i < c.numel(); ++i) sum += static_cast<double>(gp[i]) * gp[i];
+    total += sum;
+  }
+  const double norm = std::sqrt(total);
+  const double coefficient = max_norm / (norm + 1e-6);
+  if (coefficient < 1.0) {
+    for (const auto& [name, p] : parameters) {
+      Tensor g = p.grad();
+      if (!g.defined()) continue;
+      Tensor scaled = g.contiguous().clone();
+      float* gp = scaled.data<float>();
+      for (int64_t i = 0; i < scaled.numel(); ++i) gp[i] = static_cast<float>(gp[i] * coefficient);
+      p.set_grad(scaled);
+    }
+  }
+  return norm;
+}
+
+}  // namespace kiln::optim
