@@ -26,6 +26,10 @@ struct DecoderBatch {
 
 struct DecoderOptions {
   bool gradient_checkpointing = false;  // recompute each block in backward
+  // Divide the summed loss by this many tokens instead of the batch's own
+  // count: with gradient accumulation, every micro-batch divides by the
+  // token count of the whole optimizer step.
+  int64_t loss_normalizer = 0;
 };
 
 // Per layer cached keys and values for incremental decoding: [1, capacity, H_kv, D].

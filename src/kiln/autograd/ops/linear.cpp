@@ -1,6 +1,7 @@
 #include "kiln/autograd/ops/linear.hpp"
 
 #include "kiln/autograd/function.hpp"
+#include "kiln/autograd/precision.hpp"
 #include "kiln/autograd/ops/elementwise.hpp"
 #include "kiln/autograd/ops/shape.hpp"
 #include "kiln/kernels/cpu/gemm.hpp"
@@ -58,11 +59,33 @@ void run_matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b, co
     cpu::gemm(s, T{1}, pa + i * g.m * g.k, pb + i * b_stride, T{0}, po + i * g.m * g.n);
 }
 
+// bf16 operands, f32 accumulation and result (PrecisionGuard(Precision::bf16)).
+void run_matmul_bf16(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b, const MatmulGeometry& g,
+                     Tensor& out) {
+  const Tensor a16 = a.to(DType::bf16), b16 = b.to(DType::bf16);
+  const bf16* pa = a16.data<bf16>();
+  const bf16* pb = b16.data<bf16>();
+  float* po = out.data<float>();
+  cpu::GemmShape s{trans_a, trans_b, g.m, g.n, g.k, trans_a ? g.m : g.k, trans_b ? g.k : g.n, g.n};
+  if (g.shared_b && !trans_a) {
+    s.m = g.m * g.batch;
+    cpu::gemm(s, 1.0f, pa, pb, 0.0f, po);
+    return;
+  }
+  const int64_t b_stride = g.shared_b ? 0 : g.k * g.n;
+  for (int64_t i = 0; i < g.batch; ++i)
+    cpu::gemm(s, 1.0f, pa + i * g.m * g.k, pb + i * b_stride, 0.0f, po + i * g.m * g.n);
+}
+
 Tensor matmul_forward(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
   check_same_dtype(a, b, "matmul");
   const MatmulGeometry g = geometry(a, b, trans_a, trans_b);
   Tensor out = Tensor::empty(g.out_shape, a.dtype());
   const Tensor ac = a.contiguous(), bc = b.contiguous();
+  if (a.dtype() == DType::f32 && matmul_precision() == Precision::bf16) {
+    run_matmul_bf16(ac, bc, trans_a, trans_b, g, out);
+    return out;
+  }
   KILN_DISPATCH_FLOATING(a.dtype(), "matmul", [&] { run_matmul<scalar_t>(ac, bc, trans_a, trans_b, g, out); });
   return out;
 }

@@ -211,7 +211,9 @@ Tensor GptModel::loss(const DecoderBatch& batch, const DecoderOptions& options) 
              "targets {} must match tokens {}", batch.targets.describe(), batch.tokens.describe());
   const Tensor out = logits(batch, options);
   const int64_t n = out.size(0) * out.size(1);
-  return ops::cross_entropy(ops::reshape(out, {n, config_.vocab_size}), batch.targets.reshape({n}));
+  ops::CrossEntropyOptions ce;
+  ce.normalizer = options.loss_normalizer;
+  return ops::cross_entropy(ops::reshape(out, {n, config_.vocab_size}), batch.targets.reshape({n}), ce);
 }
 
 std::pair<double, int64_t> GptModel::loss_sum(const DecoderBatch& batch) const {

@@ -1,0 +1,74 @@
+#pragma once
+// The training loop for decoder language models: AdamW, a learning-rate
+// schedule, gradient accumulation with token-weighted loss, global-norm
+// clipping, periodic validation, atomic checkpoints, metrics.jsonl and a
+// progress line. Batch k is a pure function of (seed, k), so a run resumed
+// from a checkpoint continues the very same loss curve.
+#include <filesystem>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "kiln/models/gpt/model.hpp"
+#include "kiln/train/lm_batches.hpp"
+
+namespace kiln::train {
+
+struct TrainOptions {
+  int64_t steps = 1000;
+  int64_t grad_accum = 1;
+  double lr = 3e-3;
+  double min_lr = 3e-4;
+  int64_t warmup = 50;
+  std::string schedule = "cosine";  // cosine | linear | multistep | constant
+  double weight_decay = 0.1;
+  double beta1 = 0.9, beta2 = 0.95, eps = 1e-8;
+  double grad_clip = 1.0;  // 0: off
+  int64_t eval_every = 100;
+  int64_t eval_batches = 20;
+  int64_t checkpoint_every = 500;
+  int64_t log_every = 10;
+  bool gradient_checkpointing = false;
+  std::string precision = "f32";  // f32 | bf16 (bf16 GEMMs, f32 master weights)
+  int64_t stop_after = 0;         // > 0: checkpoint and stop after this step (to test resume)
+};
+
+struct EvalResult {
+  double loss = 0;  // mean nats per token
+  double perplexity = 0;
+  int64_t tokens = 0;
+};
+
+struct TrainResult {
+  int64_t last_step = 0;
+  double last_train_loss = 0;
+  EvalResult last_eval;
+  double tokens_per_second = 0;
+};
+
+class LmTrainer {
+ public:
+  LmTrainer(models::GptModel& model, const LmBatches& batches, TrainOptions options, std::filesystem::path run_dir,
+            std::filesystem::path tokenizer_dir, nlohmann::json run_config);
+
+  // Continues from a checkpoint folder written by this trainer.
+  void resume(const std::filesystem::path& checkpoint);
+  TrainResult run();
+  EvalResult evaluate(int64_t batches_limit) const;
+  double lr_at(int64_t step) const;
+
+ private:
+  double train_step(int64_t step);
+  std::filesystem::path save(int64_t step, const nlohmann::json& metrics);
+
+  models::GptModel& model_;
+  const LmBatches& batches_;
+  TrainOptions options_;
+  std::filesystem::path run_dir_, tokenizer_dir_;
+  nlohmann::json run_config_;
+  int64_t start_step_ = 0;
+  struct OptimizerHolder;
+  std::shared_ptr<OptimizerHolder> optimizer_;
+};
+
+}  // namespace kiln::train

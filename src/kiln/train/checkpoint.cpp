@@ -1,0 +1,147 @@
+#include "kiln/train/checkpoint.hpp"
+
+#include <unistd.h>
+
+#include <fstream>
+
+#include "kiln/base/error.hpp"
+#include "kiln/io/atomic_file.hpp"
+
+namespace kiln::train {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+void write_text(const fs::path& path, const std::string& text) {
+  io::AtomicFile file(path);
+  file.write(text.data(), text.size());
+  file.commit();
+}
+
+nlohmann::json read_json(const fs::path& path) {
+  std::ifstream in(path);
+  KILN_CHECK(in.good(), "{}: cannot open", path.string());
+  nlohmann::json json = nlohmann::json::parse(in, nullptr, false);
+  KILN_CHECK(!json.is_discarded(), "{}: not valid JSON", path.string());
+  return json;
+}
+
+template <typename T>
+T field(const nlohmann::json& json, const char* key, const std::string& source) {
+  KILN_CHECK(json.contains(key), "{}: missing field '{}'", source, key);
+  try {
+    return json.at(key).get<T>();
+  } catch (const nlohmann::json::exception&) {
+    fail("{}: field '{}' has the wrong type", source, key);
+  }
+}
+
+}  // namespace
+
+nlohmann::json config_to_json(const models::GptConfig& c) {
+  const bool llama = c.arch == models::DecoderArch::llama;
+  nlohmann::json json = {
+      {"architectures", {llama ? "LlamaForCausalLM" : "GPT2LMHeadModel"}},
+      {"model_type", llama ? "llama" : "gpt2"},
+      {"vocab_size", c.vocab_size},
+      {"hidden_size", c.d_model},
+      {"num_hidden_layers", c.n_layer},
+      {"num_attention_heads", c.n_head},
+      {"num_key_value_heads", c.n_kv_head},
+      {"intermediate_size", c.ffn_width()},
+      {"max_position_embeddings", c.max_seq_len},
+      {llama ? "rms_norm_eps" : "layer_norm_epsilon", c.norm_eps},
+      {"rope_theta", c.rope_theta},
+      {"tie_word_embeddings", c.tie_embeddings},
+      {"torch_dtype", "float32"},
+      {"kiln", {{"rope_interleaved", c.rope_interleaved},
+                {"init_std", c.init_std},
+                {"scaled_residual_init", c.scaled_residual_init},
+                {"weight_layout", "[out, in]"}}},
+  };
+  return json;
+}
+
+models::GptConfig config_from_json(const nlohmann::json& json, const std::string& source) {
+  models::GptConfig c;
+  const auto type = field<std::string>(json, "model_type", source);
+  KILN_CHECK(type == "llama" || type == "gpt2", "{}: model_type '{}' is not a kiln decoder (llama or gpt2)", source,
+             type);
+  c.arch = type == "llama" ? models::DecoderArch::llama : models::DecoderArch::gpt2;
+  c.vocab_size = field<int64_t>(json, "vocab_size", source);
+  c.d_model = field<int64_t>(json, "hidden_size", source);
+  c.n_layer = field<int64_t>(json, "num_hidden_layers", source);
+  c.n_head = field<int64_t>(json, "num_attention_heads", source);
+  c.n_kv_head = field<int64_t>(json, "num_key_value_heads", source);
+  c.ffn_hidden = field<int64_t>(json, "intermediate_size", source);
+  c.max_seq_len = field<int64_t>(json, "max_position_embeddings", source);
+  c.norm_eps = field<double>(json, c.arch == models::DecoderArch::llama ? "rms_norm_eps" : "layer_norm_epsilon", source);
+  c.rope_theta = field<double>(json, "rope_theta", source);
+  c.tie_embeddings = field<bool>(json, "tie_word_embeddings", source);
+  if (json.contains("kiln")) {
+    const auto& k = json["kiln"];
+    c.rope_interleaved = k.value("rope_interleaved", c.rope_interleaved);
+    c.init_std = k.value("init_std", c.init_std);
+    c.scaled_residual_init = k.value("scaled_residual_init", c.scaled_residual_init);
+  }
+  c.validate();
+  return c;
+}
+
+std::optional<fs::path> latest_checkpoint(const fs::path& run_dir) {
+  const fs::path link = run_dir / "checkpoints" / "latest";
+  std::error_code error;
+  const fs::path target = fs::read_symlink(link, error);
+  if (error) return std::nullopt;
+  return run_dir / "checkpoints" / target;
+}
+
+fs::path save_checkpoint(const fs::path& run_dir, int64_t step, const models::GptConfig& config,
+                         const io::TensorMap& weights, const io::TensorMap& optimizer,
+                         const nlohmann::json& trainer_state, const fs::path& tokenizer_dir) {
+  const fs::path root = run_dir / "checkpoints";
+  fs::create_directories(root);
+  const std::string name = fmt::format("step-{:07}", step);
+  const fs::path staging = root / (name + fmt::format(".partial-{}", ::getpid()));
+  fs::remove_all(staging);
+  fs::create_directories(staging);
+  write_text(staging / "config.json", config_to_json(config).dump(2) + "\n");
+  io::save_safetensors(staging / "model.safetensors", weights, {{"format", "pt"}});
+  if (!optimizer.empty()) io::save_safetensors(staging / "trainer_state.safetensors", optimizer);
+  write_text(staging / "trainer_state.json", trainer_state.dump(2) + "\n");
+  if (!tokenizer_dir.empty()) fs::copy(tokenizer_dir, staging / "tokenizer", fs::copy_options::recursive);
+  const fs::path final_path = root / name;
+  fs::remove_all(final_path);
+  fs::rename(staging, final_path);
+  // Swap the `latest` link atomically: a new link under a temporary name, renamed over the old.
+  const fs::path temporary_link = root / fmt::format("latest.partial-{}", ::getpid());
+  fs::remove(temporary_link);
+  fs::create_directory_symlink(name, temporary_link);
+  fs::rename(temporary_link, root / "latest");
+  return final_path;
+}
+
+Checkpoint load_checkpoint(const fs::path& path, bool with_optimizer) {
+  fs::path folder = path;
+  if (!fs::exists(folder / "config.json")) {
+    const auto latest = latest_checkpoint(path);
+    KILN_CHECK(latest.has_value(), "{}: neither a checkpoint folder (config.json) nor a run with checkpoints",
+               path.string());
+    folder = *latest;
+  }
+  Checkpoint checkpoint;
+  checkpoint.folder = folder;
+  checkpoint.config = config_from_json(read_json(folder / "config.json"), (folder / "config.json").string());
+  checkpoint.weights = io::load_safetensors(folder / "model.safetensors").tensors;
+  checkpoint.trainer_state = fs::exists(folder / "trainer_state.json") ? read_json(folder / "trainer_state.json")
+                                                                       : nlohmann::json::object();
+  if (with_optimizer) {
+    KILN_CHECK(fs::exists(folder / "trainer_state.safetensors"), "{}: no optimizer state to resume from",
+               folder.string());
+    checkpoint.optimizer = io::load_safetensors(folder / "trainer_state.safetensors").tensors;
+  }
+  return checkpoint;
+}
+
+}  // namespace kiln::train

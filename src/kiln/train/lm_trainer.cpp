@@ -1,0 +1,175 @@
+#include "kiln/train/lm_trainer.hpp"
+
+#include <chrono>
+#include <cmath>
+#include <fstream>
+
+#include "kiln/autograd/engine.hpp"
+#include "kiln/autograd/grad_mode.hpp"
+#include "kiln/autograd/precision.hpp"
+#include "kiln/base/error.hpp"
+#include "kiln/base/progress.hpp"
+#include "kiln/optim/optimizer.hpp"
+#include "kiln/optim/schedule.hpp"
+#include "kiln/train/checkpoint.hpp"
+
+namespace kiln::train {
+
+namespace fs = std::filesystem;
+
+struct LmTrainer::OptimizerHolder {
+  optim::AdamW adamw;
+};
+
+namespace {
+
+int64_t counted_targets(const models::DecoderBatch& batch) {
+  const int64_t* t = batch.targets.data<int64_t>();
+  int64_t n = 0;
+  for (int64_t i = 0; i < batch.targets.numel(); ++i) n += t[i] != -100;
+  return n;
+}
+
+void append_metrics(const fs::path& path, const nlohmann::json& record) {
+  std::ofstream out(path, std::ios::app);
+  KILN_CHECK(out.good(), "{}: cannot append metrics", path.string());
+  out << record.dump() << "\n";
+}
+
+}  // namespace
+
+LmTrainer::LmTrainer(models::GptModel& model, const LmBatches& batches, TrainOptions options, fs::path run_dir,
+                     fs::path tokenizer_dir, nlohmann::json run_config)
+    : model_(model), batches_(batches), options_(std::move(options)), run_dir_(std::move(run_dir)),
+      tokenizer_dir_(std::move(tokenizer_dir)), run_config_(std::move(run_config)) {
+  KILN_CHECK(options_.steps >= 1, "train.steps must be at least 1");
+  KILN_CHECK(options_.grad_accum >= 1, "train.grad_accum must be at least 1");
+  KILN_CHECK(options_.precision == "f32" || options_.precision == "bf16", "train.precision must be f32 or bf16, got '{}'",
+             options_.precision);
+  optim::AdamWOptions adamw;
+  adamw.lr = options_.lr;
+  adamw.beta1 = options_.beta1;
+  adamw.beta2 = options_.beta2;
+  adamw.eps = options_.eps;
+  adamw.weight_decay = options_.weight_decay;
+  optimizer_ = std::make_shared<OptimizerHolder>(OptimizerHolder{optim::AdamW(model_.parameters(), adamw)});
+  fs::create_directories(run_dir_);
+}
+
+void LmTrainer::resume(const fs::path& checkpoint_path) {
+  const Checkpoint checkpoint = load_checkpoint(checkpoint_path, true);
+  KILN_CHECK(config_to_json(checkpoint.config) == config_to_json(model_.config()),
+             "{}: the checkpoint's model configuration differs from this run's", checkpoint.folder.string());
+  model_.load_parameters(checkpoint.weights);
+  // The parameters were replaced: the optimizer must track the new tensors.
+  optim::AdamWOptions adamw;
+  adamw.lr = options_.lr;
+  adamw.beta1 = options_.beta1;
+  adamw.beta2 = options_.beta2;
+  adamw.eps = options_.eps;
+  adamw.weight_decay = options_.weight_decay;
+  optimizer_ = std::make_shared<OptimizerHolder>(OptimizerHolder{optim::AdamW(model_.parameters(), adamw)});
+  optimizer_->adamw.load_state(checkpoint.optimizer);
+  start_step_ = checkpoint.trainer_state.value("step", int64_t{0});
+  KILN_CHECK(start_step_ == optimizer_->adamw.steps(), "{}: trainer step {} and optimizer step {} disagree",
+             checkpoint.folder.string(), start_step_, optimizer_->adamw.steps());
+}
+
+double LmTrainer::lr_at(int64_t step) const {
+  const auto& o = options_;
+  if (o.schedule == "cosine") return optim::warmup_cosine(step, o.warmup, o.steps, o.lr, o.min_lr);
+  if (o.schedule == "linear") return optim::warmup_linear(step, o.warmup, o.steps, o.lr, o.min_lr);
+  if (o.schedule == "multistep") return optim::deepseek_multistep(step, o.warmup, o.steps, o.lr);
+  if (o.schedule == "constant") return step < o.warmup ? o.lr * static_cast<double>(step + 1) / o.warmup : o.lr;
+  fail("train.schedule must be cosine, linear, multistep or constant, got '{}'", o.schedule);
+}
+
+double LmTrainer::train_step(int64_t step) {
+  std::vector<models::DecoderBatch> micro;
+  int64_t tokens = 0;
+  for (int64_t m = 0; m < options_.grad_accum; ++m) {
+    micro.push_back(batches_.train_batch(step, m));
+    tokens += counted_targets(micro.back());
+  }
+  KILN_CHECK(tokens > 0, "step {}: the batch has no target tokens", step + 1);
+  models::DecoderOptions forward;
+  forward.gradient_checkpointing = options_.gradient_checkpointing;
+  forward.loss_normalizer = tokens;
+  PrecisionGuard precision(options_.precision == "bf16" ? Precision::bf16 : Precision::f32);
+  double loss = 0;
+  for (const auto& batch : micro) {
+    const Tensor part = model_.loss(batch, forward);
+    loss += part.item();
+    backward(part);
+  }
+  return loss;
+}
+
+EvalResult LmTrainer::evaluate(int64_t batches_limit) const {
+  NoGradGuard no_grad;
+  PrecisionGuard precision(options_.precision == "bf16" ? Precision::bf16 : Precision::f32);
+  EvalResult result;
+  double total = 0;
+  for (const auto& batch : batches_.validation_batches(batches_limit)) {
+    const auto [sum, count] = model_.loss_sum(batch);
+    total += sum;
+    result.tokens += count;
+  }
+  result.loss = result.tokens > 0 ? total / static_cast<double>(result.tokens) : 0;
+  result.perplexity = std::exp(result.loss);
+  return result;
+}
+
+fs::path LmTrainer::save(int64_t step, const nlohmann::json& metrics) {
+  nlohmann::json state = {{"step", step}, {"config", run_config_}, {"metrics", metrics}};
+  return save_checkpoint(run_dir_, step, model_.config(), model_.parameters(), optimizer_->adamw.state(), state,
+                         tokenizer_dir_);
+}
+
+TrainResult LmTrainer::run() {
+  TrainResult result;
+  const fs::path metrics_path = run_dir_ / "metrics.jsonl";
+  const auto start = std::chrono::steady_clock::now();
+  int64_t tokens_seen = 0;
+  const int64_t last = options_.stop_after > 0 ? std::min(options_.stop_after, options_.steps) : options_.steps;
+  ProgressBar bar("train", options_.steps, "step");
+  const bool terminal = ProgressBar::stderr_is_terminal();
+  std::string last_checkpoint = "none yet";
+  for (int64_t step = start_step_; step < last; ++step) {
+    const double lr = lr_at(step);
+    optimizer_->adamw.set_lr(lr);
+    optimizer_->adamw.zero_grad();
+    const double loss = train_step(step);
+    if (!std::isfinite(loss))
+      fail("step {}: the training loss is {}; stopping. The last good checkpoint is {}", step + 1, loss,
+           last_checkpoint);
+    const double grad_norm =
+        options_.grad_clip > 0 ? optim::clip_grad_norm(model_.parameters(), options_.grad_clip) : 0.0;
+    optimizer_->adamw.step();
+    const int64_t done = step + 1;
+    tokens_seen += options_.grad_accum * batches_.tokens_per_batch();
+    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const double rate = elapsed > 0 ? static_cast<double>(tokens_seen) / elapsed : 0;
+    nlohmann::json record = {{"step", done}, {"loss", loss}, {"lr", lr}, {"grad_norm", grad_norm},
+                             {"tokens_per_s", rate}, {"elapsed_s", elapsed}};
+    result.last_train_loss = loss;
+    result.tokens_per_second = rate;
+    if (done % options_.eval_every == 0 || done == last) {
+      result.last_eval = evaluate(options_.eval_batches);
+      record["val_loss"] = result.last_eval.loss;
+      record["val_ppl"] = result.last_eval.perplexity;
+    }
+    append_metrics(metrics_path, record);
+    const std::string extra = fmt::format("loss {:.4f}  lr {:.2e}  {} tok/s", loss, lr, human_count(rate)) +
+                              (record.contains("val_loss") ? fmt::format("  val {:.4f}", result.last_eval.loss) : "");
+    bar.update(done, extra);
+    if (!terminal && (done % options_.log_every == 0 || done == last || record.contains("val_loss")))
+      fmt::print(stderr, "step {}/{}  {}\n", done, options_.steps, extra);
+    if (done % options_.checkpoint_every == 0 || done == last) last_checkpoint = save(done, record).string();
+    result.last_step = done;
+  }
+  bar.finish();
+  return result;
+}
+
+}  // namespace kiln::train
