@@ -1,0 +1,27 @@
+#pragma once
+// Autoregressive sampling with a KV cache: the prompt is encoded once, then
+// each new token costs one cached decoding step.
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "kiln/models/gpt/model.hpp"
+
+namespace kiln::models {
+
+struct SamplingOptions {
+  double temperature = 1.0;  // 0: greedy
+  int64_t top_k = 0;         // 0: off
+  double top_p = 1.0;        // nucleus; 1: off
+  uint64_t seed = 0;
+  int32_t stop_id = -1;      // stop after emitting this id (e.g. end of document)
+};
+
+// Picks one id from logits [V]; `draw` selects the random number used.
+int32_t sample_token(const std::vector<float>& logits, const SamplingOptions& options, uint64_t draw);
+
+// Calls on_token for every new id as soon as it is chosen (streaming).
+std::vector<int32_t> generate(const GptModel& model, const std::vector<int32_t>& prompt, int64_t max_new_tokens,
+                              const SamplingOptions& options, const std::function<void(int32_t)>& on_token = {});
+
+}  // namespace kiln::models

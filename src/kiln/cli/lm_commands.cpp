@@ -1,0 +1,226 @@
+// `kiln tokenizer train`, `kiln train`, `kiln eval`, `kiln generate`:
+// decoder language models end to end.
+#include <omp.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+
+#include <fmt/format.h>
+
+#include "kiln/autograd/grad_mode.hpp"
+#include "kiln/base/error.hpp"
+#include "kiln/cli/commands.hpp"
+#include "kiln/data/subword.hpp"
+#include "kiln/models/gpt/generate.hpp"
+#include "kiln/train/checkpoint.hpp"
+#include "kiln/train/lm_trainer.hpp"
+#include "kiln/train/run_config.hpp"
+#include "kiln/train/text_corpus.hpp"
+
+namespace kiln::cli {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct TokenizerTrainArgs {
+  std::string type = "bpe";
+  int64_t vocab_size = 4096;
+  std::string input, output;
+};
+
+data::Tokenizer train_tokenizer(const std::string& type, int64_t vocab_size, const fs::path& input,
+                                const fs::path& output) {
+  if (type == "bytes") {
+    data::Tokenizer t = data::Tokenizer::bytes();
+    t.save(output);
+    return t;
+  }
+  data::SentencePieceOptions options;
+  options.model_type = type;
+  options.vocab_size = vocab_size;
+  options.threads = std::max(1, omp_get_max_threads());
+  fmt::print(stderr, "training a SentencePiece {} tokenizer ({} pieces) on {}\n", type, vocab_size, input.string());
+  return data::Tokenizer::train_sentencepiece(input, output, options);
+}
+
+struct TrainArgs {
+  std::string config;
+  std::vector<std::string> overrides;
+  bool resume = false;
+};
+
+void run_train(const TrainArgs& args) {
+  train::ConfigFile file = args.config.empty() ? train::ConfigFile() : train::ConfigFile::load(args.config);
+  for (const std::string& o : args.overrides) file.apply_override(o);
+  const std::string effective = file.to_json();
+  train::RunConfig run = train::read_run_config(file);
+  if (run.threads > 0) omp_set_num_threads(static_cast<int>(run.threads));
+  fs::create_directories(run.run_dir);
+
+  const bool reuse_tokenizer = fs::exists(run.tokenizer_dir / "tokenizer_config.json");
+  const data::Tokenizer tokenizer =
+      reuse_tokenizer ? data::Tokenizer::load(run.tokenizer_dir)
+                      : train_tokenizer(run.tokenizer_kind, run.tokenizer.vocab_size, run.train_text, run.tokenizer_dir);
+  run.model.vocab_size = tokenizer.vocab_size();
+  run.model.validate();
+  std::vector<int32_t> train_tokens = train::encode_documents(run.train_text, tokenizer, "train");
+  std::vector<int32_t> valid_tokens = train::encode_documents(run.valid_text, tokenizer, "valid");
+  const train::LmBatches batches(std::move(train_tokens), std::move(valid_tokens), tokenizer.eos_id(), run.batch_size,
+                                 run.context, run.layout, run.seed);
+  models::GptModel model(run.model, run.seed);
+  fmt::print(stderr, "model: {} layers, d_model {}, {} heads ({} kv), {:.2f}M parameters; tokenizer {}\n",
+             run.model.n_layer, run.model.d_model, run.model.n_head, run.model.n_kv_head,
+             static_cast<double>(run.model.parameter_count()) / 1e6, tokenizer.description());
+  fmt::print(stderr, "data: {} train tokens, {} validation tokens; {} tokens per step; threads {}\n",
+             batches.train_tokens(), batches.valid_tokens(), batches.tokens_per_batch() * run.train.grad_accum,
+             omp_get_max_threads());
+  train::LmTrainer trainer(model, batches, run.train, run.run_dir, run.tokenizer_dir,
+                           nlohmann::json::parse(effective));
+  if (args.resume) {
+    const auto latest = train::latest_checkpoint(run.run_dir);
+    KILN_CHECK(latest.has_value(), "--resume: {} has no checkpoint yet", run.run_dir.string());
+    trainer.resume(*latest);
+    fmt::print(stderr, "resumed from {}\n", latest->string());
+  }
+  const train::TrainResult result = trainer.run();
+  fmt::print("step {}: train loss {:.4f}, validation loss {:.4f} nats/token, perplexity {:.2f} ({} tokens), {:.0f} tokens/s\n",
+             result.last_step, result.last_train_loss, result.last_eval.loss, result.last_eval.perplexity,
+             result.last_eval.tokens, result.tokens_per_second);
+  fmt::print("checkpoint: {}\n", (run.run_dir / "checkpoints" / "latest").string());
+}
+
+struct LoadedModel {
+  train::Checkpoint checkpoint;
+  data::Tokenizer tokenizer;
+  std::unique_ptr<models::GptModel> model;
+};
+
+LoadedModel load_model(const fs::path& path) {
+  LoadedModel loaded;
+  loaded.checkpoint = train::load_checkpoint(path, false);
+  const fs::path tokenizer_dir = loaded.checkpoint.folder / "tokenizer";
+  loaded.tokenizer = data::Tokenizer::load(tokenizer_dir);
+  KILN_CHECK(loaded.tokenizer.vocab_size() == loaded.checkpoint.config.vocab_size,
+             "{}: the tokenizer has {} tokens but the model expects {}", tokenizer_dir.string(),
+             loaded.tokenizer.vocab_size(), loaded.checkpoint.config.vocab_size);
+  loaded.model = std::make_unique<models::GptModel>(loaded.checkpoint.config, 0);
+  loaded.model->load_parameters(loaded.checkpoint.weights);
+  return loaded;
+}
+
+struct EvalArgs {
+  std::string checkpoint, text;
+  int64_t context = 0, batch_size = 8;
+};
+
+void run_eval(const EvalArgs& args) {
+  const LoadedModel loaded = load_model(args.checkpoint);
+  const int64_t context = args.context > 0 ? args.context : loaded.checkpoint.config.max_seq_len;
+  KILN_CHECK(context <= loaded.checkpoint.config.max_seq_len || loaded.checkpoint.config.arch == models::DecoderArch::llama,
+             "--context {} is longer than the model's {}", context, loaded.checkpoint.config.max_seq_len);
+  std::vector<int32_t> tokens = train::encode_documents(args.text, loaded.tokenizer, "eval");
+  const train::LmBatches batches(tokens, tokens, loaded.tokenizer.eos_id(), args.batch_size, context,
+                                 train::AttentionLayout::documents, 0);
+  NoGradGuard no_grad;
+  double total = 0;
+  int64_t count = 0;
+  for (const auto& batch : batches.validation_batches(0)) {
+    const auto [sum, n] = loaded.model->loss_sum(batch);
+    total += sum;
+    count += n;
+  }
+  fmt::print("{}: {} tokens scored, loss {:.4f} nats/token, perplexity {:.3f}\n", args.text, count,
+             total / static_cast<double>(count), std::exp(total / static_cast<double>(count)));
+}
+
+struct GenerateArgs {
+  std::string checkpoint, prompt;
+  int64_t max_tokens = 100;
+  models::SamplingOptions sampling;
+  int64_t samples = 1;
+  bool stats = false;
+};
+
+void run_generate(const GenerateArgs& args) {
+  const LoadedModel loaded = load_model(args.checkpoint);
+  std::vector<int32_t> prompt = loaded.tokenizer.encode(args.prompt);
+  KILN_CHECK(!prompt.empty(), "--prompt is empty");
+  for (int64_t s = 0; s < args.samples; ++s) {
+    models::SamplingOptions sampling = args.sampling;
+    sampling.seed += static_cast<uint64_t>(s);
+    sampling.stop_id = loaded.tokenizer.eos_id();
+    std::vector<int32_t> so_far = prompt;
+    std::string printed = loaded.tokenizer.decode(prompt);
+    fmt::print("{}", printed);
+    std::fflush(stdout);
+    const auto start = std::chrono::steady_clock::now();
+    const auto produced = models::generate(*loaded.model, prompt, args.max_tokens, sampling, [&](int32_t id) {
+      if (id == loaded.tokenizer.eos_id()) return;
+      so_far.push_back(id);
+      const std::string text = loaded.tokenizer.decode(so_far);
+      if (text.size() > printed.size() && text.compare(0, printed.size(), printed) == 0) {
+        fmt::print("{}", text.substr(printed.size()));
+        std::fflush(stdout);
+      }
+      printed = text;
+    });
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    fmt::print("\n");
+    if (args.stats)
+      fmt::print(stderr, "{} tokens in {:.3f} s ({:.1f} tokens/s); KV cache {} values per token per layer\n",
+                 produced.size(), seconds, static_cast<double>(produced.size()) / seconds,
+                 2 * loaded.checkpoint.config.n_kv_head * loaded.checkpoint.config.head_dim());
+  }
+}
+
+}  // namespace
+
+void add_lm_commands(CLI::App& app) {
+  auto tok = std::make_shared<TokenizerTrainArgs>();
+  CLI::App* tokenizer = app.add_subcommand("tokenizer", "Tokenizers (SentencePiece BPE/unigram, bytes)");
+  tokenizer->require_subcommand(1);
+  CLI::App* tok_train = tokenizer->add_subcommand("train", "Train a tokenizer on a text file and save its folder");
+  tok_train->add_option("--type", tok->type, "bpe, unigram (SentencePiece, byte fallback) or bytes")
+      ->check(CLI::IsMember({"bpe", "unigram", "bytes"}))
+      ->capture_default_str();
+  tok_train->add_option("--vocab-size", tok->vocab_size, "Number of pieces (SentencePiece)")->capture_default_str();
+  tok_train->add_option("--input", tok->input, "Training text, one sentence or document per line");
+  tok_train->add_option("-o,--output", tok->output, "Folder to write the tokenizer to")->required();
+  tok_train->callback([tok] {
+    KILN_CHECK(tok->type == "bytes" || !tok->input.empty(), "tokenizer train: --input is required for {}", tok->type);
+    const data::Tokenizer t = train_tokenizer(tok->type, tok->vocab_size, tok->input, tok->output);
+    fmt::print("{}: {}\n", tok->output, t.description());
+  });
+
+  auto train = std::make_shared<TrainArgs>();
+  CLI::App* train_cmd = app.add_subcommand("train", "Train a decoder language model (LLaMA/DeepSeek or GPT-2 block)");
+  train_cmd->add_option("-c,--config", train->config, "TOML run configuration (configs/*.toml)");
+  train_cmd->add_option("--set", train->overrides, "Override a field, e.g. --set model.n_layer=4 (repeatable)");
+  train_cmd->add_flag("--resume", train->resume, "Continue from the run folder's latest checkpoint");
+  train_cmd->callback([train] { run_train(*train); });
+
+  auto eval = std::make_shared<EvalArgs>();
+  CLI::App* eval_cmd = app.add_subcommand("eval", "Perplexity of a checkpoint on a text file (one document per line)");
+  eval_cmd->add_option("checkpoint", eval->checkpoint, "Checkpoint folder or run folder")->required();
+  eval_cmd->add_option("--text", eval->text, "Text to score")->required();
+  eval_cmd->add_option("--context", eval->context, "Window length (default: the model's)");
+  eval_cmd->callback([eval] { run_eval(*eval); });
+
+  auto gen = std::make_shared<GenerateArgs>();
+  CLI::App* gen_cmd = app.add_subcommand("generate", "Sample text from a checkpoint, streamed as it is produced");
+  gen_cmd->add_option("checkpoint", gen->checkpoint, "Checkpoint folder or run folder")->required();
+  gen_cmd->add_option("-p,--prompt", gen->prompt, "Text to continue")->required();
+  gen_cmd->add_option("-n,--max-tokens", gen->max_tokens, "New tokens at most")->capture_default_str();
+  gen_cmd->add_option("-t,--temperature", gen->sampling.temperature, "0 = greedy")->capture_default_str();
+  gen_cmd->add_option("--top-k", gen->sampling.top_k, "Keep the k most likely tokens (0 = all)")->capture_default_str();
+  gen_cmd->add_option("--top-p", gen->sampling.top_p, "Nucleus sampling mass")->capture_default_str();
+  gen_cmd->add_option("--seed", gen->sampling.seed, "Random seed")->capture_default_str();
+  gen_cmd->add_option("--samples", gen->samples, "How many continuations")->capture_default_str();
+  gen_cmd->add_flag("--stats", gen->stats, "Print speed and KV-cache size");
+  gen_cmd->callback([gen] { run_generate(*gen); });
+}
+
+}  // namespace kiln::cli
