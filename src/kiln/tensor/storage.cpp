@@ -4,6 +4,7 @@
 
 #include <cstdlib>
 #include <new>
+#include <stdexcept>
 
 namespace kiln {
 
@@ -70,22 +71,47 @@ class BlockPool {
 };
 
 // Per thread so that no lock is taken on the hot path; a block freed on
-// another thread simply joins that thread's cache.
+// another thread simply joins that thread's cache. Tensors that outlive their
+// thread's pool (statics destroyed after thread-locals at exit) fall back to
+// plain malloc/free: the flag is trivially destructible, so it stays readable.
+thread_local bool pool_destroyed = false;
+
+struct PoolOwner {
+  BlockPool pool;
+  ~PoolOwner() { pool_destroyed = true; }
+};
+
+BlockPool* pool_or_null() {
+  if (pool_destroyed) return nullptr;
+  thread_local PoolOwner owner;
+  return &owner.pool;
+}
+
 BlockPool& pool() {
-  thread_local BlockPool instance;
-  return instance;
+  BlockPool* p = pool_or_null();
+  if (p == nullptr) throw std::logic_error("tensor memory pool used after its thread ended");
+  return *p;
 }
 
 }  // namespace
 
 Storage::Storage(size_t bytes) : bytes_(bytes), capacity_(block_size(bytes)) {
-  data_ = pool().take(capacity_);
-  pool().on_live_change(static_cast<int64_t>(capacity_));
+  if (BlockPool* p = pool_or_null()) {
+    data_ = p->take(capacity_);
+    p->on_live_change(static_cast<int64_t>(capacity_));
+    return;
+  }
+  data_ = static_cast<std::byte*>(std::aligned_alloc(kAlignment, capacity_));
+  if (data_ == nullptr) throw std::bad_alloc();
 }
 
 Storage::~Storage() {
-  pool().on_live_change(-static_cast<int64_t>(capacity_));
-  pool().give_back(data_, capacity_);
+  if (BlockPool* p = pool_or_null()) {
+    p->on_live_change(-static_cast<int64_t>(capacity_));
+    p->give_back(data_, capacity_);
+    return;
+  }
+  std::free(data_);
 }
 
 MemoryStats memory_stats() { return pool().stats(); }

@@ -1,0 +1,96 @@
+// `kiln train`, `kiln eval`, `kiln generate` and `kiln tokenizer` as a user
+// runs them: a short training run on KJV text must learn, and every bad input
+// must end in one clear line and a non-zero exit.
+#include <gtest/gtest.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include <unistd.h>
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Result {
+  int status;
+  std::string output;  // stdout and stderr together
+};
+
+Result run(const std::string& args) {
+  const std::string command = std::string(KILN_BINARY) + " " + args + " 2>&1";
+  FILE* pipe = popen(command.c_str(), "r");
+  std::string output;
+  std::array<char, 4096> buffer{};
+  while (pipe != nullptr && fgets(buffer.data(), buffer.size(), pipe) != nullptr) output += buffer.data();
+  const int status = pipe != nullptr ? pclose(pipe) : -1;
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
+}
+
+class LmCli : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = fs::temp_directory_path() / ("kiln_lm_cli_" + std::to_string(::getpid()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  static void TearDownTestSuite() { fs::remove_all(dir_); }
+
+  static std::string data_args() {
+    const std::string text = std::string(KILN_TEST_DATA_DIR) + "/text/";
+    return "--set data.train=" + text + "kjv-train2000.txt --set data.valid=" + text + "kjv-test200.txt";
+  }
+  static std::string train_args(const std::string& run_name, const std::string& extra = "") {
+    return "train -c " + std::string(KILN_SOURCE_DIR) + "/configs/tiny.toml " + data_args() + " --set run.dir=" +
+           (dir_ / run_name).string() + " " + extra;
+  }
+  static inline fs::path dir_;
+};
+
+TEST_F(LmCli, ShortTrainingRunLearnsKjv) {
+  const Result r = run(train_args("learn", "--set train.steps=120"));
+  ASSERT_EQ(r.status, 0) << r.output;
+  // The tiny model starts at ln(512) ≈ 6.24 nats; a unigram model of this text is ≈ 5.5.
+  const size_t at = r.output.find("validation loss ");
+  ASSERT_NE(at, std::string::npos) << r.output;
+  const double loss = std::stod(r.output.substr(at + 16));
+  EXPECT_LT(loss, 5.0) << r.output;
+
+  const Result eval = run("eval " + (dir_ / "learn").string() + " --text " + std::string(KILN_TEST_DATA_DIR) +
+                          "/text/kjv-test200.txt");
+  EXPECT_EQ(eval.status, 0) << eval.output;
+  EXPECT_NE(eval.output.find("perplexity"), std::string::npos) << eval.output;
+
+  const Result gen = run("generate " + (dir_ / "learn").string() + " -p 'and god said' -n 12 --seed 1 --stats");
+  EXPECT_EQ(gen.status, 0) << gen.output;
+  EXPECT_EQ(gen.output.rfind("and god said", 0), 0u) << gen.output;
+}
+
+TEST_F(LmCli, BadInputsAreOneLineErrors) {
+  auto expect_error = [](const Result& r, const std::string& needle) {
+    EXPECT_NE(r.status, 0) << r.output;
+    EXPECT_NE(r.output.find("kiln: error: "), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find(needle), std::string::npos) << r.output;
+  };
+  expect_error(run(train_args("missing", "--set data.train=/nonexistent/corpus.txt")), "/nonexistent/corpus.txt");
+  const fs::path empty = dir_ / "empty.txt";
+  std::ofstream(empty).close();
+  expect_error(run(train_args("empty", "--set data.train=" + empty.string())), "empty");
+  expect_error(run(train_args("unknown", "--set model.n_layr=3")), "unknown key 'model.n_layr'");
+  expect_error(run(train_args("range", "--set model.n_layer=0")), "model.n_layer");
+  expect_error(run(train_args("long", "--set train.context=100 --set model.max_seq_len=64")), "max_seq_len");
+
+  // A checkpoint of another architecture cannot be resumed into this run.
+  ASSERT_EQ(run(train_args("arch", "--set train.steps=2")).status, 0);
+  expect_error(run(train_args("arch", "--set train.steps=4 --set model.n_layer=3 --resume")), "differs");
+  // A tokenizer that does not match the checkpoint.
+  const fs::path latest = dir_ / "arch" / "checkpoints" / "latest" / "tokenizer";
+  ASSERT_EQ(run("tokenizer train --type bytes -o " + latest.string()).status, 0);
+  expect_error(run("generate " + (dir_ / "arch").string() + " -p 'and' -n 3"), "tokenizer has 257 tokens");
+  expect_error(run("eval " + (dir_ / "nothing").string() + " --text x.txt"), "neither a checkpoint");
+}
+
+}  // namespace
