@@ -1,6 +1,7 @@
 #include "kiln/kernels/cpu/gemm.hpp"
 
 #include <dnnl.h>
+#include <oneapi/dnnl/dnnl.hpp>
 
 #include <vector>
 
@@ -30,13 +31,50 @@ void gemm(const GemmShape& s, double alpha, const double* a, const double* b, do
   }
 }
 
+namespace {
+
+// oneDNN objects for bf16 products. The engine and stream are per thread;
+// oneDNN keeps its own cache of compiled primitives keyed by the descriptor,
+// so re-describing the same shape every step costs a lookup, not a JIT.
+struct DnnlContext {
+  dnnl::engine engine{dnnl::engine::kind::cpu, 0};
+  dnnl::stream stream{engine};
+};
+
+DnnlContext& dnnl_context() {
+  thread_local DnnlContext context;
+  return context;
+}
+
+dnnl::memory::desc matrix_desc(int64_t rows, int64_t cols, int64_t ld, bool transposed, dnnl::memory::data_type type) {
+  // Logical [rows, cols]; stored row-major with leading dimension ld, or
+  // transposed (column-major) when `transposed`.
+  const dnnl::memory::dims strides = transposed ? dnnl::memory::dims{1, ld} : dnnl::memory::dims{ld, 1};
+  return dnnl::memory::desc({rows, cols}, type, strides);
+}
+
+}  // namespace
+
 void gemm(const GemmShape& s, float alpha, const bf16* a, const bf16* b, float beta, float* c) {
-  // Correct but slow: widen to f32. To be replaced by the oneDNN matmul primitive.
-  const int64_t a_rows = s.trans_a ? s.k : s.m, b_rows = s.trans_b ? s.n : s.k;
-  std::vector<float> wa(static_cast<size_t>(a_rows * s.lda)), wb(static_cast<size_t>(b_rows * s.ldb));
-  for (size_t i = 0; i < wa.size(); ++i) wa[i] = static_cast<float>(a[i]);
-  for (size_t i = 0; i < wb.size(); ++i) wb[i] = static_cast<float>(b[i]);
-  gemm(s, alpha, wa.data(), wb.data(), beta, c);
+  if (s.m == 0 || s.n == 0) return;
+  using dt = dnnl::memory::data_type;
+  DnnlContext& ctx = dnnl_context();
+  const auto a_desc = matrix_desc(s.m, s.k, s.lda, s.trans_a, dt::bf16);
+  const auto b_desc = matrix_desc(s.k, s.n, s.ldb, s.trans_b, dt::bf16);
+  const auto c_desc = matrix_desc(s.m, s.n, s.ldc, false, dt::f32);
+  dnnl::primitive_attr attr;
+  if (alpha != 1.0f) attr.set_output_scales(0, {alpha});
+  if (beta != 0.0f) {
+    dnnl::post_ops ops;
+    ops.append_sum(beta);
+    attr.set_post_ops(ops);
+  }
+  const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a_desc, b_desc, c_desc), attr, ctx.engine);
+  dnnl::memory a_mem(a_desc, ctx.engine, const_cast<bf16*>(a));
+  dnnl::memory b_mem(b_desc, ctx.engine, const_cast<bf16*>(b));
+  dnnl::memory c_mem(c_desc, ctx.engine, c);
+  dnnl::matmul(pd).execute(ctx.stream, {{DNNL_ARG_SRC, a_mem}, {DNNL_ARG_WEIGHTS, b_mem}, {DNNL_ARG_DST, c_mem}});
+  ctx.stream.wait();
 }
 
 }  // namespace kiln::cpu

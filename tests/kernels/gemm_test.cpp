@@ -1,0 +1,95 @@
+// GEMM: every transpose/leading-dimension combination against a plain f64
+// loop, for f32 and for bf16 operands with f32 accumulation; and the bf16
+// compute path of matmul/linear under PrecisionGuard.
+#include "kiln/kernels/cpu/gemm.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "kiln/autograd/engine.hpp"
+#include "kiln/autograd/ops/linear.hpp"
+#include "kiln/autograd/ops/elementwise.hpp"
+#include "kiln/autograd/ops/reduce.hpp"
+#include "kiln/autograd/precision.hpp"
+#include "kiln/base/philox.hpp"
+
+namespace kiln::cpu {
+namespace {
+
+std::vector<float> random_values(size_t n, uint64_t stream) {
+  std::vector<float> v(n);
+  for (size_t i = 0; i < n; ++i) v[i] = philox_normal({3, stream}, i);
+  return v;
+}
+
+// C = alpha·op(A)·op(B) + beta·C in f64, with A and B as given (already rounded).
+std::vector<double> reference(const GemmShape& s, double alpha, const std::vector<double>& a,
+                              const std::vector<double>& b, double beta, const std::vector<double>& c) {
+  std::vector<double> out = c;
+  for (int64_t i = 0; i < s.m; ++i)
+    for (int64_t j = 0; j < s.n; ++j) {
+      double acc = 0;
+      for (int64_t p = 0; p < s.k; ++p)
+        acc += (s.trans_a ? a[p * s.lda + i] : a[i * s.lda + p]) * (s.trans_b ? b[j * s.ldb + p] : b[p * s.ldb + j]);
+      out[i * s.ldc + j] = alpha * acc + beta * c[i * s.ldc + j];
+    }
+  return out;
+}
+
+TEST(Gemm, AllLayoutsMatchAPlainLoop) {
+  for (bool ta : {false, true})
+    for (bool tb : {false, true})
+      for (bool use_bf16 : {false, true}) {
+        const int64_t m = 37, n = 29, k = 53;
+        GemmShape s{ta, tb, m, n, k, (ta ? m : k) + 3, (tb ? k : n) + 5, n + 2};
+        const size_t a_size = static_cast<size_t>((ta ? k : m) * s.lda), b_size = static_cast<size_t>((tb ? n : k) * s.ldb);
+        std::vector<float> a = random_values(a_size, 1), b = random_values(b_size, 2);
+        std::vector<float> c = random_values(static_cast<size_t>(m * s.ldc), 3);
+        std::vector<double> ad(a.begin(), a.end()), bd(b.begin(), b.end()), cd(c.begin(), c.end());
+        if (use_bf16) {
+          std::vector<bf16> a16(a.size()), b16(b.size());
+          for (size_t i = 0; i < a.size(); ++i) ad[i] = static_cast<float>(a16[i] = bf16(a[i]));
+          for (size_t i = 0; i < b.size(); ++i) bd[i] = static_cast<float>(b16[i] = bf16(b[i]));
+          gemm(s, 0.5f, a16.data(), b16.data(), 1.0f, c.data());
+        } else {
+          gemm(s, 0.5f, a.data(), b.data(), 1.0f, c.data());
+        }
+        const std::vector<double> expected = reference(s, 0.5, ad, bd, 1.0, cd);
+        double worst = 0;
+        for (int64_t i = 0; i < m; ++i)
+          for (int64_t j = 0; j < n; ++j) worst = std::max(worst, std::abs(c[i * s.ldc + j] - expected[i * s.ldc + j]));
+        // Products of bf16 values are exact in f32; what remains is f32 summation over k = 53.
+        EXPECT_LT(worst, 1e-4) << "trans_a " << ta << " trans_b " << tb << " bf16 " << use_bf16;
+      }
+}
+
+TEST(Gemm, Bf16PrecisionScopeStaysCloseToF32) {
+  Tensor x = Tensor::from<float>(random_values(8 * 64, 4), {8, 64});
+  Tensor w = Tensor::from<float>(random_values(32 * 64, 5), {32, 64});
+  auto run = [&](Precision p) {
+    Tensor xl = x.clone().set_requires_grad(true), wl = w.clone().set_requires_grad(true);
+    PrecisionGuard guard(p);
+    Tensor y = ops::linear(xl, wl);
+    backward(ops::sum(ops::square(y)));
+    return std::vector<Tensor>{y, xl.grad(), wl.grad()};
+  };
+  const auto f32 = run(Precision::f32), b16 = run(Precision::bf16), again = run(Precision::f32);
+  EXPECT_EQ(f32[0].to_vector<float>(), again[0].to_vector<float>()) << "the guard is scoped";
+  for (int t = 0; t < 3; ++t) {
+    const auto a = f32[t].to_vector<float>(), b = b16[t].to_vector<float>();
+    double err = 0, norm = 0;
+    for (size_t i = 0; i < a.size(); ++i) {
+      err += (a[i] - b[i]) * (a[i] - b[i]);
+      norm += a[i] * a[i];
+    }
+    // bf16 keeps 8 significant bits: relative rounding 2^-9 per operand; with
+    // random signs the relative error of a dot product stays near that scale.
+    EXPECT_LT(std::sqrt(err / norm), 1e-2) << "tensor " << t;
+    EXPECT_GT(std::sqrt(err / norm), 0.0) << "bf16 really rounds";
+  }
+}
+
+}  // namespace
+}  // namespace kiln::cpu
