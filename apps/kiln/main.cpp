@@ -13,7 +13,6 @@ int main(int argc, char** argv) {
   CLI::App app{"kiln — self-supervised pretraining in C++"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "kiln 0.1.0");
-  kiln::cli::add_demo_commands(app);
   kiln::cli::add_ngram_commands(app);
   kiln::cli::add_plan_commands(app);
   kiln::cli::add_lm_commands(app);

@@ -4,7 +4,6 @@
 
 namespace kiln::cli {
 
-void add_demo_commands(CLI::App& app);
 void add_ngram_commands(CLI::App& app);
 void add_plan_commands(CLI::App& app);
 void add_lm_commands(CLI::App& app);
