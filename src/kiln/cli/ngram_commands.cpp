@@ -1,7 +1,243 @@
+// `kiln ngram build | query | compile`: KenLM-compatible n-gram language models.
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "kiln/base/error.hpp"
+#include "kiln/base/progress.hpp"
 #include "kiln/cli/commands.hpp"
+#include "kiln/models/ngram/arpa.hpp"
+#include "kiln/models/ngram/counting.hpp"
+#include "kiln/models/ngram/estimate.hpp"
+#include "kiln/models/ngram/index.hpp"
+#include "kiln/models/ngram/query.hpp"
 
 namespace kiln::cli {
 
-void add_ngram_commands(CLI::App& app) { app.add_subcommand("ngram", "n-gram language models (being built)"); }
+namespace fs = std::filesystem;
+using namespace kiln::ngram;
+
+namespace {
+
+uint64_t parse_size(const std::string& text) {
+  KILN_CHECK(!text.empty(), "--memory: empty size");
+  size_t used = 0;
+  double value = 0;
+  try {
+    value = std::stod(text, &used);
+  } catch (const std::exception&) {
+    fail("--memory: '{}' is not a size (e.g. 512M, 2G)", text);
+  }
+  const std::string unit = text.substr(used);
+  double scale = 1;
+  if (unit == "K" || unit == "k") scale = 1024.0;
+  else if (unit == "M" || unit == "m") scale = 1024.0 * 1024;
+  else if (unit == "G" || unit == "g") scale = 1024.0 * 1024 * 1024;
+  else KILN_CHECK(unit.empty() || unit == "B", "--memory: unknown unit in '{}' (use K, M or G)", text);
+  KILN_CHECK(value > 0, "--memory: size must be positive, got '{}'", text);
+  return static_cast<uint64_t>(value * scale);
+}
+
+struct BuildArgs {
+  int order = 0;
+  std::vector<std::string> prune;  // strings: a corpus path may follow the numbers
+  std::vector<std::string> fallback;
+  bool fallback_given = false;
+  std::string memory = "1G", temp_dir, limit_vocab, input, output;
+  bool no_kenlm_quirk = false;
+};
+
+void run_build(const BuildArgs& a) {
+  KILN_CHECK(a.order >= 1 && a.order <= 10, "--order must be between 1 and 10, got {}", a.order);
+  KILN_CHECK(!a.output.empty(), "ngram build: -o model.arpa is required");
+  EstimateOptions options;
+  for (const std::string& t : a.prune) {
+    try {
+      size_t used = 0;
+      const long long v = std::stoll(t, &used);
+      KILN_CHECK(used == t.size() && v >= 0, "--prune: '{}' is not a non-negative count", t);
+      options.prune.push_back(static_cast<uint64_t>(v));
+    } catch (const std::logic_error&) {
+      fail("--prune: '{}' is not a count", t);
+    }
+  }
+  if (!options.prune.empty())
+    KILN_CHECK(options.prune[0] == 0, "--prune: the unigram threshold must be 0 (lmplz does not prune unigrams)");
+  if (a.fallback_given) {
+    KILN_CHECK(a.fallback.size() <= 3, "--discount-fallback takes at most 3 values");
+    Discount d{0.5, 1.0, 1.5};
+    std::vector<double> values;
+    for (const std::string& v : a.fallback) {
+      try {
+        values.push_back(std::stod(v));
+      } catch (const std::logic_error&) {
+        fail("--discount-fallback: '{}' is not a number", v);
+      }
+    }
+    for (size_t j = 0; j < 3 && !values.empty(); ++j) {
+      d[j] = values[std::min(j, values.size() - 1)];
+      KILN_CHECK(d[j] >= 0 && d[j] <= static_cast<double>(j + 1), "--discount-fallback: D{} = {} is outside [0, {}]",
+                 j + 1, d[j], j + 1);
+    }
+    options.discount_fallback = d;
+  }
+  options.kenlm_counts_of_counts = !a.no_kenlm_quirk;
+
+  Vocabulary vocab;
+  CountOptions count;
+  count.order = a.order;
+  count.memory_bytes = parse_size(a.memory);
+  if (!a.temp_dir.empty()) count.temp_dir = a.temp_dir;
+  const bool from_stdin = a.input.empty() || a.input == "-";
+  std::ifstream file;
+  if (!from_stdin) {
+    file.open(a.input);
+    KILN_CHECK(file.good(), "{}: cannot open the corpus", a.input);
+  }
+  std::istream& in = from_stdin ? std::cin : file;
+  const std::string source = from_stdin ? "<stdin>" : a.input;
+  const int64_t total = from_stdin ? 0 : static_cast<int64_t>(fs::file_size(a.input));
+  ProgressBar bar("count", total, "B");
+  count.progress = [&](uint64_t bytes) { bar.update(static_cast<int64_t>(bytes)); };
+  const auto start = std::chrono::steady_clock::now();
+  const CountResult counted = count_ngrams(in, source, vocab, count);
+  bar.finish();
+  if (!a.limit_vocab.empty()) {
+    std::ifstream list(a.limit_vocab);
+    KILN_CHECK(list.good(), "{}: cannot open the vocabulary list", a.limit_vocab);
+    std::set<WordId> allowed;
+    std::string line;
+    while (std::getline(list, line))
+      for (std::string_view w : split_words(line))
+        if (auto id = vocab.find(w)) allowed.insert(*id);
+    options.limit_vocab = std::move(allowed);
+  }
+  EstimateReport report;
+  const BackoffModel model = estimate_kneser_ney(counted.counts, vocab, options, &report);
+  write_arpa(model, a.output);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  fmt::print(stderr, "{} sentences, {} tokens, {} types{}\n", counted.sentences, counted.tokens, vocab.size(),
+             counted.spilled_runs > 0 ? fmt::format(" ({} sorted runs spilled to disk)", counted.spilled_runs) : "");
+  for (size_t n = 0; n < model.orders.size(); ++n)
+    fmt::print(stderr, "order {}: {} n-grams  D1={:.6g} D2={:.6g} D3+={:.6g}{}\n", n + 1, model.orders[n].size(),
+               report.discounts[n][0], report.discounts[n][1], report.discounts[n][2],
+               report.fell_back[n] ? " (fallback)" : "");
+  fmt::print(stderr, "wrote {} in {:.2f} s\n", a.output, seconds);
+}
+
+bool is_binary(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  KILN_CHECK(in.good(), "{}: cannot open the model", path);
+  char magic[8] = {};
+  in.read(magic, 8);
+  return in.gcount() == 8 && std::string_view(magic, 8) == "KILNNGRM";
+}
+
+NgramIndex load_model(const std::string& path) {
+  return is_binary(path) ? NgramIndex::load(path) : NgramIndex::build(read_arpa(fs::path(path)));
+}
+
+struct QueryArgs {
+  std::string model, input;
+  bool json = false, no_context = false, summary_only = false;
+};
+
+void run_query(const QueryArgs& a) {
+  const NgramIndex model = load_model(a.model);
+  std::ifstream file;
+  if (!a.input.empty() && a.input != "-") {
+    file.open(a.input);
+    KILN_CHECK(file.good(), "{}: cannot open", a.input);
+  }
+  std::istream& in = file.is_open() ? file : std::cin;
+  CorpusScore corpus;
+  std::string line, out;
+  while (std::getline(in, line)) {
+    const auto words = split_words(line);
+    const SentenceScore s = score_sentence(model, words, !a.no_context);
+    corpus.add(s);
+    if (a.summary_only) continue;
+    out.clear();
+    if (a.json) {
+      nlohmann::json words_json = nlohmann::json::array();
+      for (const WordScore& w : s.words)
+        words_json.push_back({{"word", w.word}, {"id", w.id}, {"ngram", w.matched}, {"log10p", w.log10_prob}});
+      out = nlohmann::json{{"words", words_json}, {"total", s.total}, {"oov", s.oov}}.dump();
+    } else {
+      for (const WordScore& w : s.words) fmt::format_to(std::back_inserter(out), "{}={} {} {}\t", w.word, w.id, w.matched, w.log10_prob);
+      fmt::format_to(std::back_inserter(out), "Total: {} OOV: {}", s.total, s.oov);
+    }
+    std::fwrite(out.data(), 1, out.size(), stdout);
+    std::fputc('\n', stdout);
+  }
+  KILN_CHECK(corpus.tokens > 0, "query: no text to score");
+  if (a.json) {
+    fmt::print("{}\n", nlohmann::json{{"perplexity_including_oovs", corpus.perplexity_including_oov()},
+                                      {"perplexity_excluding_oovs", corpus.perplexity_excluding_oov()},
+                                      {"oovs", corpus.oov},
+                                      {"tokens", corpus.tokens}}
+                           .dump());
+    return;
+  }
+  fmt::print("Perplexity including OOVs:\t{}\nPerplexity excluding OOVs:\t{}\nOOVs:\t{}\nTokens:\t{}\n",
+             corpus.perplexity_including_oov(), corpus.perplexity_excluding_oov(), corpus.oov, corpus.tokens);
+}
+
+}  // namespace
+
+void add_ngram_commands(CLI::App& app) {
+  CLI::App* ngram = app.add_subcommand("ngram", "n-gram language models (interpolated modified Kneser-Ney, KenLM-compatible)");
+  ngram->require_subcommand(1);
+
+  auto b = std::make_shared<BuildArgs>();
+  CLI::App* build = ngram->add_subcommand("build", "Estimate an ARPA model from a corpus (one sentence per line), like lmplz");
+  build->add_option("corpus", b->input, "Corpus file, or - / nothing for stdin");
+  build->add_option("-o,--output", b->output, "ARPA file to write")->required();
+  build->add_option("--order", b->order, "Model order N (1–10)")->required();
+  build->add_option("--prune", b->prune, "Per-order raw-count thresholds, e.g. 0 1 1 (the last repeats)");
+  build->add_option("--discount-fallback", b->fallback,
+                    "Discounts D1 D2 D3+ for orders whose estimate fails (no values: 0.5 1 1.5)")
+      ->expected(0, 4);
+  build->add_option("--memory", b->memory, "Counting memory budget; beyond it sorted runs spill to disk (e.g. 512M)")
+      ->capture_default_str();
+  build->add_option("--temp-dir", b->temp_dir, "Where spilled runs go (default: the system temp folder)");
+  build->add_option("--limit-vocab", b->limit_vocab, "Keep only n-grams whose words are all listed in this file");
+  build->add_flag("--no-kenlm-quirk", b->no_kenlm_quirk,
+                  "Counts-of-counts from adjusted counts only (lmplz uses one raw count per order)");
+  build->callback([b, build] {
+    if (build->count("--discount-fallback") > 0) b->fallback_given = true;
+    // `--prune 0 1 1 corpus.txt`: the option swallows the path; give it back.
+    for (auto* list : {&b->prune, &b->fallback})
+      while (!list->empty() && b->input.empty() && list->back().find_first_not_of("0123456789.") != std::string::npos) {
+        b->input = list->back();
+        list->pop_back();
+      }
+    run_build(*b);
+  });
+
+  auto q = std::make_shared<QueryArgs>();
+  CLI::App* query = ngram->add_subcommand("query", "Score text (stdin or a file) per word and sentence, like KenLM's query");
+  query->add_option("model", q->model, "ARPA file or compiled binary")->required();
+  query->add_option("text", q->input, "Text file (default: stdin)");
+  query->add_flag("--json", q->json, "One JSON object per sentence, then a summary object");
+  query->add_flag("-n,--no-sentence-context", q->no_context, "No <s> context and no </s> (KenLM's query -n)");
+  query->add_flag("-s,--summary", q->summary_only, "Print only the perplexity summary");
+  query->callback([q] { run_query(*q); });
+
+  auto c = std::make_shared<std::pair<std::string, std::string>>();
+  CLI::App* compile = ngram->add_subcommand("compile", "Convert an ARPA file to the memory-mapped binary format");
+  compile->add_option("arpa", c->first, "ARPA file")->required();
+  compile->add_option("-o,--output", c->second, "Binary file to write")->required();
+  compile->callback([c] {
+    const auto start = std::chrono::steady_clock::now();
+    NgramIndex::build(read_arpa(fs::path(c->first))).save(c->second);
+    fmt::print(stderr, "wrote {} ({} bytes) in {:.2f} s\n", c->second, fs::file_size(c->second),
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  });
+}
 
 }  // namespace kiln::cli

@@ -1,0 +1,51 @@
+#pragma once
+// Counting the highest-order n-grams of a corpus within a memory budget.
+// Counts accumulate in a hash table; when it outgrows the budget it is
+// sorted and written to disk as a run, and the runs are merged at the end.
+// Spilled or not, the result is the same sorted, aggregated set.
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <istream>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "kiln/models/ngram/vocabulary.hpp"
+
+namespace kiln::ngram {
+
+// Distinct n-grams of one length with their counts, in suffix order (by last
+// word, then the one before, ...), the order KenLM's pipeline sorts in.
+struct NgramCounts {
+  int order = 0;
+  std::vector<WordId> words;  // order ids per entry
+  std::vector<uint64_t> counts;
+  size_t size() const { return counts.size(); }
+  std::span<const WordId> ngram(size_t i) const {
+    return {words.data() + i * static_cast<size_t>(order), static_cast<size_t>(order)};
+  }
+};
+
+// a before b in suffix order (same lengths).
+bool suffix_less(std::span<const WordId> a, std::span<const WordId> b);
+
+struct CountOptions {
+  int order = 3;
+  uint64_t memory_bytes = uint64_t{1} << 30;
+  std::filesystem::path temp_dir = std::filesystem::temp_directory_path();
+  std::function<void(uint64_t bytes_read)> progress;
+};
+
+struct CountResult {
+  NgramCounts counts;
+  uint64_t tokens = 0;     // words read, without <s> and </s>
+  uint64_t sentences = 0;
+  int spilled_runs = 0;
+};
+
+// Reads one sentence per line; each sentence is padded as (order−1)×<s> … </s>.
+// Literal <s>, </s>, <unk> and invalid UTF-8 are errors naming `source` and line.
+CountResult count_ngrams(std::istream& in, const std::string& source, Vocabulary& vocab, const CountOptions& options);
+
+}  // namespace kiln::ngram

@@ -1,0 +1,200 @@
+#include "kiln/models/ngram/arpa.hpp"
+
+#include <charconv>
+#include <cmath>
+#include <fstream>
+#include <optional>
+#include <set>
+#include <unordered_map>
+
+#include <fmt/format.h>
+
+#include "kiln/base/error.hpp"
+#include "kiln/io/atomic_file.hpp"
+
+namespace kiln::ngram {
+
+namespace {
+
+void append_number(std::string& out, float value) {
+  if (value == 0.0f) value = 0.0f;  // no "-0"
+  fmt::format_to(std::back_inserter(out), "{}", value);
+}
+
+}  // namespace
+
+void write_arpa(const BackoffModel& model, const std::filesystem::path& path) {
+  io::AtomicFile file(path);
+  std::string out = "\\data\\\n";
+  for (const OrderTable& t : model.orders) out += fmt::format("ngram {}={}\n", t.n, t.size());
+  for (const OrderTable& t : model.orders) {
+    out += fmt::format("\n\\{}-grams:\n", t.n);
+    const bool highest = t.n == model.order();
+    for (size_t i = 0; i < t.size(); ++i) {
+      append_number(out, t.log10_prob[i]);
+      out += '\t';
+      const auto g = t.ngram(i);
+      for (size_t k = 0; k < g.size(); ++k) {
+        if (k > 0) out += ' ';
+        out += model.vocab[g[k]];
+      }
+      if (!highest) {
+        out += '\t';
+        append_number(out, t.log10_backoff[i]);
+      }
+      out += '\n';
+      if (out.size() > (1 << 20)) {
+        file.write(out.data(), out.size());
+        out.clear();
+      }
+    }
+  }
+  out += "\n\\end\\\n";
+  file.write(out.data(), out.size());
+  file.commit();
+}
+
+namespace {
+
+class ArpaParser {
+ public:
+  ArpaParser(std::istream& in, std::string source) : in_(in), source_(std::move(source)) {}
+
+  BackoffModel parse() {
+    std::string line;
+    // Header: optional comment/blank lines, then \data\.
+    while (next(line)) {
+      if (line == "\\data\\") break;
+      KILN_CHECK(line.empty() || line[0] == '#', "{}:{}: expected \\data\\ before '{}'", source_, line_, clip(line));
+    }
+    KILN_CHECK(line == "\\data\\", "{}: no \\data\\ section", source_);
+    std::vector<uint64_t> counts;
+    while (next(line) && !line.empty()) {
+      KILN_CHECK(line.rfind("ngram ", 0) == 0, "{}:{}: expected 'ngram N=count', got '{}'", source_, line_, clip(line));
+      const size_t eq = line.find('=');
+      KILN_CHECK(eq != std::string::npos, "{}:{}: expected 'ngram N=count'", source_, line_);
+      const uint64_t n = integer(std::string_view(line).substr(6, eq - 6));
+      KILN_CHECK(n == counts.size() + 1, "{}:{}: ngram counts must be numbered 1, 2, … in order", source_, line_);
+      counts.push_back(integer(std::string_view(line).substr(eq + 1)));
+    }
+    KILN_CHECK(!counts.empty(), "{}:{}: \\data\\ lists no n-gram counts", source_, line_);
+    model_.orders.resize(counts.size());
+    for (size_t n = 1; n <= counts.size(); ++n) read_section(static_cast<int>(n), counts[n - 1], counts.size());
+    while (next(line) && line.empty()) {
+    }
+    KILN_CHECK(line == "\\end\\", "{}:{}: expected \\end\\, got '{}'", source_, line_, clip(line));
+    while (next(line)) KILN_CHECK(line.empty(), "{}:{}: text after \\end\\", source_, line_);
+    KILN_CHECK(model_.vocab.size() >= 3 && model_.vocab[kUnk] == "<unk>",
+               "{}: the model has no <unk> (KenLM would score it −100; kiln requires it)", source_);
+    return std::move(model_);
+  }
+
+ private:
+  bool next(std::string& line) {
+    if (pending_) {
+      line = std::move(*pending_);
+      pending_.reset();
+      return true;
+    }
+    if (!std::getline(in_, line)) return false;
+    ++line_;
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+    return true;
+  }
+
+  static std::string clip(const std::string& s) { return s.size() > 40 ? s.substr(0, 40) + "…" : s; }
+
+  uint64_t integer(std::string_view text) {
+    uint64_t value = 0;
+    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+    KILN_CHECK(error == std::errc() && end == text.data() + text.size(), "{}:{}: '{}' is not a count", source_, line_,
+               text);
+    return value;
+  }
+
+  float number(std::string_view text) {
+    KILN_CHECK(!text.empty(), "{}:{}: missing number", source_, line_);
+    std::string copy(text);
+    char* end = nullptr;
+    const double value = std::strtod(copy.c_str(), &end);
+    KILN_CHECK(end == copy.c_str() + copy.size() && std::isfinite(value), "{}:{}: '{}' is not a number", source_,
+               line_, text);
+    return static_cast<float>(value);
+  }
+
+  WordId word_id(std::string_view word, int n) {
+    if (n == 1) {
+      KILN_CHECK(vocab_.find(std::string(word)) == vocab_.end(), "{}:{}: duplicate unigram '{}'", source_, line_, word);
+      WordId id;
+      if (word == "<unk>") id = kUnk;
+      else if (word == "<s>") id = kBos;
+      else if (word == "</s>") id = kEos;
+      else id = static_cast<WordId>(std::max<size_t>(model_.vocab.size(), 3));
+      if (model_.vocab.size() < 3) model_.vocab.resize(3);
+      if (id >= model_.vocab.size()) model_.vocab.resize(id + 1);
+      model_.vocab[id] = std::string(word);
+      vocab_.emplace(std::string(word), id);
+      return id;
+    }
+    auto it = vocab_.find(std::string(word));
+    KILN_CHECK(it != vocab_.end(), "{}:{}: word '{}' is not among the unigrams", source_, line_, word);
+    return it->second;
+  }
+
+  void read_section(int n, uint64_t count, size_t highest) {
+    std::string line;
+    while (next(line) && line.empty()) {
+    }
+    KILN_CHECK(line == fmt::format("\\{}-grams:", n), "{}:{}: expected \\{}-grams:, got '{}'", source_, line_, n,
+               clip(line));
+    OrderTable& table = model_.orders[static_cast<size_t>(n) - 1];
+    table.n = n;
+    std::set<std::vector<WordId>> seen;
+    std::vector<WordId> ids;
+    for (uint64_t i = 0; i < count; ++i) {
+      KILN_CHECK(next(line) && !line.empty() && line[0] != '\\', "{}:{}: the {}-gram section has fewer than the {} "
+                 "entries \\data\\ announced", source_, line_, n, count);
+      const size_t tab1 = line.find('\t');
+      KILN_CHECK(tab1 != std::string::npos, "{}:{}: expected 'prob<TAB>n-gram[<TAB>backoff]'", source_, line_);
+      const size_t tab2 = line.find('\t', tab1 + 1);
+      float prob = number(std::string_view(line).substr(0, tab1));
+      const std::string_view words = std::string_view(line).substr(tab1 + 1, tab2 == std::string::npos ? std::string::npos : tab2 - tab1 - 1);
+      const float backoff = tab2 == std::string::npos ? 0.0f : number(std::string_view(line).substr(tab2 + 1));
+      ids.clear();
+      for (std::string_view w : split_words(words)) ids.push_back(word_id(w, n));
+      KILN_CHECK(static_cast<int>(ids.size()) == n, "{}:{}: expected {} words, got {}", source_, line_, n, ids.size());
+      if (n == 1 && ids[0] == kBos && prob <= -99.0f) prob = 0.0f;  // SRILM writes −99 for <s>
+      KILN_CHECK(prob <= 0.0f, "{}:{}: positive log probability {}", source_, line_, prob);
+      KILN_CHECK(static_cast<size_t>(n) < highest || backoff == 0.0f, "{}:{}: a backoff on the highest order",
+                 source_, line_);
+      KILN_CHECK(seen.insert(ids).second, "{}:{}: duplicate {}-gram '{}'", source_, line_, n, words);
+      table.words.insert(table.words.end(), ids.begin(), ids.end());
+      table.log10_prob.push_back(prob);
+      table.log10_backoff.push_back(backoff);
+    }
+    if (next(line) && !line.empty()) {
+      KILN_CHECK(line[0] == '\\', "{}:{}: the {}-gram section has more than the {} entries \\data\\ announced",
+                 source_, line_, n, count);
+      pending_ = line;  // the next section's header
+    }
+  }
+
+  std::istream& in_;
+  std::string source_;
+  uint64_t line_ = 0;
+  std::optional<std::string> pending_;
+  BackoffModel model_;
+  std::unordered_map<std::string, WordId> vocab_;
+};
+
+}  // namespace
+
+BackoffModel read_arpa(std::istream& in, const std::string& source) { return ArpaParser(in, source).parse(); }
+
+BackoffModel read_arpa(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  KILN_CHECK(in.good(), "{}: cannot open", path.string());
+  return read_arpa(in, path.string());
+}
+
+}  // namespace kiln::ngram

@@ -1,0 +1,253 @@
+#include "kiln/models/ngram/index.hpp"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <vector>
+
+#include "kiln/base/error.hpp"
+#include "kiln/io/atomic_file.hpp"
+
+namespace kiln::ngram {
+
+namespace {
+
+constexpr char kMagic[8] = {'K', 'I', 'L', 'N', 'N', 'G', 'R', 'M'};
+constexpr uint32_t kVersion = 1;
+constexpr int kMaxOrder = 10;
+
+// Layout: Header, then 8-byte aligned sections in this order:
+// vocab slots, vocab offsets (vocab_size+1 u64), vocab bytes (padded),
+// then per order its slots.
+struct Header {
+  char magic[8];
+  uint32_t version;
+  uint32_t order;
+  uint64_t vocab_size;
+  uint64_t vocab_capacity;
+  uint64_t vocab_bytes;
+  uint64_t counts[kMaxOrder];
+  uint64_t capacities[kMaxOrder];
+  uint64_t file_size;
+  uint64_t checksum;  // of every byte after the header
+};
+
+struct VocabSlot {
+  uint64_t hash;  // 0 = empty
+  uint32_t id;
+  uint32_t unused;
+};
+
+struct NgramSlot {
+  uint64_t key;  // 0 = empty
+  ProbBackoff value;
+};
+
+uint64_t mix(uint64_t x) {
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9ull;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebull;
+  x ^= x >> 31;
+  return x;
+}
+
+uint64_t ngram_key(std::span<const WordId> ids) {
+  uint64_t h = 0x9e3779b97f4a7c15ull * (ids.size() + 1);
+  for (WordId id : ids) h = mix(h ^ (id + 0x632be59bd9b4e019ull));
+  return h == 0 ? 1 : h;
+}
+
+uint64_t string_key(std::string_view s) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (unsigned char c : s) h = (h ^ c) * 0x100000001b3ull;
+  h = mix(h);
+  return h == 0 ? 1 : h;
+}
+
+uint64_t capacity_for(uint64_t count) {
+  uint64_t c = 16;
+  while (c < count + count / 2 + 1) c *= 2;
+  return c;
+}
+
+uint64_t align8(uint64_t x) { return (x + 7) / 8 * 8; }
+
+uint64_t checksum_of(const std::byte* data, uint64_t size) {
+  uint64_t h = 0x243f6a8885a308d3ull;
+  uint64_t i = 0;
+  for (; i + 8 <= size; i += 8) {
+    uint64_t word;
+    std::memcpy(&word, data + i, 8);
+    h = (h ^ word) * 0x9fb21c651e98df25ull;
+    h ^= h >> 29;
+  }
+  for (; i < size; ++i) h = (h ^ static_cast<uint64_t>(data[i])) * 0x100000001b3ull;
+  return mix(h);
+}
+
+}  // namespace
+
+struct NgramIndex::Region {
+  std::vector<std::byte> owned;
+  const std::byte* data = nullptr;
+  size_t size = 0;
+  void* mapped = nullptr;
+
+  ~Region() {
+    if (mapped != nullptr) munmap(mapped, size);
+  }
+  const Header& header() const { return *reinterpret_cast<const Header*>(data); }
+  const VocabSlot* vocab_slots() const { return reinterpret_cast<const VocabSlot*>(data + sizeof(Header)); }
+  const uint64_t* vocab_offsets() const {
+    return reinterpret_cast<const uint64_t*>(vocab_slots() + header().vocab_capacity);
+  }
+  const char* vocab_bytes() const { return reinterpret_cast<const char*>(vocab_offsets() + header().vocab_size + 1); }
+  const NgramSlot* table(int n) const {
+    const std::byte* p = reinterpret_cast<const std::byte*>(vocab_bytes()) + align8(header().vocab_bytes);
+    for (int k = 1; k < n; ++k) p += header().capacities[k - 1] * sizeof(NgramSlot);
+    return reinterpret_cast<const NgramSlot*>(p);
+  }
+};
+
+NgramIndex NgramIndex::build(const BackoffModel& model) {
+  const int order = model.order();
+  KILN_CHECK(order >= 1 && order <= kMaxOrder, "model order {} is outside 1..{}", order, kMaxOrder);
+  Header h{};
+  std::memcpy(h.magic, kMagic, 8);
+  h.version = kVersion;
+  h.order = static_cast<uint32_t>(order);
+  h.vocab_size = model.vocab.size();
+  h.vocab_capacity = capacity_for(h.vocab_size);
+  for (const std::string& w : model.vocab) h.vocab_bytes += w.size();
+  uint64_t size = sizeof(Header) + h.vocab_capacity * sizeof(VocabSlot) + (h.vocab_size + 1) * 8 + align8(h.vocab_bytes);
+  for (int n = 1; n <= order; ++n) {
+    h.counts[n - 1] = model.orders[static_cast<size_t>(n) - 1].size();
+    h.capacities[n - 1] = capacity_for(h.counts[n - 1]);
+    size += h.capacities[n - 1] * sizeof(NgramSlot);
+  }
+  h.file_size = size;
+  auto region = std::make_shared<Region>();
+  region->owned.assign(size, std::byte{0});
+  region->data = region->owned.data();
+  region->size = size;
+  std::memcpy(region->owned.data(), &h, sizeof h);
+
+  auto* vocab_slots = const_cast<VocabSlot*>(region->vocab_slots());
+  auto* offsets = const_cast<uint64_t*>(region->vocab_offsets());
+  auto* bytes = const_cast<char*>(region->vocab_bytes());
+  uint64_t at = 0;
+  for (size_t id = 0; id < model.vocab.size(); ++id) {
+    const std::string& w = model.vocab[id];
+    offsets[id] = at;
+    std::memcpy(bytes + at, w.data(), w.size());
+    at += w.size();
+    if (w.empty()) continue;  // an unused special id
+    uint64_t slot = string_key(w) & (h.vocab_capacity - 1);
+    while (vocab_slots[slot].hash != 0) slot = (slot + 1) & (h.vocab_capacity - 1);
+    vocab_slots[slot] = {string_key(w), static_cast<uint32_t>(id), 0};
+  }
+  offsets[model.vocab.size()] = at;
+  for (int n = 1; n <= order; ++n) {
+    const OrderTable& t = model.orders[static_cast<size_t>(n) - 1];
+    auto* slots = const_cast<NgramSlot*>(region->table(n));
+    const uint64_t mask = h.capacities[n - 1] - 1;
+    for (size_t i = 0; i < t.size(); ++i) {
+      const uint64_t key = ngram_key(t.ngram(i));
+      uint64_t slot = key & mask;
+      while (slots[slot].key != 0) slot = (slot + 1) & mask;
+      slots[slot] = {key, {t.log10_prob[i], t.log10_backoff[i]}};
+    }
+  }
+  h.checksum = checksum_of(region->data + sizeof(Header), size - sizeof(Header));
+  std::memcpy(region->owned.data(), &h, sizeof h);
+  NgramIndex index;
+  index.region_ = std::move(region);
+  return index;
+}
+
+void NgramIndex::save(const std::filesystem::path& path) const {
+  io::AtomicFile file(path);
+  file.write(region_->data, region_->size);
+  file.commit();
+}
+
+NgramIndex NgramIndex::load(const std::filesystem::path& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY);
+  KILN_CHECK(fd >= 0, "{}: cannot open", path.string());
+  struct stat st {};
+  ::fstat(fd, &st);
+  const auto size = static_cast<size_t>(st.st_size);
+  if (size < sizeof(Header)) {
+    ::close(fd);
+    fail("{}: too short to be a kiln n-gram binary ({} bytes)", path.string(), size);
+  }
+  void* mapped = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+  ::close(fd);
+  KILN_CHECK(mapped != MAP_FAILED, "{}: cannot map", path.string());
+  auto region = std::make_shared<Region>();
+  region->mapped = mapped;
+  region->data = static_cast<const std::byte*>(mapped);
+  region->size = size;
+  const Header& h = region->header();
+  KILN_CHECK(std::memcmp(h.magic, kMagic, 8) == 0, "{}: not a kiln n-gram binary (bad magic)", path.string());
+  KILN_CHECK(h.version == kVersion, "{}: binary format version {}, this kiln reads version {}", path.string(),
+             h.version, kVersion);
+  KILN_CHECK(h.file_size == size, "{}: truncated or padded: header says {} bytes, the file has {}", path.string(),
+             h.file_size, size);
+  KILN_CHECK(h.order >= 1 && h.order <= kMaxOrder, "{}: corrupt header (order {})", path.string(), h.order);
+  KILN_CHECK(checksum_of(region->data + sizeof(Header), size - sizeof(Header)) == h.checksum,
+             "{}: checksum mismatch (the file is corrupt)", path.string());
+  // The checksum only proves the bytes are the ones written; the geometry
+  // must also be self-consistent before any pointer into the file is formed.
+  auto power_of_two = [](uint64_t x) { return x >= 16 && (x & (x - 1)) == 0; };
+  bool consistent = power_of_two(h.vocab_capacity) && h.vocab_size < h.vocab_capacity && h.vocab_size >= 3;
+  uint64_t expected = sizeof(Header) + h.vocab_capacity * sizeof(VocabSlot) + (h.vocab_size + 1) * 8 + align8(h.vocab_bytes);
+  for (uint32_t n = 0; n < h.order && consistent; ++n) {
+    consistent = power_of_two(h.capacities[n]) && h.counts[n] < h.capacities[n] && h.capacities[n] < (uint64_t{1} << 40);
+    expected += h.capacities[n] * sizeof(NgramSlot);
+  }
+  KILN_CHECK(consistent && expected == size, "{}: corrupt header (section sizes do not add up)", path.string());
+  const uint64_t* offsets = region->vocab_offsets();
+  for (uint64_t i = 0; i < h.vocab_size; ++i)
+    KILN_CHECK(offsets[i] <= offsets[i + 1] && offsets[i + 1] <= h.vocab_bytes, "{}: corrupt vocabulary",
+               path.string());
+  for (uint64_t i = 0; i < h.vocab_capacity; ++i)
+    KILN_CHECK(region->vocab_slots()[i].hash == 0 || region->vocab_slots()[i].id < h.vocab_size,
+               "{}: corrupt vocabulary index", path.string());
+  NgramIndex index;
+  index.region_ = std::move(region);
+  return index;
+}
+
+int NgramIndex::order() const { return static_cast<int>(region_->header().order); }
+
+size_t NgramIndex::vocab_size() const { return region_->header().vocab_size; }
+
+std::optional<WordId> NgramIndex::word_id(std::string_view word) const {
+  const uint64_t key = string_key(word), mask = region_->header().vocab_capacity - 1;
+  const VocabSlot* slots = region_->vocab_slots();
+  for (uint64_t slot = key & mask; slots[slot].hash != 0; slot = (slot + 1) & mask)
+    if (slots[slot].hash == key && this->word(slots[slot].id) == word) return slots[slot].id;
+  return std::nullopt;
+}
+
+std::string_view NgramIndex::word(WordId id) const {
+  const uint64_t* offsets = region_->vocab_offsets();
+  return {region_->vocab_bytes() + offsets[id], offsets[id + 1] - offsets[id]};
+}
+
+const ProbBackoff* NgramIndex::find(std::span<const WordId> ngram) const {
+  const int n = static_cast<int>(ngram.size());
+  if (n < 1 || n > order()) return nullptr;
+  const uint64_t key = ngram_key(ngram), mask = region_->header().capacities[n - 1] - 1;
+  const NgramSlot* slots = region_->table(n);
+  for (uint64_t slot = key & mask; slots[slot].key != 0; slot = (slot + 1) & mask)
+    if (slots[slot].key == key) return &slots[slot].value;
+  return nullptr;
+}
+
+}  // namespace kiln::ngram
