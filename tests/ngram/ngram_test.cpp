@@ -1,0 +1,289 @@
+// kiln's n-gram estimator and scorer against KenLM's own outputs
+// (tests/data/ngram), plus the properties any correct model must have.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include <unistd.h>
+
+#include "kiln/base/error.hpp"
+#include "kiln/models/ngram/arpa.hpp"
+#include "kiln/models/ngram/counting.hpp"
+#include "kiln/models/ngram/estimate.hpp"
+#include "kiln/models/ngram/index.hpp"
+#include "kiln/models/ngram/query.hpp"
+
+namespace kiln::ngram {
+namespace {
+
+namespace fs = std::filesystem;
+using kiln::Error;
+
+const fs::path kData = fs::path(KILN_TEST_DATA_DIR) / "ngram";
+
+using ArpaMap = std::map<std::string, std::pair<double, double>>;
+
+ArpaMap as_map(const BackoffModel& m) {
+  ArpaMap out;
+  for (const OrderTable& t : m.orders)
+    for (size_t i = 0; i < t.size(); ++i) {
+      std::string key;
+      for (WordId w : t.ngram(i)) key += (key.empty() ? "" : " ") + m.vocab[w];
+      out[key] = {t.log10_prob[i], t.log10_backoff[i]};
+    }
+  return out;
+}
+
+BackoffModel build(const fs::path& corpus, int order, const EstimateOptions& options = {},
+                   uint64_t memory = uint64_t{1} << 30) {
+  std::ifstream in(corpus);
+  Vocabulary vocab;
+  CountOptions count;
+  count.order = order;
+  count.memory_bytes = memory;
+  const CountResult counted = count_ngrams(in, corpus.string(), vocab, count);
+  return estimate_kneser_ney(counted.counts, vocab, options);
+}
+
+void expect_same_model(const BackoffModel& ours, const fs::path& reference) {
+  const ArpaMap a = as_map(ours), b = as_map(read_arpa(reference));
+  ASSERT_EQ(a.size(), b.size()) << reference;
+  for (const auto& [ngram, values] : b) {
+    auto it = a.find(ngram);
+    ASSERT_NE(it, a.end()) << "missing " << ngram;
+    EXPECT_NEAR(it->second.first, values.first, 1e-6) << "log10 p of " << ngram;
+    EXPECT_NEAR(it->second.second, values.second, 1e-6) << "backoff of " << ngram;
+  }
+}
+
+TEST(NgramBuild, MatchesKenLMOnTheToyCorpus) {
+  expect_same_model(build(kData / "kenlm-toy/corpus.txt", 3), kData / "kenlm-toy/order3.arpa");
+  expect_same_model(build(kData / "kenlm-toy/corpus.txt", 4), kData / "kenlm-toy/order4.arpa");
+  EstimateOptions pruned;
+  pruned.prune = {0, 1, 1};
+  expect_same_model(build(kData / "kenlm-toy/corpus.txt", 3, pruned), kData / "kenlm-toy/order3_prune_0_1_1.arpa");
+}
+
+TEST(NgramBuild, MatchesKenLMOnKjv) {
+  expect_same_model(build(kData / "kenlm-small/train2000.txt", 3), kData / "kenlm-small/kjv2000.o3.arpa");
+}
+
+TEST(NgramBuild, DiscountsAndTheCountsOfCountsQuirk) {
+  std::ifstream in(kData / "kenlm-toy/corpus.txt");
+  Vocabulary vocab;
+  CountOptions count;
+  const CountResult counted = count_ngrams(in, "toy", vocab, count);
+  EstimateReport with, without;
+  estimate_kneser_ney(counted.counts, vocab, {}, &with);
+  EstimateOptions plain;
+  plain.kenlm_counts_of_counts = false;
+  estimate_kneser_ney(counted.counts, vocab, plain, &without);
+  EXPECT_EQ(with.counts_of_counts[0], (std::array<uint64_t, 4>{3, 5, 2, 2}));
+  EXPECT_EQ(without.counts_of_counts[0], (std::array<uint64_t, 4>{3, 5, 3, 2}));
+  EXPECT_NEAR(with.discounts[0][1], 1.723077, 1e-6);
+  EXPECT_NEAR(without.discounts[0][1], 1.584615, 1e-6);
+  EXPECT_NEAR(with.discounts[2][0], 0.655172, 1e-6);
+}
+
+TEST(NgramBuild, DiscountFallback) {
+  std::istringstream corpus("a a b a\nb a a b\n");
+  Vocabulary vocab;
+  const CountResult counted = count_ngrams(corpus, "toy0", vocab, {});
+  EXPECT_THROW(estimate_kneser_ney(counted.counts, vocab, {}), Error);
+  EstimateOptions fallback;
+  fallback.discount_fallback = Discount{0.5, 1.0, 1.5};
+  const ArpaMap m = as_map(estimate_kneser_ney(counted.counts, vocab, fallback));
+  EXPECT_NEAR(m.at("<unk>").first, -0.90309, 1e-6);
+  EXPECT_NEAR(m.at("a").first, -0.46943438, 1e-6);
+  EXPECT_NEAR(m.at("<s> a").first, -0.37712017, 1e-6);
+  EXPECT_NEAR(m.at("b a").first, -0.2984526, 1e-6);
+  EXPECT_NEAR(m.at("a a b").first, -0.20102891, 1e-6);
+  EXPECT_NEAR(m.at("a").second, -0.30103, 1e-6);
+}
+
+TEST(NgramBuild, SpilledBuildIsByteIdentical) {
+  const fs::path dir = fs::temp_directory_path() / ("kiln_spill_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  write_arpa(build(kData / "kenlm-small/train2000.txt", 4), dir / "memory.arpa");
+  std::ifstream in(kData / "kenlm-small/train2000.txt");
+  Vocabulary vocab;
+  CountOptions count;
+  count.order = 4;
+  count.memory_bytes = 64 << 10;  // a few hundred entries: dozens of runs
+  count.temp_dir = dir;
+  const CountResult counted = count_ngrams(in, "train2000", vocab, count);
+  EXPECT_GT(counted.spilled_runs, 10);
+  write_arpa(estimate_kneser_ney(counted.counts, vocab, {}), dir / "spilled.arpa");
+  auto bytes = [](const fs::path& p) {
+    std::ifstream f(p, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(f), {});
+  };
+  EXPECT_EQ(bytes(dir / "memory.arpa"), bytes(dir / "spilled.arpa"));
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir), fs::directory_iterator()), 2) << "runs are cleaned up";
+  fs::remove_all(dir);
+}
+
+double probability_mass(const NgramIndex& model, const std::vector<std::string>& context_words) {
+  double mass = 0;
+  for (size_t id = 0; id < model.vocab_size(); ++id) {
+    if (id == kBos) continue;
+    std::vector<WordId> context;
+    for (const std::string& w : context_words) context.push_back(model.word_id(w).value_or(kUnk));
+    std::vector<std::string_view> words;
+    for (const std::string& w : context_words) words.push_back(w);
+    const std::string_view word = model.word(static_cast<WordId>(id));
+    words.push_back(word);
+    // Score the last word after the given context with no sentence markers.
+    const SentenceScore s = score_sentence(model, words, false);
+    mass += std::pow(10.0, s.words.back().log10_prob);
+  }
+  return mass;
+}
+
+TEST(NgramQuery, EveryContextSumsToOne) {
+  for (int order : {3, 4}) {
+    const NgramIndex model = NgramIndex::build(build(kData / "kenlm-toy/corpus.txt", order));
+    for (const auto& context : std::vector<std::vector<std::string>>{
+             {}, {"<s>"}, {"the", "cat"}, {"sat", "on"}, {"zzz", "the"}, {"<s>", "<s>"}, {"a", "cat", "sat"}}) {
+      std::string name;
+      for (const auto& w : context) name += w + " ";
+      EXPECT_NEAR(probability_mass(model, context), 1.0, 1e-6) << "order " << order << " context '" << name << "'";
+    }
+  }
+  const NgramIndex pruned = NgramIndex::build(read_arpa(kData / "kenlm-toy/order3_prune_0_1_1.arpa"));
+  EXPECT_NEAR(probability_mass(pruned, {"the", "cat"}), 1.0, 1e-6);
+}
+
+std::string query_text(const NgramIndex& model, const fs::path& text, bool context) {
+  std::ifstream in(text);
+  std::ostringstream out;
+  CorpusScore corpus;
+  std::string line;
+  while (std::getline(in, line)) {
+    const auto words = split_words(line);
+    const SentenceScore s = score_sentence(model, words, context);
+    corpus.add(s);
+    for (const WordScore& w : s.words) out << fmt::format("{}={} {} {}\t", w.word, w.id, w.matched, w.log10_prob);
+    out << fmt::format("Total: {} OOV: {}\n", s.total, s.oov);
+  }
+  out << fmt::format("Perplexity including OOVs:\t{}\nPerplexity excluding OOVs:\t{}\nOOVs:\t{}\nTokens:\t{}\n",
+                     corpus.perplexity_including_oov(), corpus.perplexity_excluding_oov(), corpus.oov, corpus.tokens);
+  return out.str();
+}
+
+std::string file_text(const fs::path& p) {
+  std::ifstream in(p);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+TEST(NgramQuery, ReproducesKenLMQueryOutputExactly) {
+  const fs::path toy = kData / "kenlm-toy";
+  EXPECT_EQ(query_text(NgramIndex::build(read_arpa(toy / "order3.arpa")), toy / "test.txt", true),
+            file_text(toy / "query_order3.txt"));
+  EXPECT_EQ(query_text(NgramIndex::build(read_arpa(toy / "order4.arpa")), toy / "test.txt", true),
+            file_text(toy / "query_order4.txt"));
+  EXPECT_EQ(query_text(NgramIndex::build(read_arpa(toy / "order3_prune_0_1_1.arpa")), toy / "test.txt", true),
+            file_text(toy / "query_order3_prune.txt"));
+  EXPECT_EQ(query_text(NgramIndex::build(read_arpa(toy / "order3.arpa")), toy / "test.txt", false),
+            file_text(toy / "query_order3_nocontext.txt"));
+  const fs::path small = kData / "kenlm-small";
+  EXPECT_EQ(query_text(NgramIndex::build(read_arpa(small / "kjv2000.o3.arpa")), small / "test200.txt", true),
+            file_text(small / "test200.query.txt"));
+}
+
+TEST(NgramQuery, OwnModelGivesKenLMTotalsAndPerplexities) {
+  const NgramIndex model = NgramIndex::build(build(kData / "kenlm-small/train2000.txt", 3));
+  std::ifstream totals(kData / "kenlm-small/test200.totals.tsv"), text(kData / "kenlm-small/test200.txt");
+  std::string header, row, line;
+  std::getline(totals, header);
+  CorpusScore corpus;
+  while (std::getline(totals, row) && std::getline(text, line)) {
+    std::istringstream fields(row);
+    int number, oov, tokens;
+    double total;
+    fields >> number >> total >> oov >> tokens;
+    const SentenceScore s = score_sentence(model, split_words(line), true);
+    corpus.add(s);
+    EXPECT_NEAR(s.total, total, 2e-5 * std::max(1.0, std::abs(total))) << "line " << number;
+    EXPECT_EQ(static_cast<int>(s.oov), oov);
+    EXPECT_EQ(static_cast<int>(s.words.size()), tokens);
+  }
+  EXPECT_NEAR(corpus.perplexity_including_oov(), 41.7162315662129, 1e-4);
+  EXPECT_NEAR(corpus.perplexity_excluding_oov(), 36.42489590886867, 1e-4);
+  EXPECT_EQ(corpus.oov, 112u);
+  EXPECT_EQ(corpus.tokens, 6269u);
+}
+
+TEST(NgramBinary, LoadsTheSameModel) {
+  const fs::path path = fs::temp_directory_path() / ("kiln_model_" + std::to_string(::getpid()) + ".kbin");
+  const NgramIndex built = NgramIndex::build(read_arpa(kData / "kenlm-small/kjv2000.o3.arpa"));
+  built.save(path);
+  const NgramIndex loaded = NgramIndex::load(path);
+  const fs::path text = kData / "kenlm-small/test200.txt";
+  EXPECT_EQ(query_text(loaded, text, true), query_text(built, text, true));
+  // Truncated and corrupted copies are refused.
+  std::string bytes = file_text(path);
+  for (const auto& bad : {bytes.substr(0, bytes.size() / 2), bytes.substr(0, 10), std::string("KILNNGRX") + bytes.substr(8),
+                          bytes.substr(0, bytes.size() - 100) + std::string(100, '\1')}) {
+    std::ofstream(path, std::ios::binary) << bad;
+    EXPECT_THROW(NgramIndex::load(path), Error);
+  }
+  fs::remove(path);
+}
+
+TEST(NgramArpa, ReaderRejectsMalformedFilesNamingTheLine) {
+  const std::string good = "\\data\\\nngram 1=3\nngram 2=1\n\n\\1-grams:\n-1\t<unk>\t0\n0\t<s>\t-0.5\n-0.5\t</s>\t0\n\n"
+                           "\\2-grams:\n-0.2\t<s> </s>\n\n\\end\\\n";
+  EXPECT_NO_THROW({
+    std::istringstream in(good);
+    read_arpa(in, "good.arpa");
+  });
+  auto error_of = [](const std::string& text) -> std::string {
+    std::istringstream in(text);
+    try {
+      read_arpa(in, "bad.arpa");
+    } catch (const Error& e) {
+      return e.what();
+    }
+    return "";
+  };
+  auto replace = [&](const std::string& from, const std::string& to) {
+    std::string s = good;
+    s.replace(s.find(from), from.size(), to);
+    return s;
+  };
+  EXPECT_NE(error_of(replace("ngram 2=1", "ngram 2=2")).find("bad.arpa:"), std::string::npos);
+  EXPECT_NE(error_of(replace("\\2-grams:", "\\3-grams:")).find("bad.arpa:10"), std::string::npos);
+  EXPECT_NE(error_of(replace("-0.5\t</s>", "x\t</s>")).find("bad.arpa:8: 'x' is not a number"), std::string::npos);
+  EXPECT_NE(error_of(replace("-0.5\t</s>\t0", "-0.5\t<s>\t0")).find("duplicate unigram"), std::string::npos);
+  EXPECT_NE(error_of(replace("\\end\\\n", "")).find("expected \\end\\"), std::string::npos);
+  EXPECT_NE(error_of(replace("\\end\\\n", "\\end\\\nmore\n")).find("after \\end\\"), std::string::npos);
+  EXPECT_NE(error_of(replace("-0.2\t<s> </s>", "0.2\t<s> </s>")).find("positive"), std::string::npos);
+  EXPECT_NE(error_of(replace("-0.2\t<s> </s>", "-0.2\t<s> </s>\t-1")).find("highest order"), std::string::npos);
+  EXPECT_NE(error_of("no header\n").find("bad.arpa:1"), std::string::npos);
+}
+
+TEST(NgramCount, BadCorporaNameTheLine) {
+  auto error_of = [](const std::string& text) -> std::string {
+    std::istringstream in(text);
+    Vocabulary vocab;
+    try {
+      count_ngrams(in, "corpus.txt", vocab, {});
+    } catch (const Error& e) {
+      return e.what();
+    }
+    return "";
+  };
+  EXPECT_NE(error_of("a b\nc <s> d\n").find("corpus.txt:2"), std::string::npos);
+  EXPECT_NE(error_of("ok\n\xff\xfe\n").find("corpus.txt:2: invalid UTF-8"), std::string::npos);
+  EXPECT_NE(error_of("\n\n").find("empty"), std::string::npos);
+  EXPECT_TRUE(valid_utf8("床前明月光"));
+  EXPECT_FALSE(valid_utf8("\xc0\xaf"));  // overlong
+}
+
+}  // namespace
+}  // namespace kiln::ngram
