@@ -11,11 +11,13 @@ packages=(
   # math and threads
   libdnnl-dev
   # files, text, program
-  nlohmann-json3-dev libtomlplusplus-dev libcli11-dev libfmt-dev libspdlog-dev zlib1g-dev
+  nlohmann-json3-dev libtomlplusplus-dev libcli11-dev libfmt-dev libspdlog-dev zlib1g-dev libsentencepiece-dev
   # reference implementation for tests (run with /usr/bin/python3)
   python3 python3-numpy python3-torch
   # bundled data
-  dataset-fashion-mnist bible-kjv bible-kjv-text fortunes-zh
+  bible-kjv bible-kjv-text fortunes-zh
+  # benchmarks (bench/)
+  time bc
 )
 
 missing=()

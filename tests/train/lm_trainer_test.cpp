@@ -81,10 +81,14 @@ TEST(LmBatches, PackedBatchesNeverCrossDocuments) {
     EXPECT_LT(cu[s], cu[s + 1]);
     for (int64_t i = cu[s]; i < cu[s + 1]; ++i) EXPECT_EQ(positions[i], i - cu[s]) << "positions restart";
   }
-  for (size_t i = 0; i < tokens.size(); ++i)
-    if (tokens[i] == 0) {
-      EXPECT_EQ(targets[i], -100) << "a document end predicts nothing";
+  for (size_t i = 1; i < tokens.size(); ++i) {
+    if (tokens[i] == 0 && i % 16 != 0) {
+      EXPECT_EQ(positions[i], 0) << "an end-of-document id opens a new segment";
     }
+    if (i % 16 != 0) {
+      EXPECT_EQ(targets[i - 1], tokens[i]) << "next-token targets within a window";
+    }
+  }
   EXPECT_EQ(batches.train_batch(4, 0).tokens.to_vector<int64_t>(), tokens) << "batch k is a function of k";
   EXPECT_NE(batches.train_batch(5, 0).tokens.to_vector<int64_t>(), tokens);
 }

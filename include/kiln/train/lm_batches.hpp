@@ -9,9 +9,11 @@
 //
 // Two attention layouts:
 //  - documents (default): the B windows are packed into one row [1, B·T];
-//    cu_seqlens split it at window and document boundaries, positions restart
-//    at 0 in each document, and no token predicts across a boundary. No
-//    padding exists, so no FLOPs go to it.
+//    cu_seqlens split it at window boundaries and before every
+//    end-of-document id, which starts the next document the way <s> starts an
+//    n-gram sentence; positions restart at 0 there, and attention never
+//    crosses a boundary. Every token is predicted exactly once, as in the
+//    n-gram model's perplexity. No padding exists, so no FLOPs go to it.
 //  - stream: DeepSeek's pretraining layout — rows [B, T], plain causal
 //    attention across document boundaries, positions 0..T−1.
 #include <cstdint>

@@ -6,6 +6,8 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <iostream>
 
 #include <fmt/format.h>
 
@@ -193,6 +195,31 @@ void add_lm_commands(CLI::App& app) {
     KILN_CHECK(tok->type == "bytes" || !tok->input.empty(), "tokenizer train: --input is required for {}", tok->type);
     const data::Tokenizer t = train_tokenizer(tok->type, tok->vocab_size, tok->input, tok->output);
     fmt::print("{}: {}\n", tok->output, t.description());
+  });
+
+  auto encode = std::make_shared<std::pair<std::string, std::string>>();
+  CLI::App* tok_encode = tokenizer->add_subcommand(
+      "encode", "Write each line of a text as space-separated pieces (e.g. to train an n-gram model on the same tokens)");
+  tok_encode->add_option("tokenizer", encode->first, "Tokenizer folder (or a checkpoint's tokenizer/)")->required();
+  tok_encode->add_option("text", encode->second, "Text file (default: stdin)");
+  tok_encode->callback([encode] {
+    const data::Tokenizer t = data::Tokenizer::load(encode->first);
+    std::ifstream file;
+    if (!encode->second.empty()) {
+      file.open(encode->second);
+      KILN_CHECK(file.good(), "{}: cannot open", encode->second);
+    }
+    std::istream& in = file.is_open() ? file : std::cin;
+    std::string line, out;
+    while (std::getline(in, line)) {
+      out.clear();
+      for (int32_t id : t.encode(line)) {
+        if (!out.empty()) out += ' ';
+        out += t.piece(id);
+      }
+      out += '\n';
+      std::fwrite(out.data(), 1, out.size(), stdout);
+    }
   });
 
   auto train = std::make_shared<TrainArgs>();

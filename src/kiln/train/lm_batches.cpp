@@ -66,15 +66,17 @@ models::DecoderBatch LmBatches::make_batch(const std::vector<int32_t>& tokens, c
     for (int64_t i = 0; i < t; ++i) {
       const int64_t at = r * t + i;
       const int32_t token = tokens[starts[r] + i];
+      // An end-of-document id opens the next document, as <s> does for an
+      // n-gram model: the last word still predicts it, and it predicts the
+      // next document's first word, but nothing before it is visible.
+      if (packed && token == eos_id_ && i > 0) {
+        cu.push_back(at);
+        position = 0;
+      }
       in[at] = token;
       out[at] = tokens[starts[r] + i + 1];
       pos[at] = packed ? position : i;
       ++position;
-      if (packed && token == eos_id_) {
-        out[at] = -100;  // a document's end predicts nothing of the next one
-        if (i + 1 < t) cu.push_back(at + 1);
-        position = 0;
-      }
     }
     cu.push_back((r + 1) * t);
   }
