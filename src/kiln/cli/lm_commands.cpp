@@ -18,6 +18,7 @@
 #include "kiln/models/gpt/generate.hpp"
 #include "kiln/train/checkpoint.hpp"
 #include "kiln/train/lm_trainer.hpp"
+#include "kiln/train/plot.hpp"
 #include "kiln/train/run_config.hpp"
 #include "kiln/train/text_corpus.hpp"
 
@@ -235,6 +236,16 @@ void add_lm_commands(CLI::App& app) {
   eval_cmd->add_option("--text", eval->text, "Text to score")->required();
   eval_cmd->add_option("--context", eval->context, "Window length (default: the model's)");
   eval_cmd->callback([eval] { run_eval(*eval); });
+
+  auto plot = std::make_shared<std::pair<std::string, std::string>>();
+  CLI::App* plot_cmd = app.add_subcommand("plot", "Draw a run's loss curves (metrics.jsonl) to a PNG");
+  plot_cmd->add_option("run", plot->first, "Run folder")->required();
+  plot_cmd->add_option("-o,--output", plot->second, "PNG to write (default: <run>/loss.png)");
+  plot_cmd->callback([plot] {
+    const fs::path out = plot->second.empty() ? fs::path(plot->first) / "loss.png" : fs::path(plot->second);
+    train::plot_run(plot->first, out);
+    fmt::print("{}\n", out.string());
+  });
 
   auto gen = std::make_shared<GenerateArgs>();
   CLI::App* gen_cmd = app.add_subcommand("generate", "Sample text from a checkpoint, streamed as it is produced");
