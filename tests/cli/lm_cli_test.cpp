@@ -69,6 +69,21 @@ TEST_F(LmCli, ShortTrainingRunLearnsKjv) {
   EXPECT_EQ(gen.output.rfind("and god said", 0), 0u) << gen.output;
 }
 
+TEST_F(LmCli, TrainsFromPreparedShards) {
+  const std::string text = std::string(KILN_TEST_DATA_DIR) + "/text/kjv-train2000.txt";
+  const fs::path tok = dir_ / "tok", shards = dir_ / "shards";
+  ASSERT_EQ(run("tokenizer train --type bpe --vocab-size 400 --input " + text + " -o " + tok.string()).status, 0);
+  const Result prep = run("data prepare --tokenizer " + tok.string() + " --input " + text + " -o " + shards.string() +
+                          " --valid-fraction 0.1");
+  ASSERT_EQ(prep.status, 0) << prep.output;
+  const Result r = run("train -c " + std::string(KILN_SOURCE_DIR) + "/configs/tiny.toml --set data.train=" +
+                       (shards / "train.bin").string() + " --set data.valid=" + (shards / "valid.bin").string() +
+                       " --set tokenizer.dir=" + tok.string() + " --set run.dir=" + (dir_ / "sharded").string() +
+                       " --set train.steps=20");
+  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("validation loss"), std::string::npos) << r.output;
+}
+
 TEST_F(LmCli, BadInputsAreOneLineErrors) {
   auto expect_error = [](const Result& r, const std::string& needle) {
     EXPECT_NE(r.status, 0) << r.output;

@@ -14,6 +14,8 @@
 #include "kiln/autograd/grad_mode.hpp"
 #include "kiln/base/error.hpp"
 #include "kiln/cli/commands.hpp"
+#include "kiln/data/prepare.hpp"
+#include "kiln/data/shard.hpp"
 #include "kiln/data/subword.hpp"
 #include "kiln/models/gpt/generate.hpp"
 #include "kiln/train/checkpoint.hpp"
@@ -69,8 +71,21 @@ void run_train(const TrainArgs& args) {
                       : train_tokenizer(run.tokenizer_kind, run.tokenizer.vocab_size, run.train_text, run.tokenizer_dir);
   run.model.vocab_size = tokenizer.vocab_size();
   run.model.validate();
-  std::vector<int32_t> train_tokens = train::encode_documents(run.train_text, tokenizer, "train");
-  std::vector<int32_t> valid_tokens = train::encode_documents(run.valid_text, tokenizer, "valid");
+  // Prepared shards (kiln data prepare) are read as they are; text is tokenised now.
+  auto tokens_of = [&](const fs::path& path, const char* label) {
+    if (path.extension() == ".bin") {
+      KILN_CHECK(reuse_tokenizer, "{}: a prepared shard needs the tokenizer it was made with (set tokenizer.dir)",
+                 path.string());
+      return data::TokenShard::open(path).all_tokens();
+    }
+    return train::encode_documents(path, tokenizer, label);
+  };
+  std::vector<int32_t> train_tokens = tokens_of(run.train_text, "train");
+  std::vector<int32_t> valid_tokens = tokens_of(run.valid_text, "valid");
+  for (const auto* tokens : {&train_tokens, &valid_tokens})
+    for (int32_t id : *tokens)
+      KILN_CHECK(id >= 0 && id < tokenizer.vocab_size(), "the data holds token id {}, outside the tokenizer's {} ids",
+                 id, tokenizer.vocab_size());
   const train::LmBatches batches(std::move(train_tokens), std::move(valid_tokens), tokenizer.eos_id(), run.batch_size,
                                  run.context, run.layout, run.seed);
   models::GptModel model(run.model, run.seed);
@@ -221,6 +236,28 @@ void add_lm_commands(CLI::App& app) {
       out += '\n';
       std::fwrite(out.data(), 1, out.size(), stdout);
     }
+  });
+
+  struct PrepareArgs {
+    std::string tokenizer, input, output;
+    data::PrepareOptions options;
+  };
+  auto prep = std::make_shared<PrepareArgs>();
+  CLI::App* data_cmd = app.add_subcommand("data", "Tokenised training data");
+  data_cmd->require_subcommand(1);
+  CLI::App* prepare = data_cmd->add_subcommand(
+      "prepare", "Tokenise text (one document per line) or JSONL (a \"text\" field) into train.bin and valid.bin shards");
+  prepare->add_option("--tokenizer", prep->tokenizer, "Tokenizer folder")->required();
+  prepare->add_option("--input", prep->input, "Text or .jsonl file")->required();
+  prepare->add_option("-o,--output", prep->output, "Folder for train.bin and valid.bin")->required();
+  prepare->add_option("--valid-fraction", prep->options.valid_fraction, "Share of documents for validation")
+      ->capture_default_str();
+  prepare->add_option("--seed", prep->options.seed, "Seed of the split")->capture_default_str();
+  prepare->callback([prep] {
+    const data::Tokenizer t = data::Tokenizer::load(prep->tokenizer);
+    const data::PrepareReport r = data::prepare_shards(prep->input, t, prep->output, prep->options);
+    fmt::print("{} documents: {} train tokens, {} validation tokens ({} documents) in {}\n", r.documents,
+               r.train_tokens, r.valid_tokens, r.valid_documents, prep->output);
   });
 
   auto train = std::make_shared<TrainArgs>();
