@@ -12,6 +12,7 @@
 
 #include "kiln/autograd/engine.hpp"
 #include "kiln/autograd/precision.hpp"
+#include "kiln/base/memory.hpp"
 #include "kiln/base/philox.hpp"
 #include "kiln/models/gpt/model.hpp"
 #include "kiln/optim/optimizer.hpp"
@@ -19,6 +20,7 @@
 using namespace kiln;
 
 int main(int argc, char** argv) {
+  keep_freed_memory();
   const std::string which = argc > 1 ? argv[1] : "kjv";
   const int steps = argc > 2 ? std::stoi(argv[2]) : 10;
   bool bf16_mode = false, checkpointing = false;

@@ -7,9 +7,11 @@
 #include <fmt/core.h>
 
 #include "kiln/base/error.hpp"
+#include "kiln/base/memory.hpp"
 #include "kiln/cli/commands.hpp"
 
 int main(int argc, char** argv) {
+  kiln::keep_freed_memory();
   CLI::App app{"kiln — self-supervised pretraining in C++"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "kiln 0.1.0");

@@ -49,7 +49,7 @@ class Tensor {
   const Strides& strides() const { return strides_; }
   int64_t dim() const { return static_cast<int64_t>(shape_.size()); }
   int64_t size(int64_t d) const;
-  int64_t numel() const { return numel_of(shape_); }
+  int64_t numel() const { return numel_; }
   DType dtype() const { return dtype_; }
   int64_t offset() const { return offset_; }
   bool is_contiguous() const;
@@ -106,6 +106,7 @@ class Tensor {
   Shape shape_;
   Strides strides_;
   int64_t offset_ = 0;
+  int64_t numel_ = 1;  // cached: element loops test it on every iteration
   DType dtype_ = DType::f32;
   std::shared_ptr<AutogradMeta> meta_;
 };

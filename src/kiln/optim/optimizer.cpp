@@ -118,28 +118,43 @@ void Sgd::zero_grad() {
   for (auto& [name, p] : parameters_) p.zero_grad();
 }
 
+namespace {
+
+double squared_sum(const float* g, int64_t n) {
+  double sum = 0;
+#pragma omp parallel for simd reduction(+ : sum) if (n > 65536)
+  for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(g[i]) * g[i];
+  return sum;
+}
+
+void scale_in_place(float* g, int64_t n, float factor) {
+#pragma omp parallel for simd if (n > 65536)
+  for (int64_t i = 0; i < n; ++i) g[i] *= factor;
+}
+
+}  // namespace
+
 double clip_grad_norm(const std::map<std::string, Tensor>& parameters, double max_norm) {
   double total = 0;
   for (const auto& [name, p] : parameters) {
     const Tensor g = p.grad();
     if (!g.defined()) continue;
     const Tensor c = g.contiguous();
-    const float* gp = c.data<float>();
-    double sum = 0;
-    for (int64_t i = 0; i < c.numel(); ++i) sum += static_cast<double>(gp[i]) * gp[i];
-    total += sum;
+    total += squared_sum(c.data<float>(), c.numel());
   }
   const double norm = std::sqrt(total);
   const double coefficient = max_norm / (norm + 1e-6);
-  if (coefficient < 1.0) {
-    for (const auto& [name, p] : parameters) {
-      Tensor g = p.grad();
-      if (!g.defined()) continue;
-      Tensor scaled = g.contiguous().clone();
-      float* gp = scaled.data<float>();
-      for (int64_t i = 0; i < scaled.numel(); ++i) gp[i] = static_cast<float>(gp[i] * coefficient);
-      p.set_grad(scaled);
+  if (coefficient >= 1.0) return norm;
+  for (const auto& [name, p] : parameters) {
+    Tensor g = p.grad();
+    if (!g.defined()) continue;
+    // Leaf gradients are owned by their parameter (AccumulateGrad copies what
+    // it receives), so they can be scaled where they are.
+    if (!g.is_contiguous()) {
+      g = g.contiguous().clone();
+      p.set_grad(g);
     }
+    scale_in_place(g.data<float>(), g.numel(), static_cast<float>(coefficient));
   }
   return norm;
 }

@@ -11,7 +11,7 @@ namespace kiln {
 
 Tensor::Tensor(std::shared_ptr<Storage> storage, Shape shape, Strides strides, int64_t offset, DType dtype)
     : storage_(std::move(storage)), shape_(std::move(shape)), strides_(std::move(strides)), offset_(offset),
-      dtype_(dtype) {}
+      numel_(numel_of(shape_)), dtype_(dtype) {}
 
 Tensor Tensor::with_geometry(Shape shape, Strides strides, int64_t offset) const {
   return Tensor(storage_, std::move(shape), std::move(strides), offset, dtype_);

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "kiln/autograd/function.hpp"
+#include "kiln/kernels/cpu/fast_math.hpp"
 #include "kiln/kernels/cpu/map.hpp"
 
 namespace kiln::ops {
@@ -20,7 +21,7 @@ template <typename T>
 T gelu_value(T x, bool tanh_form) {
   if (tanh_form) {
     const T inner = static_cast<T>(kSqrt2OverPi) * (x + T(0.044715) * x * x * x);
-    return T(0.5) * x * (T(1) + std::tanh(inner));
+    return T(0.5) * x * (T(1) + cpu::fast_tanh(inner));
   }
   return T(0.5) * x * (T(1) + std::erf(x * static_cast<T>(kInvSqrt2)));
 }
@@ -29,7 +30,7 @@ template <typename T>
 T gelu_derivative(T x, bool tanh_form) {
   if (tanh_form) {
     const T inner = static_cast<T>(kSqrt2OverPi) * (x + T(0.044715) * x * x * x);
-    const T t = std::tanh(inner);
+    const T t = cpu::fast_tanh(inner);
     const T dinner = static_cast<T>(kSqrt2OverPi) * (T(1) + T(3 * 0.044715) * x * x);
     return T(0.5) * (T(1) + t) + T(0.5) * x * (T(1) - t * t) * dinner;
   }
@@ -39,7 +40,7 @@ T gelu_derivative(T x, bool tanh_form) {
 
 template <typename T>
 T sigmoid_of(T x) {
-  return T(1) / (T(1) + std::exp(-x));
+  return cpu::fast_sigmoid(x);
 }
 
 template <typename T>

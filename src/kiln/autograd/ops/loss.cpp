@@ -7,6 +7,7 @@
 #include "kiln/autograd/function.hpp"
 #include "kiln/autograd/ops/elementwise.hpp"
 #include "kiln/autograd/ops/reduce.hpp"
+#include "kiln/kernels/cpu/fast_math.hpp"
 
 namespace kiln::ops {
 
@@ -18,9 +19,11 @@ namespace {
 template <typename T>
 double row_logsumexp(const T* row, int64_t v) {
   T best = row[0];
+#pragma omp simd reduction(max : best)
   for (int64_t j = 1; j < v; ++j) best = std::max(best, row[j]);
   double total = 0;
-  for (int64_t j = 0; j < v; ++j) total += std::exp(static_cast<double>(row[j] - best));
+#pragma omp simd reduction(+ : total)
+  for (int64_t j = 0; j < v; ++j) total += static_cast<double>(cpu::fast_exp(row[j] - best));
   return static_cast<double>(best) + std::log(total);
 }
 
@@ -61,7 +64,7 @@ void cross_entropy_backward(const T* logits, const int64_t* t, const double* lse
     const T s = static_cast<T>(scale);
     const T uniform = static_cast<T>(eps / static_cast<double>(v));
 #pragma omp simd
-    for (int64_t j = 0; j < v; ++j) drow[j] = s * (std::exp(row[j] - lse_i) - uniform);
+    for (int64_t j = 0; j < v; ++j) drow[j] = s * (cpu::fast_exp(row[j] - lse_i) - uniform);
     drow[t[i]] -= s * static_cast<T>(1 - eps);
   }
 }

@@ -1,8 +1,9 @@
 #include "kiln/autograd/ops/norm.hpp"
 
-#include <cmath>
+#include <algorithm>
 
 #include "kiln/autograd/function.hpp"
+#include "kiln/kernels/cpu/norm.hpp"
 
 namespace kiln::ops {
 
@@ -20,64 +21,6 @@ void check_norm_args(const Tensor& x, const Tensor& weight, const Tensor& bias, 
   check_same_dtype(x, weight, op);
 }
 
-// Forward of both norms on contiguous rows; saves per-row mean and rstd.
-template <typename T>
-void norm_forward(const T* x, const T* w, const T* b, T* y, T* mean_out, T* rstd_out, int64_t rows, int64_t d,
-                  double eps, bool subtract_mean) {
-#pragma omp parallel for if (rows * d > 32768)
-  for (int64_t r = 0; r < rows; ++r) {
-    const T* xr = x + r * d;
-    T* yr = y + r * d;
-    double mean = 0;
-    if (subtract_mean) {
-      for (int64_t i = 0; i < d; ++i) mean += xr[i];
-      mean /= static_cast<double>(d);
-    }
-    double ss = 0;
-    for (int64_t i = 0; i < d; ++i) {
-      const double c = xr[i] - mean;
-      ss += c * c;
-    }
-    const T rstd = static_cast<T>(1.0 / std::sqrt(ss / static_cast<double>(d) + eps));
-    const T m = static_cast<T>(mean);
-#pragma omp simd
-    for (int64_t i = 0; i < d; ++i) yr[i] = (xr[i] - m) * rstd * w[i] + (b ? b[i] : T{0});
-    mean_out[r] = m;
-    rstd_out[r] = rstd;
-  }
-}
-
-// dx = rstd · (g·w − mean(g·w) [layernorm only] − x̂ · mean(g·w·x̂)); dw = Σ g·x̂; db = Σ g.
-template <typename T>
-void norm_backward(const T* x, const T* w, const T* g, const T* mean, const T* rstd, T* dx, T* dw, T* db,
-                   int64_t rows, int64_t d, bool subtract_mean) {
-  for (int64_t i = 0; i < d; ++i) {
-    dw[i] = 0;
-    if (db) db[i] = 0;
-  }
-  for (int64_t r = 0; r < rows; ++r) {
-    const T* xr = x + r * d;
-    const T* gr = g + r * d;
-    T* dxr = dx + r * d;
-    double sum_gw = 0, sum_gwx = 0;
-    for (int64_t i = 0; i < d; ++i) {
-      const double xhat = (xr[i] - mean[r]) * rstd[r];
-      const double gw = static_cast<double>(gr[i]) * w[i];
-      sum_gw += gw;
-      sum_gwx += gw * xhat;
-      dw[i] += static_cast<T>(gr[i] * xhat);
-      if (db) db[i] += gr[i];
-    }
-    const double n = static_cast<double>(d);
-    const T a = static_cast<T>(subtract_mean ? sum_gw / n : 0.0);
-    const T c = static_cast<T>(sum_gwx / n);
-    for (int64_t i = 0; i < d; ++i) {
-      const T xhat = (xr[i] - mean[r]) * rstd[r];
-      dxr[i] = rstd[r] * (gr[i] * w[i] - a - xhat * c);
-    }
-  }
-}
-
 Tensor normalise(const Tensor& x_in, const Tensor& weight, const Tensor& bias, double eps, bool layer, const char* op) {
   check_norm_args(x_in, weight, bias, op);
   const Tensor x = x_in.contiguous();
@@ -86,7 +29,7 @@ Tensor normalise(const Tensor& x_in, const Tensor& weight, const Tensor& bias, d
   Tensor mean = Tensor::empty({rows}, x.dtype()), rstd = Tensor::empty({rows}, x.dtype());
   const Tensor w = weight.contiguous(), b = bias.defined() ? bias.contiguous() : Tensor();
   KILN_DISPATCH_FLOATING(x.dtype(), op, [&] {
-    norm_forward<scalar_t>(x.data<scalar_t>(), w.data<scalar_t>(), b.defined() ? b.data<scalar_t>() : nullptr,
+    cpu::norm_forward(x.data<scalar_t>(), w.data<scalar_t>(), b.defined() ? b.data<scalar_t>() : nullptr,
                            y.data<scalar_t>(), mean.data<scalar_t>(), rstd.data<scalar_t>(), rows, d, eps, layer);
   });
   TensorList inputs{x_in, weight};
@@ -97,7 +40,7 @@ Tensor normalise(const Tensor& x_in, const Tensor& weight, const Tensor& bias, d
     Tensor dx = Tensor::empty(x.shape(), x.dtype()), dw = Tensor::empty(w.shape(), w.dtype());
     Tensor db = has_bias ? Tensor::empty(w.shape(), w.dtype()) : Tensor();
     KILN_DISPATCH_FLOATING(x.dtype(), op, [&] {
-      norm_backward<scalar_t>(x.data<scalar_t>(), w.data<scalar_t>(), g.data<scalar_t>(), mean.data<scalar_t>(),
+      cpu::norm_backward(x.data<scalar_t>(), w.data<scalar_t>(), g.data<scalar_t>(), mean.data<scalar_t>(),
                               rstd.data<scalar_t>(), dx.data<scalar_t>(), dw.data<scalar_t>(),
                               has_bias ? db.data<scalar_t>() : nullptr, rows, d, layer);
     });

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "kiln/autograd/function.hpp"
+#include "kiln/kernels/cpu/fast_math.hpp"
 
 namespace kiln::ops {
 
@@ -20,9 +21,11 @@ void softmax_rows(const T* x, T* y, int64_t rows, int64_t d, bool log_form) {
     T best = xr[0];
     for (int64_t i = 1; i < d; ++i) best = std::max(best, xr[i]);
     double total = 0;
-    for (int64_t i = 0; i < d; ++i) total += std::exp(static_cast<double>(xr[i] - best));
+#pragma omp simd reduction(+ : total)
+    for (int64_t i = 0; i < d; ++i) total += static_cast<double>(cpu::fast_exp(xr[i] - best));
     const T log_total = static_cast<T>(std::log(total));
-    for (int64_t i = 0; i < d; ++i) yr[i] = log_form ? xr[i] - best - log_total : std::exp(xr[i] - best - log_total);
+#pragma omp simd
+    for (int64_t i = 0; i < d; ++i) yr[i] = log_form ? xr[i] - best - log_total : cpu::fast_exp(xr[i] - best - log_total);
   }
 }
 
@@ -37,7 +40,7 @@ void softmax_rows_backward(const T* y, const T* g, T* dx, int64_t rows, int64_t 
     double dot = 0;
     for (int64_t i = 0; i < d; ++i) dot += log_form ? gr[i] : gr[i] * yr[i];
     const T s = static_cast<T>(dot);
-    for (int64_t i = 0; i < d; ++i) dr[i] = log_form ? gr[i] - std::exp(yr[i]) * s : yr[i] * (gr[i] - s);
+    for (int64_t i = 0; i < d; ++i) dr[i] = log_form ? gr[i] - cpu::fast_exp(yr[i]) * s : yr[i] * (gr[i] - s);
   }
 }
 

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "kiln/base/error.hpp"
+#include "kiln/kernels/cpu/fast_math.hpp"
 #include "kiln/kernels/cpu/gemm.hpp"
 
 namespace kiln::cpu {
@@ -110,9 +111,13 @@ void attention_forward(const T* q, const T* k, const T* v, T* out, T* lse, const
             std::fill(row, row + cols, T{0});
             continue;
           }
-          const T correction = std::exp(row_max[i] - new_max);
+          const T correction = fast_exp(row_max[i] - new_max);
           T sum = 0;
-          for (int64_t j = 0; j < cols; ++j) sum += row[j] = std::exp(row[j] - new_max);
+#pragma omp simd reduction(+ : sum)
+          for (int64_t j = 0; j < cols; ++j) {
+            row[j] = fast_exp(row[j] - new_max);
+            sum += row[j];
+          }
           row_sum[i] = row_sum[i] * correction + sum;
           row_max[i] = new_max;
           if (correction != T{1})
@@ -180,8 +185,12 @@ void attention_backward(const T* q, const T* k, const T* v, const T* out, const 
           const int64_t kv_at = ((seg.batch * s.kv_len + k0) * s.kv_heads + g) * d;
           const int64_t head_at = ((seg.batch * s.kv_len + k0) * s.heads + h) * d;
           tile_scores(q + q_at, k + kv_at, p.data(), rows, cols, q0, k0, seg, s, m);
-          for (int64_t i = 0; i < rows; ++i)
-            for (int64_t j = 0; j < cols; ++j) p[i * cols + j] = std::exp(p[i * cols + j] - row_lse[i]);
+          for (int64_t i = 0; i < rows; ++i) {
+            const T lse_i = row_lse[i];
+            T* prow = p.data() + i * cols;
+#pragma omp simd
+            for (int64_t j = 0; j < cols; ++j) prow[j] = fast_exp(prow[j] - lse_i);
+          }
           // dV += Pᵀ·dO ; dP = dO·Vᵀ
           gemm(GemmShape{true, false, cols, d, rows, cols, q_stride, head_stride}, T{1}, p.data(), dout + q_at, T{1},
                dv_head.data() + head_at);

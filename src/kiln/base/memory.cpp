@@ -1,0 +1,13 @@
+#include "kiln/base/memory.hpp"
+
+#include <malloc.h>
+
+namespace kiln {
+
+void keep_freed_memory() {
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);  // glibc's ceiling for the dynamic threshold
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+  mallopt(M_TOP_PAD, 64 << 20);
+}
+
+}  // namespace kiln
