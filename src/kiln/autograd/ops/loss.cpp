@@ -1,75 +1,14 @@
 #include "kiln/autograd/ops/loss.hpp"
 
-#include <algorithm>
-#include <cmath>
-#include <vector>
-
 #include "kiln/autograd/function.hpp"
 #include "kiln/autograd/ops/elementwise.hpp"
 #include "kiln/autograd/ops/reduce.hpp"
-#include "kiln/kernels/cpu/fast_math.hpp"
+#include "kiln/kernels/cpu/softmax.hpp"
 
 namespace kiln::ops {
 
 using autograd::record;
 using autograd::TensorList;
-
-namespace {
-
-template <typename T>
-double row_logsumexp(const T* row, int64_t v) {
-  T best = row[0];
-#pragma omp simd reduction(max : best)
-  for (int64_t j = 1; j < v; ++j) best = std::max(best, row[j]);
-  double total = 0;
-#pragma omp simd reduction(+ : total)
-  for (int64_t j = 0; j < v; ++j) total += static_cast<double>(cpu::fast_exp(row[j] - best));
-  return static_cast<double>(best) + std::log(total);
-}
-
-template <typename T>
-double cross_entropy_forward(const T* logits, const int64_t* t, double* lse, int64_t n, int64_t v, int64_t ignore,
-                             double eps) {
-  double total = 0;
-#pragma omp parallel for reduction(+ : total) if (n * v > 65536)
-  for (int64_t i = 0; i < n; ++i) {
-    if (t[i] == ignore) continue;
-    const T* row = logits + i * v;
-    lse[i] = row_logsumexp(row, v);
-    double nll = lse[i] - static_cast<double>(row[t[i]]);
-    if (eps > 0) {
-      double sum_logits = 0;
-      for (int64_t j = 0; j < v; ++j) sum_logits += row[j];
-      nll = (1 - eps) * nll + eps * (lse[i] - sum_logits / static_cast<double>(v));
-    }
-    total += nll;
-  }
-  return total;
-}
-
-// d logits = scale · (softmax − (1−ε)·onehot − ε/V), written in place of a
-// second logits-sized temporary.
-template <typename T>
-void cross_entropy_backward(const T* logits, const int64_t* t, const double* lse, T* grad, int64_t n, int64_t v,
-                            int64_t ignore, double eps, double scale) {
-#pragma omp parallel for if (n * v > 65536)
-  for (int64_t i = 0; i < n; ++i) {
-    T* drow = grad + i * v;
-    if (t[i] == ignore) {
-      std::fill(drow, drow + v, T{0});
-      continue;
-    }
-    const T* row = logits + i * v;
-    const T lse_i = static_cast<T>(lse[i]);
-    const T s = static_cast<T>(scale);
-    const T uniform = static_cast<T>(eps / static_cast<double>(v));
-#pragma omp simd
-    for (int64_t j = 0; j < v; ++j) drow[j] = s * (cpu::fast_exp(row[j] - lse_i) - uniform);
-    drow[t[i]] -= s * static_cast<T>(1 - eps);
-  }
-}
-
-}  // namespace
 
 Tensor cross_entropy(const Tensor& logits_in, const Tensor& targets_in, const CrossEntropyOptions& options) {
   KILN_CHECK(logits_in.dim() == 2, "cross_entropy: logits must be [N, V], got {}", logits_in.describe());
@@ -93,7 +32,7 @@ Tensor cross_entropy(const Tensor& logits_in, const Tensor& targets_in, const Cr
   double* plse = lse.data<double>();
   double total = 0;
   KILN_DISPATCH_FLOATING(logits.dtype(), "cross_entropy", [&] {
-    total = cross_entropy_forward(logits.data<scalar_t>(), t, plse, n, v, options.ignore_index, eps);
+    total = cpu::cross_entropy_forward(logits.data<scalar_t>(), t, plse, n, v, options.ignore_index, eps);
   });
   Tensor out = Tensor::scalar(divisor > 0 ? total / static_cast<double>(divisor) : 0.0, logits.dtype());
   return record("cross_entropy", {logits_in, targets_in}, {out},
@@ -105,11 +44,23 @@ Tensor cross_entropy(const Tensor& logits_in, const Tensor& targets_in, const Cr
                   const double upstream = g[0].item();
                   const double scale = divisor > 0 ? upstream / static_cast<double>(divisor) : 0.0;
                   KILN_DISPATCH_FLOATING(logits.dtype(), "cross_entropy", [&] {
-                    cross_entropy_backward(logits.data<scalar_t>(), t, plse, grad.data<scalar_t>(), n, v, ignore, eps,
+                    cpu::cross_entropy_backward(logits.data<scalar_t>(), t, plse, grad.data<scalar_t>(), n, v, ignore, eps,
                                            scale);
                   });
                   return TensorList{grad, Tensor()};
                 })[0];
+}
+
+CrossEntropySum cross_entropy_sum(const Tensor& logits, const Tensor& targets, const CrossEntropyOptions& options) {
+  KILN_CHECK(options.normalizer == 0, "cross_entropy_sum: the normalizer option ({}) has no meaning for a sum",
+             options.normalizer);
+  CrossEntropyOptions summed = options;
+  summed.normalizer = 1;  // the summed loss divided by 1
+  CrossEntropySum out{cross_entropy(logits, targets, summed), 0};
+  const Tensor t = targets.to(DType::i64).contiguous();
+  const int64_t* p = t.data<int64_t>();
+  for (int64_t i = 0; i < t.numel(); ++i) out.count += p[i] != options.ignore_index;
+  return out;
 }
 
 Tensor mse_loss(const Tensor& a, const Tensor& b) {
