@@ -17,6 +17,11 @@ bool any_requires_grad(const TensorList& inputs);
 
 TensorList record(std::string name, const TensorList& inputs, TensorList outputs, BackwardFn backward);
 
+// Makes `node` the producer of `outputs` (fresh handles) and routes its
+// input gradients to the producers of `inputs`; record() is this plus the
+// check that recording is on and some input needs a gradient.
+TensorList connect(const std::shared_ptr<Node>& node, const TensorList& inputs, TensorList outputs);
+
 // Sums a broadcast gradient back down to `shape` (NumPy broadcasting rules).
 Tensor sum_to_shape(const Tensor& grad, const Shape& shape);
 

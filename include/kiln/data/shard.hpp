@@ -9,6 +9,8 @@
 #include <memory>
 #include <vector>
 
+#include "kiln/io/mapped_file.hpp"
+
 namespace kiln::data {
 
 struct ShardWriterStats {
@@ -27,10 +29,8 @@ class TokenShard {
   int32_t token(uint64_t i) const;
   std::vector<int32_t> all_tokens() const;
 
-  struct Mapping;
-
  private:
-  std::shared_ptr<const Mapping> mapping_;
+  io::MappedFile file_;
   const uint8_t* data_ = nullptr;
   uint32_t width_ = 2;
   uint64_t token_count_ = 0, document_count_ = 0;

@@ -58,6 +58,7 @@ class LmTrainer {
   double lr_at(int64_t step) const;
 
  private:
+  void make_optimizer();
   double train_step(int64_t step);
   std::filesystem::path save(int64_t step, const nlohmann::json& metrics);
 

@@ -44,20 +44,7 @@ TensorList checkpoint(const Segment& segment, const TensorList& inputs) {
       input_grads.push_back(needs_grad[i] ? replay_inputs[i].grad() : Tensor());
     return input_grads;
   });
-  for (const Tensor& input : inputs) node->next_edges.push_back(gradient_edge(input));
-  for (size_t i = 0; i < outputs.size(); ++i) {
-    Tensor& out = outputs[i];
-    node->output_shapes.push_back(out.shape());
-    node->output_dtypes.push_back(out.dtype());
-    if (!is_floating(out.dtype())) continue;
-    out = out.detach();
-    auto& meta = out.mutable_autograd_meta();
-    meta = std::make_shared<AutogradMeta>();
-    meta->requires_grad = true;
-    meta->grad_fn = node;
-    meta->output_nr = static_cast<int>(i);
-  }
-  return outputs;
+  return connect(node, inputs, std::move(outputs));
 }
 
 }  // namespace kiln::autograd

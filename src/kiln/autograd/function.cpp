@@ -12,9 +12,7 @@ bool any_requires_grad(const TensorList& inputs) {
   return false;
 }
 
-TensorList record(std::string name, const TensorList& inputs, TensorList outputs, BackwardFn backward) {
-  if (!grad_enabled() || !any_requires_grad(inputs)) return outputs;
-  auto node = std::make_shared<FunctionNode>(std::move(name), std::move(backward));
+TensorList connect(const std::shared_ptr<Node>& node, const TensorList& inputs, TensorList outputs) {
   node->next_edges.reserve(inputs.size());
   for (const Tensor& input : inputs) node->next_edges.push_back(gradient_edge(input));
   for (size_t i = 0; i < outputs.size(); ++i) {
@@ -31,6 +29,11 @@ TensorList record(std::string name, const TensorList& inputs, TensorList outputs
     meta->output_nr = static_cast<int>(i);
   }
   return outputs;
+}
+
+TensorList record(std::string name, const TensorList& inputs, TensorList outputs, BackwardFn backward) {
+  if (!grad_enabled() || !any_requires_grad(inputs)) return outputs;
+  return connect(std::make_shared<FunctionNode>(std::move(name), std::move(backward)), inputs, std::move(outputs));
 }
 
 Tensor sum_to_shape(const Tensor& grad, const Shape& shape) {

@@ -1,14 +1,11 @@
 #include "kiln/data/shard.hpp"
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <cstring>
 
 #include "kiln/base/error.hpp"
 #include "kiln/io/atomic_file.hpp"
+#include "kiln/io/mapped_file.hpp"
 
 namespace kiln::data {
 
@@ -29,13 +26,6 @@ uint64_t padded(uint64_t bytes) { return (bytes + 7) / 8 * 8; }
 
 }  // namespace
 
-struct TokenShard::Mapping {
-  void* address = nullptr;
-  size_t size = 0;
-  ~Mapping() {
-    if (address != nullptr) munmap(address, size);
-  }
-};
 
 void write_shard(const std::filesystem::path& path, const std::vector<int32_t>& tokens,
                  const std::vector<uint64_t>& document_starts, int64_t vocab_size) {
@@ -60,21 +50,10 @@ void write_shard(const std::filesystem::path& path, const std::vector<int32_t>& 
 }
 
 TokenShard TokenShard::open(const std::filesystem::path& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY);
-  KILN_CHECK(fd >= 0, "{}: cannot open", path.string());
-  struct stat st {};
-  ::fstat(fd, &st);
-  const auto size = static_cast<size_t>(st.st_size);
-  if (size < sizeof(Header)) {
-    ::close(fd);
-    fail("{}: too short to be a token shard", path.string());
-  }
-  void* address = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
-  ::close(fd);
-  KILN_CHECK(address != MAP_FAILED, "{}: cannot map", path.string());
-  auto mapping = std::make_shared<Mapping>();
-  mapping->address = address;
-  mapping->size = size;
+  io::MappedFile file = io::MappedFile::open(path);
+  KILN_CHECK(file.size() >= sizeof(Header), "{}: too short to be a token shard", path.string());
+  const size_t size = file.size();
+  const void* address = file.data();
   Header h{};
   std::memcpy(&h, address, sizeof h);
   KILN_CHECK(std::memcmp(h.magic, kMagic, 8) == 0, "{}: not a kiln token shard (bad magic)", path.string());
@@ -84,7 +63,7 @@ TokenShard TokenShard::open(const std::filesystem::path& path) {
   const uint64_t expected = sizeof(Header) + padded(h.tokens * h.width) + (h.documents + 1) * sizeof(uint64_t);
   KILN_CHECK(expected == size, "{}: truncated or corrupt: {} bytes, the header implies {}", path.string(), size, expected);
   TokenShard shard;
-  shard.mapping_ = std::move(mapping);
+  shard.file_ = std::move(file);
   shard.data_ = static_cast<const uint8_t*>(address) + sizeof(Header);
   shard.width_ = h.width;
   shard.token_count_ = h.tokens;

@@ -46,6 +46,11 @@ LmTrainer::LmTrainer(models::GptModel& model, const LmBatches& batches, TrainOpt
   KILN_CHECK(options_.grad_accum >= 1, "train.grad_accum must be at least 1");
   KILN_CHECK(options_.precision == "f32" || options_.precision == "bf16", "train.precision must be f32 or bf16, got '{}'",
              options_.precision);
+  make_optimizer();
+  fs::create_directories(run_dir_);
+}
+
+void LmTrainer::make_optimizer() {
   optim::AdamWOptions adamw;
   adamw.lr = options_.lr;
   adamw.beta1 = options_.beta1;
@@ -53,7 +58,6 @@ LmTrainer::LmTrainer(models::GptModel& model, const LmBatches& batches, TrainOpt
   adamw.eps = options_.eps;
   adamw.weight_decay = options_.weight_decay;
   optimizer_ = std::make_shared<OptimizerHolder>(OptimizerHolder{optim::AdamW(model_.parameters(), adamw)});
-  fs::create_directories(run_dir_);
 }
 
 void LmTrainer::resume(const fs::path& checkpoint_path) {
@@ -61,14 +65,7 @@ void LmTrainer::resume(const fs::path& checkpoint_path) {
   KILN_CHECK(config_to_json(checkpoint.config) == config_to_json(model_.config()),
              "{}: the checkpoint's model configuration differs from this run's", checkpoint.folder.string());
   model_.load_parameters(checkpoint.weights);
-  // The parameters were replaced: the optimizer must track the new tensors.
-  optim::AdamWOptions adamw;
-  adamw.lr = options_.lr;
-  adamw.beta1 = options_.beta1;
-  adamw.beta2 = options_.beta2;
-  adamw.eps = options_.eps;
-  adamw.weight_decay = options_.weight_decay;
-  optimizer_ = std::make_shared<OptimizerHolder>(OptimizerHolder{optim::AdamW(model_.parameters(), adamw)});
+  make_optimizer();  // the parameters were replaced: track the new tensors
   optimizer_->adamw.load_state(checkpoint.optimizer);
   start_step_ = checkpoint.trainer_state.value("step", int64_t{0});
   KILN_CHECK(start_step_ == optimizer_->adamw.steps(), "{}: trainer step {} and optimizer step {} disagree",

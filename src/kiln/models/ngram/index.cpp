@@ -1,15 +1,12 @@
 #include "kiln/models/ngram/index.hpp"
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <cstring>
 #include <vector>
 
 #include "kiln/base/error.hpp"
 #include "kiln/io/atomic_file.hpp"
+#include "kiln/io/mapped_file.hpp"
 
 namespace kiln::ngram {
 
@@ -92,14 +89,10 @@ uint64_t checksum_of(const std::byte* data, uint64_t size) {
 }  // namespace
 
 struct NgramIndex::Region {
-  std::vector<std::byte> owned;
+  std::vector<std::byte> owned;  // built in memory, or
+  io::MappedFile mapped;         // loaded from a file
   const std::byte* data = nullptr;
   size_t size = 0;
-  void* mapped = nullptr;
-
-  ~Region() {
-    if (mapped != nullptr) munmap(mapped, size);
-  }
   const Header& header() const { return *reinterpret_cast<const Header*>(data); }
   const VocabSlot* vocab_slots() const { return reinterpret_cast<const VocabSlot*>(data + sizeof(Header)); }
   const uint64_t* vocab_offsets() const {
@@ -176,22 +169,13 @@ void NgramIndex::save(const std::filesystem::path& path) const {
 }
 
 NgramIndex NgramIndex::load(const std::filesystem::path& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY);
-  KILN_CHECK(fd >= 0, "{}: cannot open", path.string());
-  struct stat st {};
-  ::fstat(fd, &st);
-  const auto size = static_cast<size_t>(st.st_size);
-  if (size < sizeof(Header)) {
-    ::close(fd);
-    fail("{}: too short to be a kiln n-gram binary ({} bytes)", path.string(), size);
-  }
-  void* mapped = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
-  ::close(fd);
-  KILN_CHECK(mapped != MAP_FAILED, "{}: cannot map", path.string());
+  io::MappedFile file = io::MappedFile::open(path, true);
+  const size_t size = file.size();
+  KILN_CHECK(size >= sizeof(Header), "{}: too short to be a kiln n-gram binary ({} bytes)", path.string(), size);
   auto region = std::make_shared<Region>();
-  region->mapped = mapped;
-  region->data = static_cast<const std::byte*>(mapped);
+  region->data = file.data();
   region->size = size;
+  region->mapped = std::move(file);
   const Header& h = region->header();
   KILN_CHECK(std::memcmp(h.magic, kMagic, 8) == 0, "{}: not a kiln n-gram binary (bad magic)", path.string());
   KILN_CHECK(h.version == kVersion, "{}: binary format version {}, this kiln reads version {}", path.string(),
