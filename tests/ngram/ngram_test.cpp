@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 #include <sstream>
 
 #include <unistd.h>
@@ -26,6 +27,8 @@ using kiln::Error;
 const fs::path kData = fs::path(KILN_TEST_DATA_DIR) / "ngram";
 
 using ArpaMap = std::map<std::string, std::pair<double, double>>;
+
+double probability_mass(const NgramIndex& model, const std::vector<std::string>& context_words);
 
 ArpaMap as_map(const BackoffModel& m) {
   ArpaMap out;
@@ -105,6 +108,26 @@ TEST(NgramBuild, DiscountFallback) {
   EXPECT_NEAR(m.at("a").second, -0.30103, 1e-6);
 }
 
+TEST(NgramBuild, LimitVocabularyPrunesOtherWords) {
+  std::ifstream in(kData / "kenlm-toy/corpus.txt");
+  Vocabulary vocab;
+  const CountResult counted = count_ngrams(in, "toy", vocab, {});
+  EstimateOptions limited;
+  limited.limit_vocab = std::set<WordId>{*vocab.find("the"), *vocab.find("cat"), *vocab.find("sat")};
+  const ArpaMap m = as_map(estimate_kneser_ney(counted.counts, vocab, limited));
+  EXPECT_TRUE(m.count("the cat sat"));
+  EXPECT_TRUE(m.count("<s> the"));
+  EXPECT_FALSE(m.count("dog"));
+  EXPECT_FALSE(m.count("the dog"));
+  for (const auto& [ngram, values] : m)
+    for (const std::string w : {"dog", "mat", "fish", "on"}) EXPECT_EQ(ngram.find(w), std::string::npos) << ngram;
+  // Words outside the list are out of vocabulary for the model: they score as <unk>.
+  const NgramIndex model = NgramIndex::build(estimate_kneser_ney(counted.counts, vocab, limited));
+  EXPECT_FALSE(model.word_id("dog").has_value());
+  const std::string_view sentence[] = {"the", "dog"};
+  EXPECT_EQ(score_sentence(model, sentence, true).oov, 1u);
+}
+
 TEST(NgramBuild, SpilledBuildIsByteIdentical) {
   const fs::path dir = fs::temp_directory_path() / ("kiln_spill_" + std::to_string(::getpid()));
   fs::create_directories(dir);
@@ -130,7 +153,8 @@ TEST(NgramBuild, SpilledBuildIsByteIdentical) {
 double probability_mass(const NgramIndex& model, const std::vector<std::string>& context_words) {
   double mass = 0;
   for (size_t id = 0; id < model.vocab_size(); ++id) {
-    if (id == kBos) continue;
+    const WordId unigram[] = {static_cast<WordId>(id)};
+    if (id == kBos || model.find(unigram) == nullptr) continue;  // <s>, or a word pruned from the model
     std::vector<WordId> context;
     for (const std::string& w : context_words) context.push_back(model.word_id(w).value_or(kUnk));
     std::vector<std::string_view> words;

@@ -132,13 +132,17 @@ NgramIndex NgramIndex::build(const BackoffModel& model) {
   auto* vocab_slots = const_cast<VocabSlot*>(region->vocab_slots());
   auto* offsets = const_cast<uint64_t*>(region->vocab_offsets());
   auto* bytes = const_cast<char*>(region->vocab_bytes());
+  // Only words with a unigram are in the vocabulary: a word pruned away
+  // (e.g. by --limit-vocab) is out of vocabulary and scores as <unk>.
+  std::vector<bool> has_unigram(model.vocab.size(), false);
+  for (WordId w : model.orders[0].words) has_unigram[w] = true;
   uint64_t at = 0;
   for (size_t id = 0; id < model.vocab.size(); ++id) {
     const std::string& w = model.vocab[id];
     offsets[id] = at;
     std::memcpy(bytes + at, w.data(), w.size());
     at += w.size();
-    if (w.empty()) continue;  // an unused special id
+    if (w.empty() || !has_unigram[id]) continue;
     uint64_t slot = string_key(w) & (h.vocab_capacity - 1);
     while (vocab_slots[slot].hash != 0) slot = (slot + 1) & (h.vocab_capacity - 1);
     vocab_slots[slot] = {string_key(w), static_cast<uint32_t>(id), 0};
