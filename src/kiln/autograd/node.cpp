@@ -5,10 +5,19 @@
 namespace kiln::autograd {
 
 TensorList AccumulateGrad::apply(TensorList grads_out) {
-  // A gradient arriving into a leaf is owned by the leaf from now on, so it
-  // must not alias an activation buffer that later ops might reuse.
+  // A gradient arriving into a leaf is owned by the leaf from now on (the
+  // optimizer and clipping write to it), so it must not alias a buffer that
+  // anything else can see.
   Tensor& grad = meta_->grad;
-  grad = grad.defined() ? accumulate(grad, grads_out[0]) : grads_out[0].clone();
+  Tensor& incoming = grads_out[0];
+  if (grad.defined()) {
+    grad = accumulate(grad, incoming);
+  } else if (incoming.storage().use_count() == 1 && incoming.is_contiguous() && incoming.offset() == 0 &&
+             incoming.storage()->bytes() == static_cast<size_t>(incoming.numel()) * dtype_size(incoming.dtype())) {
+    grad = incoming.detach();  // nobody else holds this buffer: adopt it instead of copying
+  } else {
+    grad = incoming.clone();
+  }
   return {};
 }
 
