@@ -166,6 +166,12 @@ void run_generate(const GenerateArgs& args) {
   const LoadedModel loaded = load_model(args.checkpoint);
   std::vector<int32_t> prompt = loaded.tokenizer.encode(args.prompt);
   KILN_CHECK(!prompt.empty(), "--prompt is empty");
+  const models::GptConfig& config = loaded.checkpoint.config;
+  KILN_CHECK(config.arch == models::DecoderArch::llama ||
+                 static_cast<int64_t>(prompt.size()) + args.max_tokens <= config.max_seq_len,
+             "the prompt ({} tokens) plus --max-tokens {} exceed the model's context of {} (learned positions)",
+             prompt.size(), args.max_tokens, config.max_seq_len);
+  KILN_CHECK(args.max_tokens >= 1, "--max-tokens must be at least 1");
   for (int64_t s = 0; s < args.samples; ++s) {
     models::SamplingOptions sampling = args.sampling;
     sampling.seed += static_cast<uint64_t>(s);
