@@ -87,5 +87,25 @@ TEST(Fp8, RoundsToNearestEvenAtEveryMidpoint) {
   }
 }
 
+TEST(Fp8, FastE4M3EncoderEqualsTheReferenceEncoder) {
+  // Every f32 bit pattern with a 12-bit stride (about a million values, all
+  // exponents and signs), plus every midpoint and its neighbours.
+  for (uint64_t bits = 0; bits < (uint64_t{1} << 32); bits += 4093) {
+    const float x = std::bit_cast<float>(static_cast<uint32_t>(bits));
+    const uint8_t fast = fp8_encode_e4m3(x), slow = fp8_encode(x, Fp8Format::e4m3);
+    if (std::isnan(x)) {
+      EXPECT_EQ(fast & 0x7F, 0x7F);
+      continue;
+    }
+    ASSERT_EQ(fast, slow) << "x = " << x;
+  }
+  for (int code = 0; code < 0x7E; ++code) {
+    const float lo = fp8_decode(static_cast<uint8_t>(code), Fp8Format::e4m3);
+    const float mid = (lo + fp8_decode(static_cast<uint8_t>(code + 1), Fp8Format::e4m3)) / 2;
+    for (float x : {mid, std::nextafter(mid, 0.0f), std::nextafter(mid, 1e9f), -mid, lo})
+      EXPECT_EQ(fp8_encode_e4m3(x), fp8_encode(x, Fp8Format::e4m3)) << x;
+  }
+}
+
 }  // namespace
 }  // namespace kiln

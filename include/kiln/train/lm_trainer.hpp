@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "kiln/autograd/precision.hpp"
 #include "kiln/models/gpt/model.hpp"
 #include "kiln/train/lm_batches.hpp"
 
@@ -29,7 +30,7 @@ struct TrainOptions {
   int64_t checkpoint_every = 500;
   int64_t log_every = 10;
   bool gradient_checkpointing = false;
-  std::string precision = "f32";  // f32 | bf16 (bf16 GEMMs, f32 master weights)
+  std::string precision = "f32";  // f32 | bf16 (bf16 GEMMs) | fp8 (E4M3 block-scaled GEMMs, emulated); f32 master weights
   int64_t stop_after = 0;         // > 0: checkpoint and stop after this step (to test resume)
 };
 
@@ -59,6 +60,7 @@ class LmTrainer {
 
  private:
   void make_optimizer();
+  Precision compute_precision() const;
   double train_step(int64_t step);
   std::filesystem::path save(int64_t step, const nlohmann::json& metrics);
 

@@ -44,8 +44,8 @@ LmTrainer::LmTrainer(models::GptModel& model, const LmBatches& batches, TrainOpt
       tokenizer_dir_(std::move(tokenizer_dir)), run_config_(std::move(run_config)) {
   KILN_CHECK(options_.steps >= 1, "train.steps must be at least 1");
   KILN_CHECK(options_.grad_accum >= 1, "train.grad_accum must be at least 1");
-  KILN_CHECK(options_.precision == "f32" || options_.precision == "bf16", "train.precision must be f32 or bf16, got '{}'",
-             options_.precision);
+  KILN_CHECK(options_.precision == "f32" || options_.precision == "bf16" || options_.precision == "fp8",
+             "train.precision must be f32, bf16 or fp8, got '{}'", options_.precision);
   make_optimizer();
   fs::create_directories(run_dir_);
 }
@@ -81,6 +81,12 @@ double LmTrainer::lr_at(int64_t step) const {
   fail("train.schedule must be cosine, linear, multistep or constant, got '{}'", o.schedule);
 }
 
+Precision LmTrainer::compute_precision() const {
+  if (options_.precision == "bf16") return Precision::bf16;
+  if (options_.precision == "fp8") return Precision::fp8;
+  return Precision::f32;
+}
+
 double LmTrainer::train_step(int64_t step) {
   std::vector<models::DecoderBatch> micro;
   int64_t tokens = 0;
@@ -92,7 +98,7 @@ double LmTrainer::train_step(int64_t step) {
   models::DecoderOptions forward;
   forward.gradient_checkpointing = options_.gradient_checkpointing;
   forward.loss_normalizer = tokens;
-  PrecisionGuard precision(options_.precision == "bf16" ? Precision::bf16 : Precision::f32);
+  PrecisionGuard precision(compute_precision());
   double loss = 0;
   for (const auto& batch : micro) {
     const Tensor part = model_.loss(batch, forward);
@@ -104,7 +110,7 @@ double LmTrainer::train_step(int64_t step) {
 
 EvalResult LmTrainer::evaluate(int64_t batches_limit) const {
   NoGradGuard no_grad;
-  PrecisionGuard precision(options_.precision == "bf16" ? Precision::bf16 : Precision::f32);
+  PrecisionGuard precision(compute_precision());
   EvalResult result;
   double total = 0;
   for (const auto& batch : batches_.validation_batches(batches_limit)) {

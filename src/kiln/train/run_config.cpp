@@ -45,7 +45,7 @@ RunConfig read_run_config(ConfigFile& f) {
   t.checkpoint_every = f.get_int("train.checkpoint_every", t.checkpoint_every, 1, kBig);
   t.log_every = f.get_int("train.log_every", t.log_every, 1, kBig);
   t.gradient_checkpointing = f.get_bool("train.gradient_checkpointing", false);
-  t.precision = f.get_string("train.precision", "f32", {"f32", "bf16"});
+  t.precision = f.get_string("train.precision", "f32", {"f32", "bf16", "fp8"});
   t.stop_after = f.get_int("train.stop_after", 0, 0, kBig);
   r.seed = static_cast<uint64_t>(f.get_int("train.seed", 1234, 0, std::numeric_limits<int64_t>::max()));
   r.threads = f.get_int("train.threads", 0, 0, 1024);

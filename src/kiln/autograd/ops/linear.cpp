@@ -4,6 +4,7 @@
 #include "kiln/autograd/precision.hpp"
 #include "kiln/autograd/ops/elementwise.hpp"
 #include "kiln/autograd/ops/shape.hpp"
+#include "kiln/kernels/cpu/fp8_quant.hpp"
 #include "kiln/kernels/cpu/gemm.hpp"
 
 namespace kiln::ops {
@@ -77,6 +78,18 @@ void run_matmul_bf16(const Tensor& a, const Tensor& b, bool trans_a, bool trans_
     cpu::gemm(s, 1.0f, pa + i * g.m * g.k, pb + i * b_stride, 0.0f, po + i * g.m * g.n);
 }
 
+// The value an E4M3 GEMM sees for one operand stored [rows, cols]: grouped
+// along the GEMM's inner dimension K (its last stored axis unless
+// `k_along_rows`), in 128×128 blocks when it is a weight.
+Tensor fp8_fake_quantize(const Tensor& x, bool k_along_rows, bool weight) {
+  const int64_t cols = x.size(-1), rows = x.numel() / std::max<int64_t>(cols, 1);
+  const cpu::Fp8Grouping grouping =
+      weight ? cpu::Fp8Grouping::blocks : (k_along_rows ? cpu::Fp8Grouping::cols : cpu::Fp8Grouping::rows);
+  Tensor out = Tensor::empty(x.shape(), DType::f32);
+  cpu::fp8_dequantize(cpu::fp8_quantize(x.data<float>(), rows, cols, grouping), out.data<float>());
+  return out;
+}
+
 Tensor matmul_forward(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
   check_same_dtype(a, b, "matmul");
   const MatmulGeometry g = geometry(a, b, trans_a, trans_b);
@@ -84,6 +97,15 @@ Tensor matmul_forward(const Tensor& a, const Tensor& b, bool trans_a, bool trans
   const Tensor ac = a.contiguous(), bc = b.contiguous();
   if (a.dtype() == DType::f32 && matmul_precision() == Precision::bf16) {
     run_matmul_bf16(ac, bc, trans_a, trans_b, g, out);
+    return out;
+  }
+  if (a.dtype() == DType::f32 && matmul_precision() == Precision::fp8) {
+    // A batched a ([..., m, k]) is grouped per row like a token matrix; a
+    // shared 2-d b is a weight (blocks); a transposed operand has K along rows.
+    const bool b_is_weight = g.shared_b && !trans_a;
+    const Tensor aq = fp8_fake_quantize(ac, trans_a, false);
+    const Tensor bq = fp8_fake_quantize(bc, !trans_b, b_is_weight);
+    run_matmul<float>(aq, bq, trans_a, trans_b, g, out);
     return out;
   }
   KILN_DISPATCH_FLOATING(a.dtype(), "matmul", [&] { run_matmul<scalar_t>(ac, bc, trans_a, trans_b, g, out); });

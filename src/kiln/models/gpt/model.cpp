@@ -1,9 +1,11 @@
 #include "kiln/models/gpt/model.hpp"
 
 #include <cmath>
+#include <optional>
 
 #include "kiln/autograd/checkpoint.hpp"
 #include "kiln/autograd/grad_mode.hpp"
+#include "kiln/autograd/precision.hpp"
 #include "kiln/autograd/ops/activation.hpp"
 #include "kiln/autograd/ops/attention.hpp"
 #include "kiln/autograd/ops/elementwise.hpp"
@@ -199,6 +201,9 @@ Tensor GptModel::head(const Tensor& hidden) const {
   const bool llama = config_.arch == DecoderArch::llama;
   const std::string& name =
       config_.tie_embeddings ? (llama ? "model.embed_tokens.weight" : "transformer.wte.weight") : "lm_head.weight";
+  // DeepSeek-V3 keeps the output head out of FP8.
+  std::optional<PrecisionGuard> head_precision;
+  if (matmul_precision() == Precision::fp8) head_precision.emplace(Precision::f32);
   return ops::linear(hidden, param(name));
 }
 
