@@ -1,8 +1,16 @@
 #pragma once
 // Row-major GEMM: C[m,n] = alpha · op(A)[m,k] · op(B)[k,n] + beta · C, where
 // op(X) is X or Xᵀ. Leading dimensions are row strides in elements.
-// f32 goes to oneDNN (chosen by measurement, docs/benchmarks.md); f64 is a
-// plain loop that exists for gradient checks, not speed.
+//
+// Library: oneDNN, chosen by measurement (docs/benchmarks.md, "## GEMM").
+// - f32 single products go to dnnl_sgemm: as fast as the matmul primitive on
+//   the dense shapes measured, and cheaper for the small tiles the attention
+//   kernel multiplies from inside its own parallel loop.
+// - bf16 products (bf16 operands, f32 accumulation and output) and every
+//   batched product go to oneDNN's matmul primitive, created once per shape
+//   and thread count and kept in a small per-thread cache (gemm.cpp).
+// - f64 is a plain loop that exists for gradient checks, not speed.
+// Threads: oneDNN runs on the program's OpenMP pool (base/threads.hpp).
 #include <cstdint>
 
 #include "kiln/tensor/bf16.hpp"
@@ -16,9 +24,26 @@ struct GemmShape {
   int64_t lda = 0, ldb = 0, ldc = 0;
 };
 
+// `count` products C_i = alpha·op(A_i)·op(B_i) + beta·C_i with A_i = a + i·stride_a
+// (likewise b, c), all of shape `GemmShape`. A stride of 0 shares that operand
+// across the batch (a weight); stride_c must not be 0 when count > 1.
+struct GemmBatch {
+  int64_t count = 1;
+  int64_t stride_a = 0, stride_b = 0, stride_c = 0;
+};
+
 void gemm(const GemmShape& s, float alpha, const float* a, const float* b, float beta, float* c);
 void gemm(const GemmShape& s, double alpha, const double* a, const double* b, double beta, double* c);
 // bf16 inputs, f32 accumulation and output.
 void gemm(const GemmShape& s, float alpha, const bf16* a, const bf16* b, float beta, float* c);
+
+// One oneDNN batched matmul for the whole batch (f32, and bf16 with f32
+// accumulation and output); f64 loops over gemm().
+void gemm_batched(const GemmShape& s, const GemmBatch& batch, float alpha, const float* a, const float* b, float beta,
+                  float* c);
+void gemm_batched(const GemmShape& s, const GemmBatch& batch, double alpha, const double* a, const double* b,
+                  double beta, double* c);
+void gemm_batched(const GemmShape& s, const GemmBatch& batch, float alpha, const bf16* a, const bf16* b, float beta,
+                  float* c);
 
 }  // namespace kiln::cpu

@@ -43,39 +43,32 @@ MatmulGeometry geometry(const Tensor& a, const Tensor& b, bool trans_a, bool tra
   return g;
 }
 
-// out = op(a) · op(b) on contiguous inputs; `accumulate` adds into out.
-template <typename T>
-void run_matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b, const MatmulGeometry& g, Tensor& out) {
-  const T* pa = a.data<T>();
-  const T* pb = b.data<T>();
-  T* po = out.data<T>();
+// out = op(a) · op(b) on contiguous inputs, with operands of type In and an
+// output of type Out (bf16 operands accumulate and write f32). A shared,
+// untransposed-a product is one tall GEMM; any other batch is one batched
+// (strided) GEMM, not a loop of small ones.
+template <typename In, typename Out>
+void run_matmul(const In* pa, const In* pb, bool trans_a, bool trans_b, const MatmulGeometry& g, Out* po) {
   cpu::GemmShape s{trans_a, trans_b, g.m, g.n, g.k, trans_a ? g.m : g.k, trans_b ? g.k : g.n, g.n};
   if (g.shared_b && !trans_a) {
     s.m = g.m * g.batch;  // one tall product instead of a loop
-    cpu::gemm(s, T{1}, pa, pb, T{0}, po);
+    cpu::gemm(s, Out{1}, pa, pb, Out{0}, po);
     return;
   }
-  const int64_t b_stride = g.shared_b ? 0 : g.k * g.n;
-  for (int64_t i = 0; i < g.batch; ++i)
-    cpu::gemm(s, T{1}, pa + i * g.m * g.k, pb + i * b_stride, T{0}, po + i * g.m * g.n);
+  const cpu::GemmBatch batch{g.batch, g.m * g.k, g.shared_b ? 0 : g.k * g.n, g.m * g.n};
+  cpu::gemm_batched(s, batch, Out{1}, pa, pb, Out{0}, po);
+}
+
+template <typename T>
+void run_matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b, const MatmulGeometry& g, Tensor& out) {
+  run_matmul(a.data<T>(), b.data<T>(), trans_a, trans_b, g, out.data<T>());
 }
 
 // bf16 operands, f32 accumulation and result (PrecisionGuard(Precision::bf16)).
 void run_matmul_bf16(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b, const MatmulGeometry& g,
                      Tensor& out) {
   const Tensor a16 = a.to(DType::bf16), b16 = b.to(DType::bf16);
-  const bf16* pa = a16.data<bf16>();
-  const bf16* pb = b16.data<bf16>();
-  float* po = out.data<float>();
-  cpu::GemmShape s{trans_a, trans_b, g.m, g.n, g.k, trans_a ? g.m : g.k, trans_b ? g.k : g.n, g.n};
-  if (g.shared_b && !trans_a) {
-    s.m = g.m * g.batch;
-    cpu::gemm(s, 1.0f, pa, pb, 0.0f, po);
-    return;
-  }
-  const int64_t b_stride = g.shared_b ? 0 : g.k * g.n;
-  for (int64_t i = 0; i < g.batch; ++i)
-    cpu::gemm(s, 1.0f, pa + i * g.m * g.k, pb + i * b_stride, 0.0f, po + i * g.m * g.n);
+  run_matmul(a16.data<bf16>(), b16.data<bf16>(), trans_a, trans_b, g, out.data<float>());
 }
 
 // The value an E4M3 GEMM sees for one operand stored [rows, cols]: grouped
