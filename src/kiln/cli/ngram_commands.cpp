@@ -104,7 +104,7 @@ void run_build(const BuildArgs& a) {
   ProgressBar bar("count", total, "B");
   count.progress = [&](uint64_t bytes) { bar.update(static_cast<int64_t>(bytes)); };
   const auto start = std::chrono::steady_clock::now();
-  const CountResult counted = count_ngrams(in, source, vocab, count);
+  CountResult counted = count_ngrams(in, source, vocab, count);
   bar.finish();
   if (!a.limit_vocab.empty()) {
     std::ifstream list(a.limit_vocab);
@@ -117,7 +117,7 @@ void run_build(const BuildArgs& a) {
     options.limit_vocab = std::move(allowed);
   }
   EstimateReport report;
-  const BackoffModel model = estimate_kneser_ney(counted.counts, vocab, options, &report);
+  const BackoffModel model = estimate_kneser_ney(std::move(counted.counts), vocab, options, &report);
   write_arpa(model, a.output);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   fmt::print(stderr, "{} sentences, {} tokens, {} types{}\n", counted.sentences, counted.tokens, vocab.size(),

@@ -1,8 +1,9 @@
 #pragma once
 // Counting the highest-order n-grams of a corpus within a memory budget.
-// Counts accumulate in a hash table; when it outgrows the budget it is
-// sorted and written to disk as a run, and the runs are merged at the end.
-// Spilled or not, the result is the same sorted, aggregated set.
+// Counts accumulate in an open-addressing table with the ids stored inline;
+// when it would outgrow the budget it is sorted and written to disk as a run,
+// and the runs are merged at the end. Spilled or not, the result is the same
+// sorted, aggregated set.
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -30,9 +31,12 @@ struct NgramCounts {
 // a before b in suffix order (same lengths).
 bool suffix_less(std::span<const WordId> a, std::span<const WordId> b);
 
+// Sorts into suffix order (a stable radix sort, one pass per word position).
+void sort_suffix_order(NgramCounts& counts);
+
 struct CountOptions {
   int order = 3;
-  uint64_t memory_bytes = uint64_t{1} << 30;
+  uint64_t memory_bytes = uint64_t{1} << 30;  // the table plus its sort buffer
   std::filesystem::path temp_dir = std::filesystem::temp_directory_path();
   std::function<void(uint64_t bytes_read)> progress;
 };

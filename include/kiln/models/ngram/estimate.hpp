@@ -31,7 +31,8 @@ struct EstimateReport {
   std::vector<bool> fell_back;
 };
 
-BackoffModel estimate_kneser_ney(const NgramCounts& top, const Vocabulary& vocab, const EstimateOptions& options,
+// Takes the counts by value: pass them with std::move to let the estimate reuse their memory.
+BackoffModel estimate_kneser_ney(NgramCounts top, const Vocabulary& vocab, const EstimateOptions& options,
                                  EstimateReport* report = nullptr);
 
 }  // namespace kiln::ngram

@@ -6,11 +6,10 @@
 #include <cstring>
 #include <fstream>
 #include <memory>
-#include <numeric>
 #include <queue>
-#include <unordered_map>
 
 #include "kiln/base/error.hpp"
+#include "kiln/models/ngram/ngram_lookup.hpp"
 
 namespace kiln::ngram {
 
@@ -22,28 +21,103 @@ bool suffix_less(std::span<const WordId> a, std::span<const WordId> b) {
   return false;
 }
 
+void sort_suffix_order(NgramCounts& counts) {
+  const size_t n = static_cast<size_t>(counts.order), size = counts.size();
+  if (size < 2) return;
+  WordId largest = 0;
+  for (WordId w : counts.words) largest = std::max(largest, w);
+  std::vector<size_t> starts(static_cast<size_t>(largest) + 2);
+  NgramCounts scratch;
+  scratch.order = counts.order;
+  scratch.words.resize(counts.words.size());
+  scratch.counts.resize(size);
+  // Least significant key first: the first word, last the last word.
+  for (size_t position = 0; position < n; ++position) {
+    std::fill(starts.begin(), starts.end(), 0);
+    for (size_t i = 0; i < size; ++i) ++starts[counts.words[i * n + position] + 1];
+    if (std::find(starts.begin(), starts.end(), size) != starts.end()) continue;  // one word for all: nothing moves
+    for (size_t k = 1; k < starts.size(); ++k) starts[k] += starts[k - 1];
+    for (size_t i = 0; i < size; ++i) {
+      const size_t to = starts[counts.words[i * n + position]]++;
+      std::copy_n(counts.words.begin() + static_cast<std::ptrdiff_t>(i * n), n,
+                  scratch.words.begin() + static_cast<std::ptrdiff_t>(to * n));
+      scratch.counts[to] = counts.counts[i];
+    }
+    std::swap(counts.words, scratch.words);
+    std::swap(counts.counts, scratch.counts);
+  }
+}
+
 namespace {
 
-// Rough heap cost of one hash-table entry: node, key string, bucket.
-uint64_t entry_bytes(int order) { return 64 + 4 * static_cast<uint64_t>(order); }
+// n-gram → count, open addressing with the ids inline (count 0 = empty slot),
+// so its size in bytes is known exactly and the budget can be kept.
+class CountTable {
+ public:
+  CountTable(int order, size_t capacity) : n_(static_cast<size_t>(order)) { reset(capacity); }
 
-std::span<const WordId> key_ids(const std::string& key) {
-  return {reinterpret_cast<const WordId*>(key.data()), key.size() / sizeof(WordId)};
-}
+  static uint64_t bytes_for(int order, size_t capacity) {
+    return capacity * (sizeof(WordId) * static_cast<uint64_t>(order) + sizeof(uint64_t));
+  }
+  size_t size() const { return size_; }
+  size_t capacity() const { return counts_.size(); }
+  bool nearly_full() const { return (size_ + 1) * 10 > capacity() * 7; }
 
-using CountTable = std::unordered_map<std::string, uint64_t>;
+  void add(const WordId* ids, uint64_t count) {
+    const size_t mask = capacity() - 1;
+    for (size_t slot = hash_ngram({ids, n_}) & mask;; slot = (slot + 1) & mask) {
+      WordId* key = keys_.data() + slot * n_;
+      if (counts_[slot] == 0) {
+        std::copy_n(ids, n_, key);
+        counts_[slot] = count;
+        ++size_;
+        return;
+      }
+      if (std::equal(ids, ids + n_, key)) {
+        counts_[slot] += count;
+        return;
+      }
+    }
+  }
 
-// Sorted (suffix order) entries of a table.
-std::vector<const CountTable::value_type*> sorted_entries(const CountTable& table) {
-  std::vector<const CountTable::value_type*> entries;
-  entries.reserve(table.size());
-  for (const auto& e : table) entries.push_back(&e);
-  std::sort(entries.begin(), entries.end(),
-            [](const auto* a, const auto* b) { return suffix_less(key_ids(a->first), key_ids(b->first)); });
-  return entries;
-}
+  void grow() {
+    CountTable bigger(static_cast<int>(n_), capacity() * 2);
+    for (size_t slot = 0; slot < capacity(); ++slot)
+      if (counts_[slot] != 0) bigger.add(keys_.data() + slot * n_, counts_[slot]);
+    *this = std::move(bigger);
+  }
 
-// A sorted run on disk: records of `order` ids then a u64 count. Deleted when closed.
+  // The entries in suffix order; the table is left empty with its capacity.
+  NgramCounts take_sorted() {
+    NgramCounts out;
+    out.order = static_cast<int>(n_);
+    out.words.reserve(size_ * n_);
+    out.counts.reserve(size_);
+    for (size_t slot = 0; slot < capacity(); ++slot) {
+      if (counts_[slot] == 0) continue;
+      out.words.insert(out.words.end(), keys_.begin() + static_cast<std::ptrdiff_t>(slot * n_),
+                       keys_.begin() + static_cast<std::ptrdiff_t>((slot + 1) * n_));
+      out.counts.push_back(counts_[slot]);
+    }
+    reset(capacity());
+    sort_suffix_order(out);
+    return out;
+  }
+
+ private:
+  void reset(size_t capacity) {
+    keys_.assign(capacity * n_, 0);
+    counts_.assign(capacity, 0);
+    size_ = 0;
+  }
+
+  size_t n_;
+  std::vector<WordId> keys_;
+  std::vector<uint64_t> counts_;
+  size_t size_ = 0;
+};
+
+// A sorted run on disk: records of `order` ids then a u64 count. Deleted when destroyed.
 class RunFile {
  public:
   RunFile(const fs::path& dir, int index, int order) : order_(order) {
@@ -60,9 +134,13 @@ class RunFile {
   RunFile(const RunFile&) = delete;
   RunFile& operator=(const RunFile&) = delete;
 
-  void write(std::span<const WordId> ids, uint64_t count) {
-    out_.write(reinterpret_cast<const char*>(ids.data()), static_cast<std::streamsize>(ids.size_bytes()));
-    out_.write(reinterpret_cast<const char*>(&count), sizeof count);
+  void write(const NgramCounts& sorted) {
+    for (size_t i = 0; i < sorted.size(); ++i) {
+      const auto ids = sorted.ngram(i);
+      out_.write(reinterpret_cast<const char*>(ids.data()), static_cast<std::streamsize>(ids.size_bytes()));
+      out_.write(reinterpret_cast<const char*>(&sorted.counts[i]), sizeof(uint64_t));
+    }
+    out_.flush();
     KILN_CHECK(out_.good(), "{}: write failed (disk full?)", path_.string());
   }
   void start_reading() {
@@ -116,25 +194,26 @@ NgramCounts merge_runs(std::vector<std::unique_ptr<RunFile>>& runs, int order) {
   return out;
 }
 
+// The largest power-of-two capacity whose table, and the sorted copy and sort
+// buffer made when it spills (each at most 70% of it), fit the budget.
+size_t capacity_for_budget(int order, uint64_t budget) {
+  size_t capacity = 16;
+  while (CountTable::bytes_for(order, capacity * 2) * 24 / 10 <= budget) capacity *= 2;
+  return capacity;
+}
+
 }  // namespace
 
 CountResult count_ngrams(std::istream& in, const std::string& source, Vocabulary& vocab, const CountOptions& options) {
   KILN_CHECK(options.order >= 1 && options.order <= 10, "order must be between 1 and 10, got {}", options.order);
   const int order = options.order;
+  const size_t largest_capacity = capacity_for_budget(order, options.memory_bytes);
   CountResult result;
-  CountTable table;
+  CountTable table(order, std::min<size_t>(largest_capacity, size_t{1} << 16));
   std::vector<std::unique_ptr<RunFile>> runs;
-  const uint64_t budget_entries = std::max<uint64_t>(1, options.memory_bytes / entry_bytes(order));
-  auto spill = [&] {
-    auto run = std::make_unique<RunFile>(options.temp_dir, static_cast<int>(runs.size()), order);
-    for (const auto* e : sorted_entries(table)) run->write(key_ids(e->first), e->second);
-    table = CountTable();
-    runs.push_back(std::move(run));
-  };
 
   std::string line;
   std::vector<WordId> sentence;
-  std::string key(static_cast<size_t>(order) * sizeof(WordId), '\0');
   uint64_t line_number = 0, bytes = 0;
   while (std::getline(in, line)) {
     ++line_number;
@@ -152,24 +231,27 @@ CountResult count_ngrams(std::istream& in, const std::string& source, Vocabulary
     result.tokens += words.size();
     ++result.sentences;
     for (size_t end = static_cast<size_t>(order); end <= sentence.size(); ++end) {
-      std::memcpy(key.data(), sentence.data() + end - order, key.size());
-      ++table[key];
+      if (table.nearly_full()) {
+        if (table.capacity() < largest_capacity) {
+          table.grow();
+        } else {
+          runs.push_back(std::make_unique<RunFile>(options.temp_dir, static_cast<int>(runs.size()), order));
+          runs.back()->write(table.take_sorted());
+        }
+      }
+      table.add(sentence.data() + end - static_cast<size_t>(order), 1);
     }
-    if (table.size() >= budget_entries) spill();
     if (options.progress && (line_number & 1023) == 0) options.progress(bytes);
   }
   KILN_CHECK(!in.bad(), "{}: read error", source);
   KILN_CHECK(result.tokens > 0, "{}: the corpus is empty", source);
   if (runs.empty()) {
-    result.counts.order = order;
-    for (const auto* e : sorted_entries(table)) {
-      const auto ids = key_ids(e->first);
-      result.counts.words.insert(result.counts.words.end(), ids.begin(), ids.end());
-      result.counts.counts.push_back(e->second);
-    }
+    result.counts = table.take_sorted();
     return result;
   }
-  spill();
+  runs.push_back(std::make_unique<RunFile>(options.temp_dir, static_cast<int>(runs.size()), order));
+  runs.back()->write(table.take_sorted());
+  table = CountTable(order, 16);
   result.spilled_runs = static_cast<int>(runs.size());
   result.counts = merge_runs(runs, order);
   return result;

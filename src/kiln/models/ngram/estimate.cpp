@@ -2,101 +2,139 @@
 
 #include <algorithm>
 #include <cmath>
-#include <map>
-#include <numeric>
+#include <functional>
+#include <limits>
 
 #include "kiln/base/error.hpp"
+#include "kiln/models/ngram/ngram_lookup.hpp"
 
 namespace kiln::ngram {
 
 namespace {
 
-// All n-grams of one length during estimation, sorted in suffix order.
+// All n-grams of one length during estimation, in suffix order.
 struct Level {
   int n = 0;
   std::vector<WordId> words;
-  std::vector<uint64_t> count;  // the count this order uses: adjusted, or raw
-  std::vector<uint64_t> raw;    // occurrences in the corpus
-  std::vector<bool> pruned;
+  // Each array lives only while it is needed: raw until the order below is
+  // derived, count and suffix until this order's probabilities are computed.
+  std::vector<uint64_t> count;    // the count this order uses: adjusted, or raw
+  std::vector<uint64_t> raw;      // occurrences in the corpus
+  std::vector<uint32_t> suffix;   // position of the n-gram without its first word, one order down
+  std::vector<uint8_t> pruned;
   std::vector<double> prob;
-  std::vector<double> gamma;       // interpolation weight as a context; 0 if none
-  std::vector<bool> has_children;  // kept children at the next order
-  size_t size() const { return count.size(); }
+  std::vector<double> gamma;          // interpolation weight as a context; 0 if none
+  std::vector<uint8_t> has_children;  // kept children at the next order
+
+  size_t size() const { return words.size() / static_cast<size_t>(n); }
   std::span<const WordId> ngram(size_t i) const {
     return {words.data() + i * static_cast<size_t>(n), static_cast<size_t>(n)};
   }
-};
-
-struct Item {
-  std::vector<WordId> ids;
-  uint64_t count;
-  uint64_t raw;
-};
-
-Level make_level(int n, std::vector<Item> items) {
-  std::sort(items.begin(), items.end(), [](const Item& a, const Item& b) { return suffix_less(a.ids, b.ids); });
-  Level level;
-  level.n = n;
-  for (const Item& item : items) {
-    if (level.size() > 0 && std::equal(item.ids.begin(), item.ids.end(), level.ngram(level.size() - 1).begin())) {
-      level.count.back() += item.count;
-      level.raw.back() += item.raw;
-      continue;
-    }
-    level.words.insert(level.words.end(), item.ids.begin(), item.ids.end());
-    level.count.push_back(item.count);
-    level.raw.push_back(item.raw);
+  bool last_is(std::span<const WordId> ids) const {
+    return size() > 0 && std::equal(ids.begin(), ids.end(), ngram(size() - 1).begin());
   }
-  level.pruned.assign(level.size(), false);
-  level.prob.assign(level.size(), 0.0);
-  level.gamma.assign(level.size(), 0.0);
-  level.has_children.assign(level.size(), false);
+  void push(std::span<const WordId> ids, uint64_t adjusted, uint64_t occurrences) {
+    KILN_CHECK(size() < std::numeric_limits<uint32_t>::max(), "more than 4 billion {}-grams", n);
+    words.insert(words.end(), ids.begin(), ids.end());
+    count.push_back(adjusted);
+    raw.push_back(occurrences);
+  }
+};
+
+// Order n−1 from order n: each distinct suffix, with the number of words seen
+// before it (the continuation count) and its occurrences. Suffix order keeps
+// n-grams that share a suffix together, so one pass suffices. The <s>-initial
+// n-grams that padding collapsed into this order are merged in by position.
+Level derive_lower(Level& above, const NgramCounts& collapsed) {
+  Level level;
+  level.n = above.n - 1;
+  const size_t most = above.size() + collapsed.size();
+  level.words.reserve(most * static_cast<size_t>(level.n));
+  level.count.reserve(most);
+  level.raw.reserve(most);
+  above.suffix.assign(above.size(), 0);
+  size_t next = 0;
+  auto take_collapsed_up_to = [&](std::span<const WordId> bound) {
+    for (; next < collapsed.size() && (bound.empty() || !suffix_less(bound, collapsed.ngram(next))); ++next) {
+      if (level.last_is(collapsed.ngram(next))) {
+        level.count.back() += collapsed.counts[next];
+        level.raw.back() += collapsed.counts[next];
+      } else {
+        level.push(collapsed.ngram(next), collapsed.counts[next], collapsed.counts[next]);
+      }
+    }
+  };
+  for (size_t i = 0; i < above.size(); ++i) {
+    const auto s = above.ngram(i).subspan(1);
+    if (!level.last_is(s)) take_collapsed_up_to(s);
+    if (level.last_is(s)) {
+      level.count.back() += 1;
+      level.raw.back() += above.raw[i];
+    } else {
+      level.push(s, 1, above.raw[i]);
+    }
+    above.suffix[i] = static_cast<uint32_t>(level.size() - 1);
+  }
+  take_collapsed_up_to({});
   return level;
 }
 
-// Index of `ids` in a suffix-sorted level, or npos.
-size_t find(const Level& level, std::span<const WordId> ids) {
-  size_t lo = 0, hi = level.size();
-  while (lo < hi) {
-    const size_t mid = (lo + hi) / 2;
-    if (suffix_less(level.ngram(mid), ids)) lo = mid + 1;
-    else hi = mid;
-  }
-  if (lo < level.size() && std::equal(ids.begin(), ids.end(), level.ngram(lo).begin())) return lo;
-  return static_cast<size_t>(-1);
-}
-
 // Steps 1–3 of lmplz: collapse <s> padding, derive lower orders with
-// continuation counts (raw counts for <s>-initial n-grams).
-std::vector<Level> build_levels(const NgramCounts& top) {
+// continuation counts (raw counts for <s>-initial n-grams). `complete` sees
+// each order once its counts are final and before its raw counts are freed.
+std::vector<Level> build_levels(NgramCounts top, const std::function<void(Level&)>& complete) {
   const int order = top.order;
-  std::vector<std::vector<Item>> items(static_cast<size_t>(order) + 1);
+  std::vector<NgramCounts> collapsed(static_cast<size_t>(order));
+  for (int n = 1; n < order; ++n) collapsed[static_cast<size_t>(n)].order = n;
+  // <unk> never occurs and <s> is never predicted; both are unigrams with count 0.
+  NgramCounts specials;
+  specials.order = 1;
+  specials.words = {kUnk, kBos};
+  specials.counts = {0, 0};
+
+  std::vector<Level> levels(static_cast<size_t>(order) + 1);
+  Level& highest = levels[static_cast<size_t>(order)];
+  highest.n = order;
+  // The real n-grams stay in place (compacted to the front); padding moves down.
+  const size_t n = static_cast<size_t>(order);
+  size_t kept = 0;
   for (size_t i = 0; i < top.size(); ++i) {
     const auto g = top.ngram(i);
     if (order >= 2 && g[1] == kBos) {
       size_t last_bos = 1;
       while (last_bos + 1 < g.size() && g[last_bos + 1] == kBos) ++last_bos;
-      items[static_cast<size_t>(order) - last_bos].push_back(
-          {std::vector<WordId>(g.begin() + static_cast<std::ptrdiff_t>(last_bos), g.end()), top.counts[i], top.counts[i]});
-    } else {
-      items[static_cast<size_t>(order)].push_back({std::vector<WordId>(g.begin(), g.end()), top.counts[i], top.counts[i]});
+      NgramCounts& into = collapsed[n - last_bos];
+      into.words.insert(into.words.end(), g.begin() + static_cast<std::ptrdiff_t>(last_bos), g.end());
+      into.counts.push_back(top.counts[i]);
+      continue;
     }
+    std::copy(g.begin(), g.end(), top.words.begin() + static_cast<std::ptrdiff_t>(kept * n));
+    top.counts[kept++] = top.counts[i];
   }
-  std::vector<Level> levels(static_cast<size_t>(order) + 1);
-  levels[static_cast<size_t>(order)] = make_level(order, std::move(items[static_cast<size_t>(order)]));
+  if (order == 1) {  // the specials' ids are the smallest: they go first
+    top.words.insert(top.words.begin(), specials.words.begin(), specials.words.end());
+    top.counts.insert(top.counts.begin(), specials.counts.begin(), specials.counts.end());
+    kept += specials.size();
+  }
+  top.words.resize(kept * n);
+  top.counts.resize(kept);
+  highest.words = std::move(top.words);
+  highest.count = std::move(top.counts);
+  highest.raw = highest.count;
   for (int n = order - 1; n >= 1; --n) {
-    const Level& above = levels[static_cast<size_t>(n) + 1];
-    std::vector<Item>& here = items[static_cast<size_t>(n)];
-    for (size_t i = 0; i < above.size(); ++i) {
-      const auto g = above.ngram(i);
-      here.push_back({std::vector<WordId>(g.begin() + 1, g.end()), 1, above.raw[i]});
-    }
+    NgramCounts& extra = collapsed[static_cast<size_t>(n)];
     if (n == 1) {
-      here.push_back({{kUnk}, 0, 0});
-      here.push_back({{kBos}, 0, 0});
+      extra.words.insert(extra.words.end(), specials.words.begin(), specials.words.end());
+      extra.counts.insert(extra.counts.end(), specials.counts.begin(), specials.counts.end());
     }
-    levels[static_cast<size_t>(n)] = make_level(n, std::move(here));
+    sort_suffix_order(extra);
+    Level& above = levels[static_cast<size_t>(n) + 1];
+    levels[static_cast<size_t>(n)] = derive_lower(above, extra);
+    complete(above);
+    std::vector<uint64_t>().swap(above.raw);
   }
+  complete(levels[1]);
+  std::vector<uint64_t>().swap(levels[1].raw);
   return levels;
 }
 
@@ -128,121 +166,137 @@ uint64_t threshold(const std::vector<uint64_t>& prune, int n) {
   return prune[std::min<size_t>(static_cast<size_t>(n) - 1, prune.size() - 1)];
 }
 
-void apply_pruning(std::vector<Level>& levels, const EstimateOptions& options) {
-  for (size_t n = 1; n < levels.size(); ++n) {
-    Level& level = levels[n];
-    const uint64_t t = threshold(options.prune, static_cast<int>(n));
-    for (size_t i = 0; i < level.size(); ++i) {
-      const auto g = level.ngram(i);
-      if (n == 1 && g[0] <= kEos) continue;  // specials are never pruned
-      bool drop = t > 0 && level.raw[i] <= t;
-      if (options.limit_vocab)
-        for (WordId w : g)
-          if (w > kEos && options.limit_vocab->count(w) == 0) drop = true;
-      level.pruned[i] = drop;
-    }
+void mark_pruned(Level& level, const EstimateOptions& options) {
+  const uint64_t t = threshold(options.prune, level.n);
+  level.pruned.assign(level.size(), 0);
+  for (size_t i = 0; i < level.size(); ++i) {
+    const auto g = level.ngram(i);
+    if (level.n == 1 && g[0] <= kEos) continue;  // specials are never pruned
+    bool drop = t > 0 && level.raw[i] <= t;
+    if (options.limit_vocab)
+      for (WordId w : g)
+        if (w > kEos && options.limit_vocab->count(w) == 0) drop = true;
+    level.pruned[i] = drop;
   }
 }
 
-// Groups the entries of a level by context (all words but the last).
-std::map<std::vector<WordId>, std::vector<size_t>> by_context(const Level& level) {
-  std::map<std::vector<WordId>, std::vector<size_t>> groups;
+// Unigrams: one context (the empty one), interpolated with the uniform
+// distribution over the vocabulary without <s>; <s> gets probability 1.
+void unigram_probabilities(Level& level, const Discount& d) {
+  double den = 0, numerator = 0;
+  for (size_t i = 0; i < level.size(); ++i) {
+    den += static_cast<double>(level.count[i]);
+    numerator += level.pruned[i] ? static_cast<double>(level.count[i]) : discount_of(d, level.count[i]);
+  }
+  const double gamma = numerator / den;
+  const double uniform = 1.0 / static_cast<double>(std::max<size_t>(level.size() - 1, 1));
+  level.prob.assign(level.size(), 0.0);
+  for (size_t i = 0; i < level.size(); ++i) {
+    const double own = (static_cast<double>(level.count[i]) - discount_of(d, level.count[i])) / den;
+    level.prob[i] = level.ngram(i)[0] == kBos ? 1.0 : own + gamma * uniform;
+  }
+}
+
+// Order n ≥ 2: per context h, den(h) = Σ a(hx); kept children get
+// u = (a − D(a))/den, and γ(h) collects their discounts plus the whole count
+// of pruned children; then p(g) = u(g) + γ(h)·p(suffix of g).
+void interpolated_probabilities(Level& level, Level& lower, const Discount& d) {
+  NgramLookup contexts(lower.words, lower.n);
+  for (size_t j = 0; j < lower.size(); ++j) contexts.insert(j);
+  std::vector<uint32_t> context_of(level.size());
+  std::vector<double> den(lower.size(), 0.0);
+  lower.gamma.assign(lower.size(), 0.0);
+  lower.has_children.assign(lower.size(), 0);
+  level.prob.assign(level.size(), 0.0);
   for (size_t i = 0; i < level.size(); ++i) {
     const auto g = level.ngram(i);
-    groups[std::vector<WordId>(g.begin(), g.end() - 1)].push_back(i);
+    const auto at = contexts.find(g.first(g.size() - 1));
+    KILN_CHECK(at.has_value(), "estimate: internal error, a context is missing");
+    const size_t h = *at;
+    context_of[i] = static_cast<uint32_t>(h);
+    den[h] += static_cast<double>(level.count[i]);
+    lower.gamma[h] += level.pruned[i] ? static_cast<double>(level.count[i]) : discount_of(d, level.count[i]);
+    if (!level.pruned[i]) lower.has_children[h] = 1;
   }
-  return groups;
+  for (size_t h = 0; h < lower.size(); ++h)
+    if (den[h] > 0) lower.gamma[h] /= den[h];
+  for (size_t i = 0; i < level.size(); ++i) {
+    if (level.pruned[i]) continue;
+    const size_t h = context_of[i];
+    const double own = (static_cast<double>(level.count[i]) - discount_of(d, level.count[i])) / den[h];
+    level.prob[i] = own + lower.gamma[h] * lower.prob[level.suffix[i]];
+  }
+}
+
+// ARPA values: log10 p, and log10 γ for n-grams that are the context of a
+// kept n-gram (never for ones ending in </s> or <unk>, as lmplz).
+OrderTable final_table(const Level& level, int order) {
+  OrderTable table;
+  table.n = level.n;
+  const size_t kept = level.size() - static_cast<size_t>(std::count(level.pruned.begin(), level.pruned.end(), 1));
+  table.words.reserve(kept * static_cast<size_t>(level.n));
+  table.log10_prob.reserve(kept);
+  table.log10_backoff.reserve(kept);
+  for (size_t i = 0; i < level.size(); ++i) {
+    if (level.pruned[i]) continue;
+    const auto g = level.ngram(i);
+    table.words.insert(table.words.end(), g.begin(), g.end());
+    table.log10_prob.push_back(static_cast<float>(std::min(0.0, std::log10(level.prob[i]))));
+    const bool backs_off = level.n < order && level.has_children[i] && g.back() != kEos && g.back() != kUnk;
+    table.log10_backoff.push_back(backs_off ? static_cast<float>(std::log10(level.gamma[i])) : 0.0f);
+  }
+  return table;
 }
 
 }  // namespace
 
-BackoffModel estimate_kneser_ney(const NgramCounts& top, const Vocabulary& vocab, const EstimateOptions& options,
+BackoffModel estimate_kneser_ney(NgramCounts top, const Vocabulary& vocab, const EstimateOptions& options,
                                  EstimateReport* report) {
   const int order = top.order;
-  KILN_CHECK(order >= 1, "estimate: no n-grams");
+  KILN_CHECK(order >= 1 && top.size() > 0, "estimate: no n-grams");
   for (size_t i = 1; i < options.prune.size(); ++i)
     KILN_CHECK(options.prune[i] >= options.prune[i - 1], "--prune thresholds must not decrease");
-  std::vector<Level> levels = build_levels(top);
-
+  KILN_CHECK(options.prune.size() <= static_cast<size_t>(order),
+             "--prune gives thresholds for {} orders but the model has order {}", options.prune.size(), order);
   EstimateReport local;
   EstimateReport& rep = report != nullptr ? *report : local;
-  rep = {};
-  std::vector<Discount> discounts(static_cast<size_t>(order) + 1);
-  for (int n = 1; n <= order; ++n) {
-    const auto coc = counts_of_counts(levels[static_cast<size_t>(n)], n == order, options.kenlm_counts_of_counts);
+  const size_t orders = static_cast<size_t>(order);
+  rep.counts_of_counts.assign(orders, {});
+  rep.discounts.assign(orders, {});
+  rep.fell_back.assign(orders, false);
+  // Discounts come from all n-grams, pruned or not.
+  auto complete = [&](Level& level) {
+    const size_t k = static_cast<size_t>(level.n) - 1;
+    rep.counts_of_counts[k] = counts_of_counts(level, level.n == order, options.kenlm_counts_of_counts);
+    const auto& coc = rep.counts_of_counts[k];
     const auto d = closed_form(coc);
-    if (!d) {
-      KILN_CHECK(options.discount_fallback.has_value(),
-                 "could not estimate discounts for order {} from counts-of-counts {}, {}, {}, {} "
-                 "(is the corpus very small or artificial? --discount-fallback uses fixed discounts)",
-                 n, coc[0], coc[1], coc[2], coc[3]);
-    }
-    discounts[static_cast<size_t>(n)] = d ? *d : *options.discount_fallback;
-    rep.counts_of_counts.push_back(coc);
-    rep.discounts.push_back(discounts[static_cast<size_t>(n)]);
-    rep.fell_back.push_back(!d);
-  }
-  apply_pruning(levels, options);
+    KILN_CHECK(d || options.discount_fallback,
+               "could not estimate discounts for order {} from counts-of-counts {}, {}, {}, {} "
+               "(is the corpus very small or artificial? --discount-fallback uses fixed discounts)",
+               level.n, coc[0], coc[1], coc[2], coc[3]);
+    rep.discounts[k] = d ? *d : *options.discount_fallback;
+    rep.fell_back[k] = !d;
+    mark_pruned(level, options);
+  };
+  std::vector<Level> levels = build_levels(std::move(top), complete);
+  std::vector<Discount> discounts(orders + 1);
+  std::copy(rep.discounts.begin(), rep.discounts.end(), discounts.begin() + 1);
 
-  // Uninterpolated probabilities and interpolation weights, per context.
-  for (int n = 1; n <= order; ++n) {
-    Level& level = levels[static_cast<size_t>(n)];
-    const Discount& d = discounts[static_cast<size_t>(n)];
-    for (const auto& [context, children] : by_context(level)) {
-      double den = 0, numerator = 0;
-      bool any_kept = false;
-      for (size_t i : children) den += static_cast<double>(level.count[i]);
-      for (size_t i : children) {
-        if (level.pruned[i]) {
-          numerator += static_cast<double>(level.count[i]);
-        } else {
-          numerator += discount_of(d, level.count[i]);
-          level.prob[i] = den > 0 ? (static_cast<double>(level.count[i]) - discount_of(d, level.count[i])) / den : 0.0;
-          any_kept = true;
-        }
-      }
-      const double gamma = den > 0 ? numerator / den : 0.0;
-      if (n == 1) {
-        // Interpolate with the uniform distribution over the vocabulary without <s>.
-        const double uniform = 1.0 / static_cast<double>(std::max<size_t>(level.size() - 1, 1));
-        for (size_t i : children) level.prob[i] = level.ngram(i)[0] == kBos ? 1.0 : level.prob[i] + gamma * uniform;
-        continue;
-      }
-      Level& parent = levels[static_cast<size_t>(n) - 1];
-      const size_t at = find(parent, context);
-      KILN_CHECK(at != static_cast<size_t>(-1), "estimate: internal error, a context is missing");
-      parent.gamma[at] = gamma;
-      parent.has_children[at] = any_kept;
-    }
-    if (n == 1) continue;
-    // p(g) = u(g) + γ(context) · p(suffix)
-    const Level& lower = levels[static_cast<size_t>(n) - 1];
-    for (size_t i = 0; i < level.size(); ++i) {
-      if (level.pruned[i]) continue;
-      const auto g = level.ngram(i);
-      const size_t context = find(lower, g.first(g.size() - 1));
-      const size_t suffix = find(lower, g.subspan(1));
-      KILN_CHECK(suffix != static_cast<size_t>(-1), "estimate: internal error, a suffix is missing");
-      level.prob[i] += lower.gamma[context] * lower.prob[suffix];
-    }
-  }
-
+  // A level is final once the order above has given it its interpolation
+  // weights; it is then written out and freed, so the estimate's peak stays
+  // near the size of the counts.
   BackoffModel model;
   model.vocab = vocab.words();
-  for (int n = 1; n <= order; ++n) {
-    const Level& level = levels[static_cast<size_t>(n)];
-    OrderTable table;
-    table.n = n;
-    for (size_t i = 0; i < level.size(); ++i) {
-      if (level.pruned[i]) continue;
-      const auto g = level.ngram(i);
-      table.words.insert(table.words.end(), g.begin(), g.end());
-      table.log10_prob.push_back(static_cast<float>(std::min(0.0, std::log10(level.prob[i]))));
-      const bool backs_off = n < order && level.has_children[i] && g.back() != kEos && g.back() != kUnk;
-      table.log10_backoff.push_back(backs_off ? static_cast<float>(std::log10(level.gamma[i])) : 0.0f);
-    }
-    model.orders.push_back(std::move(table));
+  unigram_probabilities(levels[1], discounts[1]);
+  for (int n = 2; n <= order; ++n) {
+    Level& level = levels[static_cast<size_t>(n)];
+    interpolated_probabilities(level, levels[static_cast<size_t>(n) - 1], discounts[static_cast<size_t>(n)]);
+    std::vector<uint64_t>().swap(level.count);
+    std::vector<uint32_t>().swap(level.suffix);
+    model.orders.push_back(final_table(levels[static_cast<size_t>(n) - 1], order));
+    levels[static_cast<size_t>(n) - 1] = Level();
   }
+  model.orders.push_back(final_table(levels[static_cast<size_t>(order)], order));
   return model;
 }
 
