@@ -3,6 +3,7 @@
 // ops::matmul / ops::linear (forward and gradients) against f32.
 #include <gtest/gtest.h>
 
+#include <bit>
 #include <cmath>
 #include <vector>
 
@@ -113,6 +114,21 @@ TEST(GemmBatched, SameProductsAfterTheThreadCountChanges) {
   }
   EXPECT_EQ(c2, c3) << "the same cached primitive gives the same bits";
   for (size_t i = 0; i < c1.size(); ++i) ASSERT_NEAR(c1[i], c2[i], 1e-5 * (1 + std::abs(c2[i])));
+}
+
+TEST(ConvertToBf16, BitForBitTheScalarRounding) {
+  // Every high half with low halves that hit ties, just-below/above ties and
+  // NaN payloads, plus a long run through the parallel branch.
+  std::vector<float> values;
+  for (uint32_t hi = 0; hi < 0x10000u; ++hi)
+    for (uint32_t lo : {0x0000u, 0x7fffu, 0x8000u, 0x8001u, 0xffffu, 0x0040u})
+      values.push_back(std::bit_cast<float>((hi << 16) | lo));
+  std::vector<bf16> fast(values.size());
+  cpu::convert_to_bf16(values.data(), fast.data(), static_cast<int64_t>(values.size()));
+  for (size_t i = 0; i < values.size(); ++i) {
+    const bf16 expected(values[i]);
+    ASSERT_EQ(fast[i].bits, expected.bits) << "input bits " << std::bit_cast<uint32_t>(values[i]);
+  }
 }
 
 // Σ_p |op(A)_ip|·|op(B)_pj| in f64: the scale of every term of a product.

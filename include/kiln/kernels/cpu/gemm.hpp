@@ -46,4 +46,9 @@ void gemm_batched(const GemmShape& s, const GemmBatch& batch, double alpha, cons
 void gemm_batched(const GemmShape& s, const GemmBatch& batch, float alpha, const bf16* a, const bf16* b, float beta,
                   float* c);
 
+// dst[i] = bf16(src[i]) (round to nearest even, NaN stays NaN), bit for bit
+// the bf16(float) constructor; vectorised and parallel over the OpenMP pool.
+// The bf16 compute path rounds every f32 operand with it before a bf16 GEMM.
+void convert_to_bf16(const float* src, bf16* dst, int64_t n);
+
 }  // namespace kiln::cpu

@@ -67,7 +67,12 @@ void run_matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b, co
 // bf16 operands, f32 accumulation and result (PrecisionGuard(Precision::bf16)).
 void run_matmul_bf16(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b, const MatmulGeometry& g,
                      Tensor& out) {
-  const Tensor a16 = a.to(DType::bf16), b16 = b.to(DType::bf16);
+  auto round = [](const Tensor& x) {  // x is contiguous f32
+    Tensor x16 = Tensor::empty(x.shape(), DType::bf16);
+    cpu::convert_to_bf16(x.data<float>(), x16.data<bf16>(), x.numel());
+    return x16;
+  };
+  const Tensor a16 = round(a), b16 = round(b);
   run_matmul(a16.data<bf16>(), b16.data<bf16>(), trans_a, trans_b, g, out.data<float>());
 }
 

@@ -150,6 +150,16 @@ void run_matmul(dt type, const GemmShape& s, const GemmBatch& batch, float alpha
 
 }  // namespace
 
+void convert_to_bf16(const float* src, bf16* dst, int64_t n) {
+#pragma omp parallel for simd schedule(static) if (n >= (int64_t{1} << 16))
+  for (int64_t i = 0; i < n; ++i) {
+    const uint32_t u = std::bit_cast<uint32_t>(src[i]);
+    const uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+    const uint32_t quiet_nan = (u >> 16) | 0x40u;
+    dst[i].bits = static_cast<uint16_t>((u & 0x7fffffffu) > 0x7f800000u ? quiet_nan : rounded);
+  }
+}
+
 void gemm(const GemmShape& s, float alpha, const bf16* a, const bf16* b, float beta, float* c) {
   run_matmul(dt::bf16, s, GemmBatch{}, alpha, a, b, beta, c);
 }

@@ -1,0 +1,41 @@
+"""Runs bench/matmul_ops_bench (kiln) and bench/torch_matmul_ops.py (PyTorch)
+in one go and prints medians and ratios (PyTorch time / kiln time: above 1
+means kiln is faster). PyTorch runs twice: as shipped and in its best
+configuration (glibc huge-page tunables; its bf16 rows use autocast in both).
+Usage, from the repository root after a Release build with benchmarks:
+
+    OMP_NUM_THREADS=2 /usr/bin/python3 bench/compare_matmul.py build
+"""
+import json
+import os
+import subprocess
+import sys
+
+build = sys.argv[1] if len(sys.argv) > 1 else "build"
+here = os.path.dirname(os.path.abspath(__file__))
+env = dict(os.environ)
+env.setdefault("OMP_NUM_THREADS", "2")
+BEST = "glibc.malloc.hugetlb=1:glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=4294967296"
+
+out = subprocess.run([os.path.join(build, "bench", "matmul_ops_bench"), "--benchmark_format=json",
+                      "--benchmark_repetitions=5", "--benchmark_report_aggregates_only=true"],
+                     env=env, check=True, capture_output=True, text=True).stdout
+ours = {}
+for b in json.loads(out)["benchmarks"]:
+    if b.get("aggregate_name") == "median":
+        ours[b["run_name"].removesuffix("/real_time")] = b["real_time"]  # ms
+
+
+def torch(extra_env):
+    out = subprocess.run(["/usr/bin/python3", os.path.join(here, "torch_matmul_ops.py")], env=dict(env, **extra_env),
+                         check=True, capture_output=True, text=True).stdout
+    return json.loads(out)
+
+
+shipped, best = torch({}), torch({"GLIBC_TUNABLES": BEST})
+print(f"threads: {env['OMP_NUM_THREADS']}; times are medians in ms (forward + backward)")
+print(f"{'op':52} {'kiln':>9} {'torch':>9} {'torch best':>10} {'ratio':>6} {'ratio best':>10}")
+for name, ms in ours.items():
+    if name in shipped:
+        t, tb = shipped[name], best[name]
+        print(f"{name:52} {ms:9.3f} {t:9.3f} {tb:10.3f} {t / ms:6.2f} {tb / ms:10.2f}")
