@@ -33,9 +33,26 @@ class NgramIndex {
   std::string_view word(WordId id) const;
   const ProbBackoff* find(std::span<const WordId> ngram) const;
 
+  // Looking up w, then h_k w, then h_{k-1} h_k w, ... with one hashing step
+  // each: chain = extend_key(start_key(), w), then extend_key(chain, h_k), ...
+  static constexpr uint64_t start_key() { return 0x9e3779b97f4a7c15ull; }
+  static uint64_t extend_key(uint64_t chain, WordId id) {
+    uint64_t x = chain ^ (id + 0x632be59bd9b4e019ull);
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ull;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+  }
+  const ProbBackoff* find_chain(int n, uint64_t chain) const;  // the n-gram whose chain this is
+  // Whether every n-gram's suffix (first word dropped) is in the model too.
+  bool suffix_closed() const;
+
   struct Region;  // the bytes: owned buffer or mapped file
 
  private:
+  const ProbBackoff* find_key(int n, uint64_t key) const;
+
   std::shared_ptr<const Region> region_;
 };
 

@@ -4,13 +4,13 @@
 #include <cmath>
 #include <fstream>
 #include <optional>
-#include <set>
 #include <unordered_map>
 
 #include <fmt/format.h>
 
 #include "kiln/base/error.hpp"
 #include "kiln/io/atomic_file.hpp"
+#include "kiln/models/ngram/ngram_lookup.hpp"
 
 namespace kiln::ngram {
 
@@ -112,19 +112,21 @@ class ArpaParser {
     return value;
   }
 
+  // Parsed straight to float (correctly rounded), as KenLM stores it.
   float number(std::string_view text) {
     KILN_CHECK(!text.empty(), "{}:{}: missing number", source_, line_);
-    std::string copy(text);
-    char* end = nullptr;
-    const double value = std::strtod(copy.c_str(), &end);
-    KILN_CHECK(end == copy.c_str() + copy.size() && std::isfinite(value), "{}:{}: '{}' is not a number", source_,
-               line_, text);
-    return static_cast<float>(value);
+    std::string_view digits = text;
+    if (digits.size() > 1 && digits[0] == '+') digits.remove_prefix(1);
+    float value = 0;
+    const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
+    KILN_CHECK(error == std::errc() && end == digits.data() + digits.size() && std::isfinite(value),
+               "{}:{}: '{}' is not a number", source_, line_, text);
+    return value;
   }
 
   WordId word_id(std::string_view word, int n) {
     if (n == 1) {
-      KILN_CHECK(vocab_.find(std::string(word)) == vocab_.end(), "{}:{}: duplicate unigram '{}'", source_, line_, word);
+      KILN_CHECK(vocab_.find(word) == vocab_.end(), "{}:{}: duplicate unigram '{}'", source_, line_, word);
       WordId id;
       if (word == "<unk>") id = kUnk;
       else if (word == "<s>") id = kBos;
@@ -136,7 +138,7 @@ class ArpaParser {
       vocab_.emplace(std::string(word), id);
       return id;
     }
-    auto it = vocab_.find(std::string(word));
+    auto it = vocab_.find(word);
     KILN_CHECK(it != vocab_.end(), "{}:{}: word '{}' is not among the unigrams", source_, line_, word);
     return it->second;
   }
@@ -149,7 +151,7 @@ class ArpaParser {
                clip(line));
     OrderTable& table = model_.orders[static_cast<size_t>(n) - 1];
     table.n = n;
-    std::set<std::vector<WordId>> seen;
+    NgramLookup seen(table.words, n);
     std::vector<WordId> ids;
     for (uint64_t i = 0; i < count; ++i) {
       KILN_CHECK(next(line) && !line.empty() && line[0] != '\\', "{}:{}: the {}-gram section has fewer than the {} "
@@ -161,14 +163,18 @@ class ArpaParser {
       const std::string_view words = std::string_view(line).substr(tab1 + 1, tab2 == std::string::npos ? std::string::npos : tab2 - tab1 - 1);
       const float backoff = tab2 == std::string::npos ? 0.0f : number(std::string_view(line).substr(tab2 + 1));
       ids.clear();
-      for (std::string_view w : split_words(words)) ids.push_back(word_id(w, n));
+      for_each_word(words, [&](std::string_view w) {
+        KILN_CHECK(static_cast<int>(ids.size()) < n, "{}:{}: expected {} words, got more", source_, line_, n);
+        ids.push_back(word_id(w, n));
+      });
       KILN_CHECK(static_cast<int>(ids.size()) == n, "{}:{}: expected {} words, got {}", source_, line_, n, ids.size());
       if (n == 1 && ids[0] == kBos && prob <= -99.0f) prob = 0.0f;  // SRILM writes −99 for <s>
       KILN_CHECK(prob <= 0.0f, "{}:{}: positive log probability {}", source_, line_, prob);
       KILN_CHECK(static_cast<size_t>(n) < highest || backoff == 0.0f, "{}:{}: a backoff on the highest order",
                  source_, line_);
-      KILN_CHECK(seen.insert(ids).second, "{}:{}: duplicate {}-gram '{}'", source_, line_, n, words);
+      const size_t position = table.size();
       table.words.insert(table.words.end(), ids.begin(), ids.end());
+      KILN_CHECK(!seen.insert(position).has_value(), "{}:{}: duplicate {}-gram '{}'", source_, line_, n, words);
       table.log10_prob.push_back(prob);
       table.log10_backoff.push_back(backoff);
     }
@@ -183,8 +189,24 @@ class ArpaParser {
   std::string source_;
   uint64_t line_ = 0;
   std::optional<std::string> pending_;
+  template <typename Visit>
+  static void for_each_word(std::string_view text, Visit visit) {
+    auto separator = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\0'; };
+    size_t i = 0;
+    while (i < text.size()) {
+      while (i < text.size() && separator(text[i])) ++i;
+      const size_t start = i;
+      while (i < text.size() && !separator(text[i])) ++i;
+      if (i > start) visit(text.substr(start, i - start));
+    }
+  }
+
+  struct Hash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
   BackoffModel model_;
-  std::unordered_map<std::string, WordId> vocab_;
+  std::unordered_map<std::string, WordId, Hash, std::equal_to<>> vocab_;
 };
 
 }  // namespace

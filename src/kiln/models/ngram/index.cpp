@@ -13,7 +13,7 @@ namespace kiln::ngram {
 namespace {
 
 constexpr char kMagic[8] = {'K', 'I', 'L', 'N', 'N', 'G', 'R', 'M'};
-constexpr uint32_t kVersion = 1;
+constexpr uint32_t kVersion = 2;
 constexpr int kMaxOrder = 10;
 
 // Layout: Header, then 8-byte aligned sections in this order:
@@ -29,7 +29,8 @@ struct Header {
   uint64_t counts[kMaxOrder];
   uint64_t capacities[kMaxOrder];
   uint64_t file_size;
-  uint64_t checksum;  // of every byte after the header
+  uint64_t suffix_closed;  // 1 if every n-gram's suffix (first word dropped) is in the model
+  uint64_t checksum;       // of every byte after the header
 };
 
 struct VocabSlot {
@@ -52,10 +53,14 @@ uint64_t mix(uint64_t x) {
   return x;
 }
 
+// The key folds the ids from the last to the first, so the keys of w,
+// h_k w, h_{k-1} h_k w, ... come one step at a time (see NgramIndex::extend_key).
+uint64_t stored_key(uint64_t chain) { return chain == 0 ? 1 : chain; }
+
 uint64_t ngram_key(std::span<const WordId> ids) {
-  uint64_t h = 0x9e3779b97f4a7c15ull * (ids.size() + 1);
-  for (WordId id : ids) h = mix(h ^ (id + 0x632be59bd9b4e019ull));
-  return h == 0 ? 1 : h;
+  uint64_t chain = NgramIndex::start_key();
+  for (size_t i = ids.size(); i-- > 0;) chain = NgramIndex::extend_key(chain, ids[i]);
+  return stored_key(chain);
 }
 
 uint64_t string_key(std::string_view s) {
@@ -159,10 +164,19 @@ NgramIndex NgramIndex::build(const BackoffModel& model) {
       slots[slot] = {key, {t.log10_prob[i], t.log10_backoff[i]}};
     }
   }
+  // lmplz's models are suffix-closed; then a query can stop at the first
+  // missing suffix. Others (hand-made, or pruned by other tools) take the
+  // longest-match search.
+  NgramIndex index;
+  index.region_ = region;
+  h.suffix_closed = 1;
+  for (int n = 2; n <= order && h.suffix_closed; ++n) {
+    const OrderTable& t = model.orders[static_cast<size_t>(n) - 1];
+    for (size_t i = 0; i < t.size() && h.suffix_closed; ++i)
+      if (index.find(t.ngram(i).subspan(1)) == nullptr) h.suffix_closed = 0;
+  }
   h.checksum = checksum_of(region->data + sizeof(Header), size - sizeof(Header));
   std::memcpy(region->owned.data(), &h, sizeof h);
-  NgramIndex index;
-  index.region_ = std::move(region);
   return index;
 }
 
@@ -186,7 +200,7 @@ NgramIndex NgramIndex::load(const std::filesystem::path& path) {
              h.version, kVersion);
   KILN_CHECK(h.file_size == size, "{}: truncated or padded: header says {} bytes, the file has {}", path.string(),
              h.file_size, size);
-  KILN_CHECK(h.order >= 1 && h.order <= kMaxOrder, "{}: corrupt header (order {})", path.string(), h.order);
+  KILN_CHECK(h.order >= 1 && h.order <= kMaxOrder && h.suffix_closed <= 1, "{}: corrupt header", path.string());
   KILN_CHECK(checksum_of(region->data + sizeof(Header), size - sizeof(Header)) == h.checksum,
              "{}: checksum mismatch (the file is corrupt)", path.string());
   // The checksum only proves the bytes are the ones written; the geometry
@@ -228,10 +242,21 @@ std::string_view NgramIndex::word(WordId id) const {
   return {region_->vocab_bytes() + offsets[id], offsets[id + 1] - offsets[id]};
 }
 
+bool NgramIndex::suffix_closed() const { return region_->header().suffix_closed == 1; }
+
 const ProbBackoff* NgramIndex::find(std::span<const WordId> ngram) const {
   const int n = static_cast<int>(ngram.size());
   if (n < 1 || n > order()) return nullptr;
-  const uint64_t key = ngram_key(ngram), mask = region_->header().capacities[n - 1] - 1;
+  return find_key(n, ngram_key(ngram));
+}
+
+const ProbBackoff* NgramIndex::find_chain(int n, uint64_t chain) const {
+  if (n < 1 || n > order()) return nullptr;
+  return find_key(n, stored_key(chain));
+}
+
+const ProbBackoff* NgramIndex::find_key(int n, uint64_t key) const {
+  const uint64_t mask = region_->header().capacities[n - 1] - 1;
   const NgramSlot* slots = region_->table(n);
   for (uint64_t slot = key & mask; slots[slot].key != 0; slot = (slot + 1) & mask)
     if (slots[slot].key == key) return &slots[slot].value;
