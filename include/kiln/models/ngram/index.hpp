@@ -45,6 +45,7 @@ class NgramIndex {
     return x ^ (x >> 31);
   }
   const ProbBackoff* find_chain(int n, uint64_t chain) const;  // the n-gram whose chain this is
+  void prefetch_chain(int n, uint64_t chain) const;             // hides the memory latency of a later find_chain
   // Whether every n-gram's suffix (first word dropped) is in the model too.
   bool suffix_closed() const;
 

@@ -1,6 +1,7 @@
 #include "kiln/models/ngram/index.hpp"
 
 
+#include <array>
 #include <cstring>
 #include <vector>
 
@@ -70,6 +71,14 @@ uint64_t string_key(std::string_view s) {
   return h == 0 ? 1 : h;
 }
 
+// n-gram tables: load factor 2/3 at any size (no rounding to a power of
+// two, which could halve the density), slots found by multiply-shift.
+uint64_t table_capacity(uint64_t count) { return std::max<uint64_t>(16, count + count / 2 + 1); }
+
+uint64_t home_slot(uint64_t key, uint64_t capacity) {
+  return static_cast<uint64_t>((static_cast<unsigned __int128>(key) * capacity) >> 64);
+}
+
 uint64_t capacity_for(uint64_t count) {
   uint64_t c = 16;
   while (c < count + count / 2 + 1) c *= 2;
@@ -109,6 +118,15 @@ struct NgramIndex::Region {
     for (int k = 1; k < n; ++k) p += header().capacities[k - 1] * sizeof(NgramSlot);
     return reinterpret_cast<const NgramSlot*>(p);
   }
+  // Where each order's table starts, computed once: lookups are the hot path.
+  std::array<const NgramSlot*, kMaxOrder> tables{};
+  std::array<uint64_t, kMaxOrder> capacities{};
+  void locate_tables() {
+    for (uint32_t n = 1; n <= header().order; ++n) {
+      tables[n - 1] = table(static_cast<int>(n));
+      capacities[n - 1] = header().capacities[n - 1];
+    }
+  }
 };
 
 NgramIndex NgramIndex::build(const BackoffModel& model) {
@@ -124,7 +142,7 @@ NgramIndex NgramIndex::build(const BackoffModel& model) {
   uint64_t size = sizeof(Header) + h.vocab_capacity * sizeof(VocabSlot) + (h.vocab_size + 1) * 8 + align8(h.vocab_bytes);
   for (int n = 1; n <= order; ++n) {
     h.counts[n - 1] = model.orders[static_cast<size_t>(n) - 1].size();
-    h.capacities[n - 1] = capacity_for(h.counts[n - 1]);
+    h.capacities[n - 1] = table_capacity(h.counts[n - 1]);
     size += h.capacities[n - 1] * sizeof(NgramSlot);
   }
   h.file_size = size;
@@ -133,6 +151,7 @@ NgramIndex NgramIndex::build(const BackoffModel& model) {
   region->data = region->owned.data();
   region->size = size;
   std::memcpy(region->owned.data(), &h, sizeof h);
+  region->locate_tables();
 
   auto* vocab_slots = const_cast<VocabSlot*>(region->vocab_slots());
   auto* offsets = const_cast<uint64_t*>(region->vocab_offsets());
@@ -156,11 +175,11 @@ NgramIndex NgramIndex::build(const BackoffModel& model) {
   for (int n = 1; n <= order; ++n) {
     const OrderTable& t = model.orders[static_cast<size_t>(n) - 1];
     auto* slots = const_cast<NgramSlot*>(region->table(n));
-    const uint64_t mask = h.capacities[n - 1] - 1;
+    const uint64_t capacity = h.capacities[n - 1];
     for (size_t i = 0; i < t.size(); ++i) {
       const uint64_t key = ngram_key(t.ngram(i));
-      uint64_t slot = key & mask;
-      while (slots[slot].key != 0) slot = (slot + 1) & mask;
+      uint64_t slot = home_slot(key, capacity);
+      while (slots[slot].key != 0) slot = slot + 1 == capacity ? 0 : slot + 1;
       slots[slot] = {key, {t.log10_prob[i], t.log10_backoff[i]}};
     }
   }
@@ -205,11 +224,11 @@ NgramIndex NgramIndex::load(const std::filesystem::path& path) {
              "{}: checksum mismatch (the file is corrupt)", path.string());
   // The checksum only proves the bytes are the ones written; the geometry
   // must also be self-consistent before any pointer into the file is formed.
-  auto power_of_two = [](uint64_t x) { return x >= 16 && (x & (x - 1)) == 0; };
+  auto power_of_two = [](uint64_t x) { return x >= 16 && (x & (x - 1)) == 0; };  // the vocabulary's capacity
   bool consistent = power_of_two(h.vocab_capacity) && h.vocab_size < h.vocab_capacity && h.vocab_size >= 3;
   uint64_t expected = sizeof(Header) + h.vocab_capacity * sizeof(VocabSlot) + (h.vocab_size + 1) * 8 + align8(h.vocab_bytes);
   for (uint32_t n = 0; n < h.order && consistent; ++n) {
-    consistent = power_of_two(h.capacities[n]) && h.counts[n] < h.capacities[n] && h.capacities[n] < (uint64_t{1} << 40);
+    consistent = h.counts[n] < h.capacities[n] && h.capacities[n] < (uint64_t{1} << 40);
     expected += h.capacities[n] * sizeof(NgramSlot);
   }
   KILN_CHECK(consistent && expected == size, "{}: corrupt header (section sizes do not add up)", path.string());
@@ -220,6 +239,7 @@ NgramIndex NgramIndex::load(const std::filesystem::path& path) {
   for (uint64_t i = 0; i < h.vocab_capacity; ++i)
     KILN_CHECK(region->vocab_slots()[i].hash == 0 || region->vocab_slots()[i].id < h.vocab_size,
                "{}: corrupt vocabulary index", path.string());
+  region->locate_tables();
   NgramIndex index;
   index.region_ = std::move(region);
   return index;
@@ -255,10 +275,16 @@ const ProbBackoff* NgramIndex::find_chain(int n, uint64_t chain) const {
   return find_key(n, stored_key(chain));
 }
 
+void NgramIndex::prefetch_chain(int n, uint64_t chain) const {
+  if (n >= 1 && n <= order())
+    __builtin_prefetch(region_->tables[static_cast<size_t>(n) - 1] +
+                       home_slot(stored_key(chain), region_->capacities[static_cast<size_t>(n) - 1]));
+}
+
 const ProbBackoff* NgramIndex::find_key(int n, uint64_t key) const {
-  const uint64_t mask = region_->header().capacities[n - 1] - 1;
-  const NgramSlot* slots = region_->table(n);
-  for (uint64_t slot = key & mask; slots[slot].key != 0; slot = (slot + 1) & mask)
+  const uint64_t capacity = region_->capacities[static_cast<size_t>(n) - 1];
+  const NgramSlot* slots = region_->tables[static_cast<size_t>(n) - 1];
+  for (uint64_t slot = home_slot(key, capacity); slots[slot].key != 0; slot = slot + 1 == capacity ? 0 : slot + 1)
     if (slots[slot].key == key) return &slots[slot].value;
   return nullptr;
 }

@@ -8,74 +8,53 @@ namespace kiln::ngram {
 
 namespace {
 
-constexpr int kMaxContext = 9;  // order 10
+constexpr int kMaxOrder = 10;
 
-// What scoring the next word needs from the words before it: the most recent
-// order−1 ids and the backoff weight of each of their suffixes, carried over
-// from the lookups that scored those words.
-struct Context {
-  std::array<WordId, kMaxContext> words{};   // words[0] is the most recent
-  std::array<float, kMaxContext> backoff{};  // backoff[j−1]: of the j most recent words (0 if not in the model)
-  int length = 0;
+// The keys of w, h_k w, h_{k-1} h_k w, ... for the token at `position`
+// (its context being the tokens before it, at most order−1 of them).
+struct Chains {
+  std::array<uint64_t, kMaxOrder> key{};
+  int longest = 0;
 };
 
-Context start_context(const NgramIndex& model, bool sentence_context) {
-  Context context;
-  if (sentence_context && model.order() > 1) {
-    const WordId bos[] = {kBos};
-    const ProbBackoff* entry = model.find(bos);
-    context.words[0] = kBos;
-    context.backoff[0] = entry != nullptr ? entry->log10_backoff : 0.0f;
-    context.length = 1;
-  }
-  return context;
+Chains chains_at(const NgramIndex& model, std::span<const WordId> tokens, size_t position) {
+  Chains c;
+  c.longest = static_cast<int>(std::min<size_t>(static_cast<size_t>(model.order()), position + 1));
+  c.key[0] = NgramIndex::extend_key(NgramIndex::start_key(), tokens[position]);
+  for (int m = 2; m <= c.longest; ++m) c.key[m - 1] = NgramIndex::extend_key(c.key[m - 2], tokens[position + 1 - m]);
+  for (int m = 1; m <= c.longest; ++m) model.prefetch_chain(m, c.key[m - 1]);
+  return c;
 }
 
-// Finds the longest n-gram (suffix of context + word) in the model and the
-// backoffs of the suffixes shorter than it, which the next word's context needs.
-int match(const NgramIndex& model, const Context& context, WordId id, float& log10_prob,
-          std::array<float, kMaxContext + 1>& found_backoff) {
-  const int longest = context.length + 1;
-  std::array<uint64_t, kMaxContext + 1> chain{};
-  chain[0] = NgramIndex::extend_key(NgramIndex::start_key(), id);
-  for (int m = 2; m <= longest; ++m) chain[m - 1] = NgramIndex::extend_key(chain[m - 2], context.words[m - 2]);
+// backoff[j−1]: log10 backoff of the j most recent tokens (0 if not in the
+// model), carried over from the lookups that scored those tokens.
+using Backoffs = std::array<float, kMaxOrder>;
+
+// Finds the longest n-gram for the token and the backoffs of its suffixes
+// up to that length, which the next token's context needs.
+int match(const NgramIndex& model, const Chains& chains, float& log10_prob, Backoffs& found) {
   int matched = 0;
-  if (model.suffix_closed()) {  // no suffix of a missing n-gram is longer than it
-    for (int m = 1; m <= longest; ++m) {
-      const ProbBackoff* entry = model.find_chain(m, chain[m - 1]);
+  if (model.suffix_closed()) {  // no n-gram is longer than a missing suffix of it
+    for (int m = 1; m <= chains.longest; ++m) {
+      const ProbBackoff* entry = model.find_chain(m, chains.key[m - 1]);
       if (entry == nullptr) break;
       matched = m;
       log10_prob = entry->log10_prob;
-      found_backoff[m - 1] = entry->log10_backoff;
+      found[m - 1] = entry->log10_backoff;
     }
     return matched;
   }
-  for (int m = longest; m >= 1 && matched == 0; --m) {
-    if (const ProbBackoff* entry = model.find_chain(m, chain[m - 1])) {
+  for (int m = chains.longest; m >= 1 && matched == 0; --m) {
+    if (const ProbBackoff* entry = model.find_chain(m, chains.key[m - 1])) {
       matched = m;
       log10_prob = entry->log10_prob;
     }
   }
   for (int m = 1; m <= matched; ++m) {
-    const ProbBackoff* entry = model.find_chain(m, chain[m - 1]);
-    found_backoff[m - 1] = entry != nullptr ? entry->log10_backoff : 0.0f;
+    const ProbBackoff* entry = model.find_chain(m, chains.key[m - 1]);
+    found[m - 1] = entry != nullptr ? entry->log10_backoff : 0.0f;
   }
   return matched;
-}
-
-WordScore score_word(const NgramIndex& model, Context& context, std::string_view text, WordId id) {
-  WordScore s{text, id, 0, 0.0f};
-  std::array<float, kMaxContext + 1> found_backoff{};
-  s.matched = match(model, context, id, s.log10_prob, found_backoff);
-  // The backoffs of every context longer than the matched one.
-  for (int j = std::max(s.matched, 1); j <= context.length; ++j) s.log10_prob += context.backoff[j - 1];
-
-  const int keep = std::min(model.order() - 1, context.length + 1);
-  for (int j = keep - 1; j >= 1; --j) context.words[j] = context.words[j - 1];
-  if (keep > 0) context.words[0] = id;
-  for (int j = 0; j < keep; ++j) context.backoff[j] = j < s.matched ? found_backoff[j] : 0.0f;
-  context.length = keep;
-  return s;
 }
 
 }  // namespace
@@ -83,17 +62,38 @@ WordScore score_word(const NgramIndex& model, Context& context, std::string_view
 SentenceScore score_sentence(const NgramIndex& model, std::span<const std::string_view> words, bool sentence_context) {
   SentenceScore sentence;
   sentence.words.reserve(words.size() + 1);
-  Context context = start_context(model, sentence_context);
-  for (std::string_view w : words) {
-    const WordId id = model.word_id(w).value_or(kUnk);
-    const WordScore s = score_word(model, context, w, id);
-    sentence.total += s.log10_prob;
-    sentence.oov += id == kUnk;
-    sentence.words.push_back(s);
+  // The context of each token is the tokens before it, so every lookup key is
+  // known in advance: the next token's slots are prefetched while this one is scored.
+  const bool bos = sentence_context && model.order() > 1;
+  std::vector<WordId> tokens;
+  tokens.reserve(words.size() + 2);
+  if (bos) tokens.push_back(kBos);
+  for (std::string_view w : words) tokens.push_back(model.word_id(w).value_or(kUnk));
+  if (sentence_context) tokens.push_back(kEos);
+
+  Backoffs context{};
+  int context_length = 0;
+  if (bos) {
+    const WordId start[] = {kBos};
+    const ProbBackoff* entry = model.find(start);
+    context[0] = entry != nullptr ? entry->log10_backoff : 0.0f;
+    context_length = 1;
   }
-  if (sentence_context) {
-    const WordScore s = score_word(model, context, "</s>", kEos);
+  const size_t first = bos ? 1 : 0;
+  Chains next = first < tokens.size() ? chains_at(model, tokens, first) : Chains{};
+  for (size_t p = first; p < tokens.size(); ++p) {
+    const Chains current = next;
+    if (p + 1 < tokens.size()) next = chains_at(model, tokens, p + 1);
+    const std::string_view text = p - first < words.size() ? words[p - first] : std::string_view("</s>");
+    WordScore s{text, tokens[p], 0, 0.0f};
+    Backoffs found{};
+    s.matched = match(model, current, s.log10_prob, found);
+    // The backoffs of every context longer than the matched one.
+    for (int j = std::max(s.matched, 1); j <= context_length; ++j) s.log10_prob += context[j - 1];
+    context_length = std::min(model.order() - 1, context_length + 1);
+    for (int j = 0; j < context_length; ++j) context[j] = j < s.matched ? found[j] : 0.0f;
     sentence.total += s.log10_prob;
+    sentence.oov += s.id == kUnk;
     sentence.words.push_back(s);
   }
   return sentence;
