@@ -7,6 +7,9 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <string>
+#include <tuple>
+#include <vector>
 
 #include <unistd.h>
 
@@ -85,11 +88,91 @@ TEST_F(NgramCli, BadInputsAreCleanOneLineErrors) {
                        "utf.txt:2: invalid UTF-8", out);
   expect_clean_failure("build --order 3 " + write("few.txt", "a b\n").string() + " -o " + out.string(),
                        "--discount-fallback", out);
+  expect_clean_failure("build --order 0 " + (dir_ / "ok.txt").string() + " -o " + out.string(), "between 1 and 10", out);
+  for (const char* reserved : {"<s>", "<unk>"})
+    expect_clean_failure("build --order 3 " + write("reserved.txt", std::string("a b\nc d\ne ") + reserved + "\n").string() +
+                             " -o " + out.string(),
+                         "reserved.txt:3", out);
+  expect_clean_failure("build --order 3 --prune 0 2 1 " + (dir_ / "ok.txt").string() + " -o " + out.string(),
+                       "must not decrease", out);
+}
+
+// Every malformed ARPA is refused by compile and by query with the file and
+// line, and compile leaves nothing behind.
+TEST_F(NgramCli, MalformedArpaFilesNameTheLine) {
+  const std::string good = "\\data\\\nngram 1=4\nngram 2=2\n\n\\1-grams:\n-1\t<unk>\t0\n0\t<s>\t-0.5\n-0.5\t</s>\t0\n"
+                           "-0.5\ta\t-0.2\n\n\\2-grams:\n-0.2\t<s> a\n-0.3\ta </s>\n\n\\end\\\n";
   const fs::path bin = dir_ / "out.kbin";
-  expect_clean_failure("compile " + write("bad.arpa", "\\data\\\nngram 1=2\n\n\\1-grams:\n-1\t<unk>\t0\n\n\\end\\\n").string() +
-                           " -o " + bin.string(),
-                       "bad.arpa:6", bin);
-  expect_clean_failure("query " + write("foreign.kbin", "KILNNGRM-not-really").string(), "foreign.kbin", dir_ / "none");
+  ASSERT_EQ(run("compile " + write("good.arpa", good).string() + " -o " + bin.string()).status, 0);
+  fs::remove(bin);
+  auto edited = [&](const std::string& from, const std::string& to) {
+    std::string s = good;
+    s.replace(s.find(from), from.size(), to);
+    return s;
+  };
+  const std::vector<std::tuple<std::string, std::string, std::string>> cases = {
+      {"more.arpa", edited("ngram 2=2", "ngram 2=3"), "more.arpa:14: the 2-gram section has fewer"},
+      {"fewer.arpa", edited("ngram 1=4", "ngram 1=3"), "fewer.arpa:9: the 1-gram section has more"},
+      {"nosection.arpa", edited("\\2-grams:\n", ""), "nosection.arpa:11: expected \\2-grams:"},
+      {"noend.arpa", edited("\\end\\\n", ""), "noend.arpa:"},
+      {"nodata.arpa", edited("\\data\\\n", ""), "nodata.arpa:1"},
+      {"text.arpa", edited("-0.3\ta </s>", "-0.3x\ta </s>"), "text.arpa:13: '-0.3x' is not a number"},
+      {"backoff.arpa", edited("-0.5\ta\t-0.2", "-0.5\ta\tnan"), "backoff.arpa:9: 'nan' is not a number"},
+      {"count.arpa", edited("ngram 2=2", "ngram 2=two"), "count.arpa:3: 'two' is not a count"},
+      {"duplicate.arpa", edited("-0.3\ta </s>", "-0.3\t<s> a"), "duplicate.arpa:13: duplicate 2-gram"},
+      {"unknown.arpa", edited("-0.3\ta </s>", "-0.3\ta b"), "unknown.arpa:13: word 'b' is not among the unigrams"},
+      {"positive.arpa", edited("-0.2\t<s> a", "0.2\t<s> a"), "positive.arpa:12: positive log probability"},
+      {"after.arpa", good + "trailing\n", "after.arpa:16: text after \\end\\"},
+  };
+  for (const auto& [name, text, needle] : cases) {
+    const fs::path arpa = write(name, text);
+    expect_clean_failure("compile " + arpa.string() + " -o " + bin.string(), needle, bin);
+    expect_clean_failure("query " + arpa.string() + " " + write("q.txt", "a\n").string(), needle, dir_ / "none");
+  }
+}
+
+TEST_F(NgramCli, TruncatedForeignOrCorruptBinariesAreRefused) {
+  const std::string toy = std::string(KILN_TEST_DATA_DIR) + "/ngram/kenlm-toy/";
+  const fs::path bin = dir_ / "m.kbin", text = write("q.txt", "the cat\n");
+  ASSERT_EQ(run("compile " + toy + "order3.arpa -o " + bin.string()).status, 0);
+  std::ifstream in(bin, std::ios::binary);
+  const std::string bytes(std::istreambuf_iterator<char>(in), {});
+  std::string corrupt = bytes, old_version = bytes;
+  corrupt[bytes.size() / 2] = static_cast<char>(corrupt[bytes.size() / 2] ^ 0x55);
+  old_version[8] = 1;
+  const std::vector<std::tuple<std::string, std::string, std::string>> cases = {
+      {"truncated.kbin", bytes.substr(0, bytes.size() - 64), "truncated.kbin: truncated"},
+      {"header.kbin", bytes.substr(0, 40), "header.kbin: too short"},
+      {"corrupt.kbin", corrupt, "corrupt.kbin: checksum mismatch"},
+      {"version.kbin", old_version, "version.kbin: binary format version 1"},
+      {"kenlm.binary", "mmap lm http://kheafield.com/code format version 5\n\0\0\x01", "kenlm.binary:1"},
+      {"image.png", "\x89PNG\r\n\x1a\n\0\0\0\rIHDR", "image.png:1"},
+  };
+  for (const auto& [name, content, needle] : cases)
+    expect_clean_failure("query " + write(name, content).string() + " " + text.string(), needle, dir_ / "none");
+  expect_clean_failure("query " + (dir_ / "missing.kbin").string(), "missing.kbin: cannot open", dir_ / "none");
+}
+
+TEST_F(NgramCli, FailureKeepsAnEarlierOutputFile) {
+  const fs::path out = write("model.arpa", "an earlier model\n");
+  const Result r = run("build --order 3 " + write("sym.txt", "a </s>\n").string() + " -o " + out.string());
+  EXPECT_EQ(r.status, 1);
+  std::ifstream in(out);
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(in), {}), "an earlier model\n");
+}
+
+TEST_F(NgramCli, BuildsFromStdinAndHelpExplainsOptions) {
+  const std::string toy = std::string(KILN_TEST_DATA_DIR) + "/ngram/kenlm-toy/";
+  const fs::path from_file = dir_ / "file.arpa", from_stdin = dir_ / "stdin.arpa";
+  ASSERT_EQ(run("build --order 3 " + toy + "corpus.txt -o " + from_file.string()).status, 0);
+  ASSERT_EQ(run("build --order 3 -o " + from_stdin.string() + " < " + toy + "corpus.txt").status, 0);
+  std::ifstream a(from_file), b(from_stdin);
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(a), {}), std::string(std::istreambuf_iterator<char>(b), {}));
+  const Result help = run("build --help");
+  EXPECT_EQ(help.status, 0);
+  for (const char* option : {"--order", "--prune", "--discount-fallback", "--memory", "--temp-dir", "--limit-vocab",
+                             "--progress"})
+    EXPECT_NE(help.output.find(option), std::string::npos) << option;
 }
 
 }  // namespace

@@ -182,6 +182,68 @@ TEST(NgramQuery, EveryContextSumsToOne) {
   EXPECT_NEAR(probability_mass(pruned, {"the", "cat"}), 1.0, 1e-6);
 }
 
+// Every n-gram of a model below the highest order is a context; each one's
+// distribution over the vocabulary (without <s>) must sum to one.
+void expect_every_context_sums_to_one(const BackoffModel& model, size_t stride, const std::string& name) {
+  const NgramIndex index = NgramIndex::build(model);
+  size_t checked = 0;
+  for (int n = 1; n < model.order(); ++n) {
+    const OrderTable& t = model.orders[static_cast<size_t>(n) - 1];
+    for (size_t i = 0; i < t.size(); i += stride) {
+      std::vector<std::string> context;
+      for (WordId w : t.ngram(i)) context.push_back(model.vocab[w]);
+      EXPECT_NEAR(probability_mass(index, context), 1.0, 1e-6) << name << ": context '" << fmt::format("{}", fmt::join(context, " ")) << "'";
+      ++checked;
+    }
+  }
+  EXPECT_NEAR(probability_mass(index, {}), 1.0, 1e-6) << name << ": no context";
+  EXPECT_NEAR(probability_mass(index, {"never-seen", "words"}), 1.0, 1e-6) << name;
+  EXPECT_EQ(checked > 0, model.order() > 1);
+}
+
+TEST(NgramQuery, EveryContextOfEveryOrderSumsToOne) {
+  const fs::path toy = kData / "kenlm-toy/corpus.txt";
+  for (int order = 1; order <= 5; ++order) {
+    EstimateOptions options;  // the toy corpus is too small for some orders' closed-form discounts
+    options.discount_fallback = Discount{0.5, 1.0, 1.5};
+    expect_every_context_sums_to_one(build(toy, order, options), 1, fmt::format("toy order {}", order));
+  }
+  EstimateOptions pruned;
+  pruned.prune = {0, 1, 1, 2};
+  expect_every_context_sums_to_one(build(toy, 4, pruned), 1, "toy order 4 pruned 0 1 1 2");
+  expect_every_context_sums_to_one(build(kData / "kenlm-small/train2000.txt", 3), 97, "KJV 2000 lines, order 3");
+}
+
+TEST(NgramBuild, LowOrdersHaveTheSpecialWords) {
+  for (int order : {1, 2}) {
+    EstimateOptions options;
+    options.discount_fallback = Discount{0.5, 1.0, 1.5};
+    const ArpaMap m = as_map(build(kData / "kenlm-toy/corpus.txt", order, options));
+    EXPECT_TRUE(m.count("<unk>") && m.count("<s>") && m.count("</s>")) << order;
+    EXPECT_EQ(m.at("<s>").first, 0.0) << order;
+  }
+}
+
+// A model where an n-gram's suffix is missing (hand-made, or pruned by
+// another tool) is scored by the longest match, not by stopping early.
+TEST(NgramQuery, ModelsWithoutEverySuffixUseTheLongestMatch) {
+  const std::string text = "\\data\\\nngram 1=5\nngram 2=1\nngram 3=1\n\n\\1-grams:\n-1\t<unk>\t0\n0\t<s>\t0\n"
+                           "-1\t</s>\t0\n-1\ta\t-0.5\n-1\tb\t-0.25\n\n\\2-grams:\n-0.5\ta b\t-0.125\n\n"
+                           "\\3-grams:\n-0.1\ta b a\n\n\\end\\\n";
+  std::istringstream in(text);
+  const NgramIndex model = NgramIndex::build(read_arpa(in, "hand.arpa"));
+  EXPECT_FALSE(model.suffix_closed());  // "b a" is missing
+  const std::string_view words[] = {"a", "b", "a", "b"};
+  const SentenceScore s = score_sentence(model, words, false);
+  ASSERT_EQ(s.words.size(), 4u);
+  EXPECT_EQ(s.words[2].matched, 3);
+  EXPECT_FLOAT_EQ(s.words[2].log10_prob, -0.1f);
+  // "b" after "b a": "a b" matches; the longer context "b a" is absent, so no backoff is added.
+  EXPECT_EQ(s.words[3].matched, 2);
+  EXPECT_FLOAT_EQ(s.words[3].log10_prob, -0.5f);
+  EXPECT_TRUE(NgramIndex::build(read_arpa(kData / "kenlm-toy/order3.arpa")).suffix_closed());
+}
+
 std::string query_text(const NgramIndex& model, const fs::path& text, bool context) {
   std::ifstream in(text);
   std::ostringstream out;

@@ -48,7 +48,7 @@ struct BuildArgs {
   std::vector<std::string> fallback;
   bool fallback_given = false;
   std::string memory = "1G", temp_dir, limit_vocab, input, output;
-  bool no_kenlm_quirk = false;
+  bool no_kenlm_quirk = false, progress = false;
 };
 
 void run_build(const BuildArgs& a) {
@@ -65,8 +65,14 @@ void run_build(const BuildArgs& a) {
       fail("--prune: '{}' is not a count", t);
     }
   }
-  if (!options.prune.empty())
+  if (!options.prune.empty()) {
     KILN_CHECK(options.prune[0] == 0, "--prune: the unigram threshold must be 0 (lmplz does not prune unigrams)");
+    KILN_CHECK(options.prune.size() <= static_cast<size_t>(a.order),
+               "--prune: {} thresholds given for a model of order {}", options.prune.size(), a.order);
+    for (size_t i = 1; i < options.prune.size(); ++i)
+      KILN_CHECK(options.prune[i] >= options.prune[i - 1], "--prune: thresholds must not decrease ({} after {})",
+                 options.prune[i], options.prune[i - 1]);
+  }
   if (a.fallback_given) {
     KILN_CHECK(a.fallback.size() <= 3, "--discount-fallback takes at most 3 values");
     Discount d{0.5, 1.0, 1.5};
@@ -102,6 +108,7 @@ void run_build(const BuildArgs& a) {
   const std::string source = from_stdin ? "<stdin>" : a.input;
   const int64_t total = from_stdin ? 0 : static_cast<int64_t>(fs::file_size(a.input));
   ProgressBar bar("count", total, "B");
+  if (a.progress) bar.set_enabled(true);
   count.progress = [&](uint64_t bytes) { bar.update(static_cast<int64_t>(bytes)); };
   const auto start = std::chrono::steady_clock::now();
   CountResult counted = count_ngrams(in, source, vocab, count);
@@ -195,6 +202,11 @@ void add_ngram_commands(CLI::App& app) {
 
   auto b = std::make_shared<BuildArgs>();
   CLI::App* build = ngram->add_subcommand("build", "Estimate an ARPA model from a corpus (one sentence per line), like lmplz");
+  build->footer(
+      "The corpus is UTF-8 text, one sentence per line, words separated by spaces or tabs; <s>, </s> and <unk>\n"
+      "are reserved and may not appear. The model is interpolated modified Kneser-Ney with lmplz's exact\n"
+      "probabilities and backoffs. The ARPA file appears only when complete.\n"
+      "Example: kiln ngram build --order 5 data/kjv/train.txt -o kjv5.arpa");
   build->add_option("corpus", b->input, "Corpus file, or - / nothing for stdin");
   build->add_option("-o,--output", b->output, "ARPA file to write")->required();
   build->add_option("--order", b->order, "Model order N (1–10)")->required();
@@ -206,6 +218,7 @@ void add_ngram_commands(CLI::App& app) {
       ->capture_default_str();
   build->add_option("--temp-dir", b->temp_dir, "Where spilled runs go (default: the system temp folder)");
   build->add_option("--limit-vocab", b->limit_vocab, "Keep only n-grams whose words are all listed in this file");
+  build->add_flag("--progress", b->progress, "Show the progress display even when stderr is not a terminal");
   build->add_flag("--no-kenlm-quirk", b->no_kenlm_quirk,
                   "Counts-of-counts from adjusted counts only (lmplz uses one raw count per order)");
   build->callback([b, build] {
@@ -221,6 +234,10 @@ void add_ngram_commands(CLI::App& app) {
 
   auto q = std::make_shared<QueryArgs>();
   CLI::App* query = ngram->add_subcommand("query", "Score text (stdin or a file) per word and sentence, like KenLM's query");
+  query->footer(
+      "Each line is a sentence, scored after <s> and ending with </s>. Output per sentence: word=id n log10p for\n"
+      "each word (n: length of the n-gram used; id 0: out of vocabulary), then Total and OOV; at the end the\n"
+      "perplexity including and excluding OOVs, the OOV count and the token count (</s> included).");
   query->add_option("model", q->model, "ARPA file or compiled binary")->required();
   query->add_option("text", q->input, "Text file (default: stdin)");
   query->add_flag("--json", q->json, "One JSON object per sentence, then a summary object");
@@ -230,6 +247,7 @@ void add_ngram_commands(CLI::App& app) {
 
   auto c = std::make_shared<std::pair<std::string, std::string>>();
   CLI::App* compile = ngram->add_subcommand("compile", "Convert an ARPA file to the memory-mapped binary format");
+  compile->footer("The binary (magic, version, checksum; hashed tables) loads in milliseconds and queries exactly as the ARPA.");
   compile->add_option("arpa", c->first, "ARPA file")->required();
   compile->add_option("-o,--output", c->second, "Binary file to write")->required();
   compile->callback([c] {
