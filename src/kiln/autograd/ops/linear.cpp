@@ -64,16 +64,11 @@ void run_matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b, co
   run_matmul(a.data<T>(), b.data<T>(), trans_a, trans_b, g, out.data<T>());
 }
 
-// bf16 operands, f32 accumulation and result (PrecisionGuard(Precision::bf16)).
-void run_matmul_bf16(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b, const MatmulGeometry& g,
-                     Tensor& out) {
-  auto round = [](const Tensor& x) {  // x is contiguous f32
-    Tensor x16 = Tensor::empty(x.shape(), DType::bf16);
-    cpu::convert_to_bf16(x.data<float>(), x16.data<bf16>(), x.numel());
-    return x16;
-  };
-  const Tensor a16 = round(a), b16 = round(b);
-  run_matmul(a16.data<bf16>(), b16.data<bf16>(), trans_a, trans_b, g, out.data<float>());
+// A bf16 copy of a contiguous f32 tensor (round to nearest even).
+Tensor round_to_bf16(const Tensor& x) {
+  Tensor x16 = Tensor::empty(x.shape(), DType::bf16);
+  cpu::convert_to_bf16(x.data<float>(), x16.data<bf16>(), x.numel());
+  return x16;
 }
 
 // The value an E4M3 GEMM sees for one operand stored [rows, cols]: grouped
@@ -91,12 +86,14 @@ Tensor fp8_fake_quantize(const Tensor& x, bool k_along_rows, bool weight) {
 Tensor matmul_forward(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
   check_same_dtype(a, b, "matmul");
   const MatmulGeometry g = geometry(a, b, trans_a, trans_b);
-  Tensor out = Tensor::empty(g.out_shape, a.dtype());
   const Tensor ac = a.contiguous(), bc = b.contiguous();
-  if (a.dtype() == DType::f32 && matmul_precision() == Precision::bf16) {
-    run_matmul_bf16(ac, bc, trans_a, trans_b, g, out);
+  if (a.dtype() == DType::bf16) {
+    // Operands already rounded by the bf16 path: f32 accumulation and result.
+    Tensor out = Tensor::empty(g.out_shape, DType::f32);
+    run_matmul(ac.data<bf16>(), bc.data<bf16>(), trans_a, trans_b, g, out.data<float>());
     return out;
   }
+  Tensor out = Tensor::empty(g.out_shape, a.dtype());
   if (a.dtype() == DType::f32 && matmul_precision() == Precision::fp8) {
     // A batched a ([..., m, k]) is grouped per row like a token matrix; a
     // shared 2-d b is a weight (blocks); a transposed operand has K along rows.
@@ -110,6 +107,21 @@ Tensor matmul_forward(const Tensor& a, const Tensor& b, bool trans_a, bool trans
   return out;
 }
 
+// C = op(A)·op(B):  dop(A) = G·op(B)ᵀ,  dop(B) = op(A)ᵀ·G.
+TensorList matmul_backward(const Tensor& a, const Tensor& b, const Tensor& g, bool trans_a, bool trans_b) {
+  Tensor ga = trans_a ? matmul_forward(b, g, trans_b, true) : matmul_forward(g, b, false, !trans_b);
+  Tensor gb;
+  if (b.dim() == 2 && a.dim() > 2) {
+    // Shared b, untransposed a: fold the batch into rows.
+    const Tensor a2 = a.reshape({a.numel() / a.size(-1), a.size(-1)});
+    const Tensor g2 = g.reshape({g.numel() / g.size(-1), g.size(-1)});
+    gb = trans_b ? matmul_forward(g2, a2, true, false) : matmul_forward(a2, g2, true, false);
+  } else {
+    gb = trans_b ? matmul_forward(g, a, true, trans_a) : matmul_forward(a, g, !trans_a, false);
+  }
+  return TensorList{ga, gb};
+}
+
 }  // namespace
 
 Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
@@ -121,22 +133,22 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
     batched.push_back(b.size(1));
     return matmul(a, contiguous(expand(b, batched)), trans_a, trans_b);
   }
+  if (a.dtype() == DType::f32 && b.dtype() == DType::f32 && matmul_precision() == Precision::bf16) {
+    // Like autocast: round each operand to bf16 once, multiply with f32
+    // accumulation, and keep the bf16 copies (not the f32 operands) for
+    // backward, whose two GEMMs then run in bf16 as well (the incoming
+    // gradient rounded once), whatever the precision when backward runs.
+    // Gradients come out f32.
+    const Tensor a16 = round_to_bf16(a.contiguous()), b16 = round_to_bf16(b.contiguous());
+    Tensor out = matmul_forward(a16, b16, trans_a, trans_b);
+    return record("matmul", {a, b}, {out}, [a16, b16, trans_a, trans_b](const TensorList& grads) {
+             return matmul_backward(a16, b16, round_to_bf16(grads[0].contiguous()), trans_a, trans_b);
+           })[0];
+  }
   Tensor out = matmul_forward(a, b, trans_a, trans_b);
   return record("matmul", {a, b}, {out},
                 [a = a.detach(), b = b.detach(), trans_a, trans_b](const TensorList& grads) {
-                  const Tensor& g = grads[0];
-                  // C = op(A)·op(B):  dop(A) = G·op(B)ᵀ,  dop(B) = op(A)ᵀ·G.
-                  Tensor ga = trans_a ? matmul_forward(b, g, trans_b, true) : matmul_forward(g, b, false, !trans_b);
-                  Tensor gb;
-                  if (b.dim() == 2 && a.dim() > 2) {
-                    // Shared b, untransposed a: fold the batch into rows.
-                    const Tensor a2 = a.reshape({a.numel() / a.size(-1), a.size(-1)});
-                    const Tensor g2 = g.reshape({g.numel() / g.size(-1), g.size(-1)});
-                    gb = trans_b ? matmul_forward(g2, a2, true, false) : matmul_forward(a2, g2, true, false);
-                  } else {
-                    gb = trans_b ? matmul_forward(g, a, true, trans_a) : matmul_forward(a, g, !trans_a, false);
-                  }
-                  return TensorList{ga, gb};
+                  return matmul_backward(a, b, grads[0], trans_a, trans_b);
                 })[0];
 }
 
