@@ -100,9 +100,6 @@ class OpsNnMore : public ::testing::TestWithParam<Case> {};
 TEST_P(OpsNnMore, MatchesPyTorch) {
   const Case& c = GetParam();
   const io::TensorMap& ref = reference();
-  TensorList inputs;
-  for (int i = 0; i < c.inputs; ++i) inputs.push_back(testing::input_leaf(ref, c.name + ".in" + std::to_string(i)));
-  const Tensor out = c.fn(inputs, ref);
   // f64: both sides evaluate the same formulas in double; only summation
   // order differs, so 1e-10 leaves five orders of magnitude of headroom.
   // f32: rtol 1e-5 as everywhere. Gradients pass through one more product
@@ -119,23 +116,16 @@ TEST_P(OpsNnMore, MatchesPyTorch) {
     atol = 1e-4;
     grad_atol = 1e-4;
   }
-  EXPECT_TRUE(testing::all_close(out, testing::at(ref, c.name + ".out"), rtol, atol));
-  backward(out, testing::at(ref, c.name + ".dout"));
-  for (int i = 0; i < c.inputs; ++i)
-    EXPECT_TRUE(testing::all_close(inputs[i].grad(), testing::at(ref, c.name + ".grad" + std::to_string(i)),
-                                   grad_rtol, grad_atol))
-        << "gradient of input " << i;
+  testing::expect_matches_reference(ref, c.name, c.inputs, [&](const TensorList& x) { return c.fn(x, ref); },
+                                    {.rtol = rtol, .atol = atol, .grad_rtol = grad_rtol, .grad_atol = grad_atol});
 }
 
 TEST_P(OpsNnMore, GradientsMatchFiniteDifferences) {
   const Case& c = GetParam();
   if (!c.gradcheck) GTEST_SKIP() << "covered by the PyTorch comparison; too large for element-wise differences";
   const io::TensorMap& ref = reference();
-  TensorList inputs;
-  for (int i = 0; i < c.inputs; ++i)
-    inputs.push_back(testing::at(ref, c.name + ".in" + std::to_string(i)).to(DType::f64).set_requires_grad(true));
-  const auto report = autograd::gradcheck([&](const TensorList& x) { return c.fn(x, ref); }, inputs);
-  EXPECT_TRUE(report.ok) << report.message;
+  testing::expect_gradients_match_finite_differences(ref, c.name, c.inputs,
+                                                     [&](const TensorList& x) { return c.fn(x, ref); });
 }
 
 INSTANTIATE_TEST_SUITE_P(All, OpsNnMore, ::testing::ValuesIn(cases()), [](const auto& info) {

@@ -91,26 +91,15 @@ class OpsNn : public ::testing::TestWithParam<Case> {};
 TEST_P(OpsNn, MatchesPyTorch) {
   const Case& c = GetParam();
   const io::TensorMap& ref = reference();
-  TensorList inputs;
-  for (int i = 0; i < c.inputs; ++i) inputs.push_back(testing::input_leaf(ref, c.name + ".in" + std::to_string(i)));
-  const Tensor out = c.fn(inputs, ref);
-  EXPECT_TRUE(testing::all_close(out, testing::at(ref, c.name + ".out"), 1e-5, 1e-6));
-  backward(out, testing::at(ref, c.name + ".dout"));
-  for (int i = 0; i < c.inputs; ++i)
-    EXPECT_TRUE(testing::all_close(inputs[i].grad(), testing::at(ref, c.name + ".grad" + std::to_string(i)), 1e-4,
-                                   1e-5))
-        << "gradient of input " << i;
+  testing::expect_matches_reference(ref, c.name, c.inputs, [&](const TensorList& x) { return c.fn(x, ref); });
 }
 
 TEST_P(OpsNn, GradientsMatchFiniteDifferences) {
   const Case& c = GetParam();
   if (!c.gradcheck) GTEST_SKIP() << "covered by the PyTorch comparison; too large for element-wise differences";
   const io::TensorMap& ref = reference();
-  TensorList inputs;
-  for (int i = 0; i < c.inputs; ++i)
-    inputs.push_back(testing::at(ref, c.name + ".in" + std::to_string(i)).to(DType::f64).set_requires_grad(true));
-  const auto report = autograd::gradcheck([&](const TensorList& x) { return c.fn(x, ref); }, inputs);
-  EXPECT_TRUE(report.ok) << report.message;
+  testing::expect_gradients_match_finite_differences(ref, c.name, c.inputs,
+                                                     [&](const TensorList& x) { return c.fn(x, ref); });
 }
 
 INSTANTIATE_TEST_SUITE_P(All, OpsNn, ::testing::ValuesIn(cases()), [](const auto& info) { return info.param.name; });

@@ -4,8 +4,11 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <functional>
 #include <string>
 
+#include "kiln/autograd/engine.hpp"
+#include "kiln/autograd/gradcheck.hpp"
 #include "kiln/io/safetensors.hpp"
 
 namespace kiln::testing {
@@ -49,6 +52,38 @@ inline Tensor input_leaf(const io::TensorMap& map, const std::string& key) {
   Tensor t = at(map, key).clone();
   if (is_floating(t.dtype())) t.set_requires_grad(true);
   return t;
+}
+
+using OpUnderTest = std::function<Tensor(const autograd::TensorList&)>;
+
+struct ParityTolerance {
+  double rtol = 1e-5, atol = 1e-6;            // forward
+  double grad_rtol = 1e-4, grad_atol = 1e-5;  // gradients: one more product, another summation order
+};
+
+// The golden case `name` from tests/reference/*.py: inputs "<name>.in<i>" run
+// through `fn` must give "<name>.out", and back-propagating "<name>.dout"
+// must give "<name>.grad<i>" for every input.
+inline void expect_matches_reference(const io::TensorMap& ref, const std::string& name, int inputs,
+                                     const OpUnderTest& fn, const ParityTolerance& tol = {}) {
+  autograd::TensorList leaves;
+  for (int i = 0; i < inputs; ++i) leaves.push_back(input_leaf(ref, name + ".in" + std::to_string(i)));
+  const Tensor out = fn(leaves);
+  EXPECT_TRUE(all_close(out, at(ref, name + ".out"), tol.rtol, tol.atol)) << name << " forward";
+  backward(out, at(ref, name + ".dout"));
+  for (int i = 0; i < inputs; ++i)
+    EXPECT_TRUE(all_close(leaves[i].grad(), at(ref, name + ".grad" + std::to_string(i)), tol.grad_rtol, tol.grad_atol))
+        << name << ": gradient of input " << i;
+}
+
+// The same inputs in f64 through `fn`, against central finite differences.
+inline void expect_gradients_match_finite_differences(const io::TensorMap& ref, const std::string& name, int inputs,
+                                                      const OpUnderTest& fn) {
+  autograd::TensorList x;
+  for (int i = 0; i < inputs; ++i)
+    x.push_back(at(ref, name + ".in" + std::to_string(i)).to(DType::f64).set_requires_grad(true));
+  const auto report = autograd::gradcheck(fn, x);
+  EXPECT_TRUE(report.ok) << name << ": " << report.message;
 }
 
 }  // namespace kiln::testing
