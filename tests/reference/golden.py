@@ -74,3 +74,23 @@ def run_case(out, name, inputs, fn, generator):
             out[f"{name}.grad{i}"] = x.grad
     out[f"{name}.out"] = y
     out[f"{name}.dout"] = dout
+
+
+# Hand-written references for what PyTorch 1.13 lacks.
+
+def rms_norm(x, w, eps=1e-6):
+    # SPEC-LLM §1.2.2: eps inside the square root, no mean subtraction, no bias.
+    return w * x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps)
+
+
+def rope(x, pos, theta, interleaved):
+    # SPEC-LLM §1.2.3. Angles in f64, cos/sin rounded once to x's dtype.
+    d = x.shape[-1]
+    inv = theta ** (-torch.arange(0, d, 2, dtype=torch.float64) / d)
+    ang = pos.double()[..., None] * inv
+    cos, sin = ang.cos().to(x.dtype)[..., None, :], ang.sin().to(x.dtype)[..., None, :]
+    if interleaved:
+        a, b = x[..., 0::2], x[..., 1::2]
+        return torch.stack([a * cos - b * sin, a * sin + b * cos], -1).flatten(-2)
+    a, b = x[..., : d // 2], x[..., d // 2:]
+    return torch.cat([a * cos - b * sin, a * sin + b * cos], -1)

@@ -6,26 +6,10 @@ import math
 import torch
 import torch.nn.functional as F
 
-from golden import leaf, run_case, save
+from golden import leaf, rms_norm, rope, run_case, save
 
 g = torch.Generator().manual_seed(1)
 out = {}
-
-
-def rms_norm(x, w, eps=1e-6):
-    return w * x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps)
-
-
-def rope(x, pos, theta, interleaved):
-    d = x.shape[-1]
-    inv = theta ** (-torch.arange(0, d, 2, dtype=torch.float64) / d)
-    ang = pos.double()[..., None] * inv
-    cos, sin = ang.cos().to(x.dtype)[..., None, :], ang.sin().to(x.dtype)[..., None, :]
-    if interleaved:
-        a, b = x[..., 0::2], x[..., 1::2]
-        return torch.stack([a * cos - b * sin, a * sin + b * cos], -1).flatten(-2)
-    a, b = x[..., : d // 2], x[..., d // 2:]
-    return torch.cat([a * cos - b * sin, a * sin + b * cos], -1)
 
 
 def attention(q, k, v, causal=False, segments=None, keep=None):
