@@ -7,4 +7,8 @@ namespace kiln::ops {
 // [..., d]. Backward scatter-adds into the weight's gradient.
 Tensor embedding(const Tensor& weight, const Tensor& ids);
 
+// The transpose of embedding: out [rows, d] with out[index[i]] += src[i] for
+// src [n, d] and index i64 [n]. Combines expert outputs back into tokens.
+Tensor scatter_add_rows(const Tensor& src, const Tensor& index, int64_t rows);
+
 }  // namespace kiln::ops

@@ -8,6 +8,35 @@
 namespace kiln::models {
 
 enum class DecoderArch { llama, gpt2 };
+enum class AttentionKind { mha, mla };  // mha covers MHA, GQA and MQA
+
+// Multi-head latent attention (DeepSeek-V2/V3, SPEC-LLM §2): keys and values
+// come from one normalised latent of kv_lora_rank values per token, plus one
+// rotary key of qk_rope_head_dim shared by all heads.
+struct MlaConfig {
+  int64_t q_lora_rank = 0;  // 0: queries straight from the input (V2-Lite)
+  int64_t kv_lora_rank = 32;
+  int64_t qk_nope_head_dim = 16;
+  int64_t qk_rope_head_dim = 8;
+  int64_t v_head_dim = 16;
+  int64_t qk_head_dim() const { return qk_nope_head_dim + qk_rope_head_dim; }
+};
+
+// DeepSeekMoE with auxiliary-loss-free balancing (SPEC-LLM §3). Layers from
+// first_k_dense on replace the SwiGLU FFN with shared + routed experts.
+struct MoeConfig {
+  int64_t n_routed_experts = 0;  // 0: every layer dense
+  int64_t n_shared_experts = 1;
+  int64_t n_activated_experts = 2;
+  int64_t moe_inter_dim = 0;  // 0: the dense ffn_width()
+  int64_t n_expert_groups = 1;
+  int64_t n_limited_groups = 1;
+  int64_t first_k_dense = 1;
+  double route_scale = 1.0;
+  double bias_update_speed = 0.001;  // γ; 0 turns the balancing off
+  double seq_aux_alpha = 1e-4;       // α of the complementary sequence-wise balance loss
+  bool enabled() const { return n_routed_experts > 0; }
+};
 
 struct GptConfig {
   DecoderArch arch = DecoderArch::llama;
@@ -25,9 +54,17 @@ struct GptConfig {
   bool tie_embeddings = false;
   double init_std = 0.006;     // DeepSeek LLM; GPT-2 uses 0.02
   bool scaled_residual_init = false;  // GPT-2: output projections use std/√(2L)
+  AttentionKind attention = AttentionKind::mha;  // mla: llama arch only
+  MlaConfig mla;
+  MoeConfig moe;
+  int64_t mtp_depth = 0;  // D sequential multi-token-prediction modules (SPEC-LLM §4)
 
   int64_t head_dim() const { return d_model / n_head; }
   int64_t ffn_width() const;
+  int64_t expert_width() const;  // moe_inter_dim, or ffn_width() when 0
+  bool is_moe_layer(int64_t layer) const { return moe.enabled() && layer >= moe.first_k_dense; }
+  // Key/value values cached per token and layer by generation (MLA absorbed: d_c + d_rope).
+  int64_t kv_cache_values_per_token(bool mla_absorbed) const;
   void validate() const;  // kiln::Error naming the first bad field
   int64_t parameter_count() const;
   std::string arch_name() const { return arch == DecoderArch::llama ? "llama" : "gpt2"; }

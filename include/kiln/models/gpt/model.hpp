@@ -30,13 +30,33 @@ struct DecoderOptions {
   // count: with gradient accumulation, every micro-batch divides by the
   // token count of the whole optimizer step.
   int64_t loss_normalizer = 0;
+  // Weight λ of the multi-token-prediction loss (mean over the D depths).
+  double mtp_weight = 0.3;
 };
 
-// Per layer cached keys and values for incremental decoding: [1, capacity, H_kv, D].
+// The terms of the training loss, for logging (the total carries the graph).
+struct LossTerms {
+  Tensor total;        // main + mtp_weight · mean MTP + balance
+  double main = 0;     // next-token cross-entropy
+  double mtp = 0;      // mean over depths of the MTP cross-entropies (0 without MTP)
+  double balance = 0;  // sum over MoE layers of the sequence-wise balance loss
+};
+
+// Per layer cached keys and values for incremental decoding, [capacity,
+// H_kv, D_k] and [capacity, H_kv, D_v]. Absorbed MLA caches the normalised
+// latent ĉ [capacity, 1, d_c] as "keys" and the rotated k^R [capacity, 1,
+// d_rope] as "values". Rolling back = lowering `length`.
 struct KvCache {
   std::vector<Tensor> keys, values;
   int64_t length = 0;
+  int64_t first_layer = 0;  // n_layer for the MTP module's own cache
+  bool mla_absorbed = false;
+  int64_t bytes_per_token() const;
 };
+
+// Routed assignments per expert, per MoE layer (main layers then MTP layers),
+// counted over the forward passes since the last take_expert_loads().
+using ExpertLoads = std::map<int64_t, std::vector<int64_t>>;
 
 class GptModel {
  public:
@@ -50,28 +70,57 @@ class GptModel {
   void load_parameters(const std::map<std::string, Tensor>& weights);
 
   Tensor logits(const DecoderBatch& batch, const DecoderOptions& options = {}) const;  // [B, T, V]
-  // Mean cross-entropy over positions whose target is not −100.
+  // Mean cross-entropy over positions whose target is not −100, plus the
+  // MTP and balance terms when the config has them.
   Tensor loss(const DecoderBatch& batch, const DecoderOptions& options = {}) const;
+  LossTerms loss_terms(const DecoderBatch& batch, const DecoderOptions& options = {}) const;
   // Sum of per-token losses and the number of counted tokens (no graph).
   std::pair<double, int64_t> loss_sum(const DecoderBatch& batch) const;
 
-  KvCache new_cache(int64_t capacity) const;
-  // Logits [T_new, V] for `tokens` (i64 [T_new]) appended after the cache.
-  Tensor decode(const Tensor& tokens, KvCache& cache) const;
+  KvCache new_cache(int64_t capacity, bool mla_absorbed = false) const;
+  // Logits [T_new, V] for `tokens` (i64 [T_new]) appended after the cache;
+  // `hidden`, when given, receives the last layer's residual stream [T_new, d].
+  Tensor decode(const Tensor& tokens, KvCache& cache, Tensor* hidden = nullptr) const;
+
+  // The first MTP module at inference (speculative drafting): its own cache,
+  // fed pairs (main hidden h_{p−1}, token x_p); logits [T_new, V] predict x_{p+1}.
+  KvCache new_mtp_cache(int64_t capacity, bool mla_absorbed = false) const;
+  Tensor mtp_decode(const Tensor& hidden, const Tensor& tokens, KvCache& cache) const;
+
+  // Auxiliary-loss-free balancing: loads counted in forward passes that
+  // record gradients (each once, also under gradient checkpointing).
+  ExpertLoads take_expert_loads() const;
+  // b_i += γ·sign(mean load − load_i) per MoE layer; returns max/mean load per layer.
+  std::map<int64_t, double> update_router_bias(const ExpertLoads& loads);
 
  private:
   const Tensor& param(const std::string& name) const;
   std::string layer_prefix(int64_t layer) const;
-  Tensor hidden_states(const DecoderBatch& batch, const DecoderOptions& options) const;
-  Tensor block(int64_t layer, const Tensor& x, const Tensor& positions, const Tensor& cu_seqlens) const;
+  void add_block_parameters(int64_t layer, uint64_t seed, uint64_t& stream);
+  // The residual stream after the last layer (before the final norm).
+  Tensor trunk(const DecoderBatch& batch, const DecoderOptions& options, Tensor& balance) const;
+  Tensor run_block(int64_t layer, const Tensor& x, const Tensor& positions, const Tensor& cu_seqlens,
+                   const DecoderOptions& options, Tensor& balance) const;
+  Tensor block(int64_t layer, const Tensor& x, const Tensor& positions, const Tensor& cu_seqlens, Tensor& balance) const;
   Tensor attention(int64_t layer, const Tensor& h, const Tensor& positions, const Tensor& cu_seqlens) const;
-  Tensor feed_forward(int64_t layer, const Tensor& h) const;
+  Tensor mla_attention(int64_t layer, const Tensor& h, const Tensor& positions, const Tensor& cu_seqlens) const;
+  Tensor feed_forward(int64_t layer, const Tensor& h, Tensor& balance) const;
+  Tensor swiglu_mlp(const std::string& prefix, const Tensor& h) const;
+  Tensor moe_feed_forward(int64_t layer, const Tensor& h, Tensor& balance) const;
+  Tensor mtp_loss(const DecoderBatch& batch, const DecoderOptions& options, const Tensor& main_hidden,
+                  Tensor& balance, double& mean_loss) const;
+  Tensor decode_block(int64_t layer, const Tensor& x, const Tensor& positions, KvCache& cache) const;
+  Tensor decode_attention(int64_t layer, const Tensor& h, const Tensor& positions, KvCache& cache) const;
+  Tensor decode_mla_attention(int64_t layer, const Tensor& h, const Tensor& positions, KvCache& cache) const;
+  Tensor embed(const Tensor& ids) const;
+  Tensor final_norm(const Tensor& x) const;
   Tensor norm(const std::string& prefix, const Tensor& x) const;
   Tensor head(const Tensor& hidden) const;
   void add_parameter(const std::string& name, const Shape& shape, double std, uint64_t seed, uint64_t& stream);
 
   GptConfig config_;
   std::map<std::string, Tensor> parameters_;
+  mutable ExpertLoads expert_loads_;
 };
 
 }  // namespace kiln::models

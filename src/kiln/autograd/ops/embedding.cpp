@@ -44,4 +44,28 @@ Tensor embedding(const Tensor& weight, const Tensor& ids) {
   })[0];
 }
 
+Tensor scatter_add_rows(const Tensor& src, const Tensor& index, int64_t rows) {
+  KILN_CHECK(src.dim() == 2 && index.dim() == 1 && index.size(0) == src.size(0),
+             "scatter_add_rows: src must be [n, d] and index [n], got {} and {}", src.describe(), index.describe());
+  const Tensor idx_t = index.to(DType::i64).contiguous();
+  const Tensor s = src.contiguous();
+  const int64_t n = s.size(0), d = s.size(1);
+  const int64_t* idx = idx_t.data<int64_t>();
+  for (int64_t i = 0; i < n; ++i)
+    KILN_CHECK(idx[i] >= 0 && idx[i] < rows, "scatter_add_rows: row {} is outside [0, {})", idx[i], rows);
+  Tensor out = Tensor::zeros({rows, d}, s.dtype());
+  KILN_DISPATCH_FLOATING(s.dtype(), "scatter_add_rows", [&] {
+    const scalar_t* in = s.data<scalar_t>();
+    scalar_t* o = out.data<scalar_t>();
+    for (int64_t i = 0; i < n; ++i) {
+      scalar_t* row = o + idx[i] * d;
+      const scalar_t* from = in + i * d;
+      for (int64_t j = 0; j < d; ++j) row[j] += from[j];
+    }
+  });
+  return record("scatter_add_rows", {src}, {out}, [idx_t](const TensorList& g) {
+    return TensorList{embedding(g[0], idx_t)};
+  })[0];
+}
+
 }  // namespace kiln::ops

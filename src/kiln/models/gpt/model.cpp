@@ -16,8 +16,6 @@
 #include "kiln/autograd/ops/rope.hpp"
 #include "kiln/autograd/ops/shape.hpp"
 #include "kiln/base/philox.hpp"
-#include "kiln/autograd/grad_mode.hpp"
-
 namespace kiln::models {
 
 namespace {
@@ -41,29 +39,31 @@ Tensor default_positions(const Tensor& tokens) {
 
 }  // namespace
 
+// Shared with the MLA decoder: attention of new queries q [T_new, H, D_k]
+// (absolute positions start..start+T_new−1) over cached keys [.., H_kv, D_k]
+// and values [.., H_kv, D_v]; row s sees keys 0..start+s.
+Tensor cached_attention(const Tensor& q, const Tensor& keys, const Tensor& values, int64_t start, double scale);
+
 GptModel::GptModel(GptConfig config, uint64_t seed) : config_(std::move(config)) {
   config_.validate();
   const GptConfig& c = config_;
-  const int64_t d = c.d_model, kv = c.n_kv_head * c.head_dim(), f = c.ffn_width();
+  const int64_t d = c.d_model, f = c.ffn_width();
   const double std = c.init_std;
   const double out_std = c.scaled_residual_init ? std / std::sqrt(2.0 * static_cast<double>(c.n_layer)) : std;
   uint64_t stream = 0;
   if (c.arch == DecoderArch::llama) {
     add_parameter("model.embed_tokens.weight", {c.vocab_size, d}, std, seed, stream);
-    for (int64_t l = 0; l < c.n_layer; ++l) {
-      const std::string p = layer_prefix(l);
-      add_parameter(p + "input_layernorm.weight", {d}, 0, seed, stream);
-      add_parameter(p + "self_attn.q_proj.weight", {d, d}, std, seed, stream);
-      add_parameter(p + "self_attn.k_proj.weight", {kv, d}, std, seed, stream);
-      add_parameter(p + "self_attn.v_proj.weight", {kv, d}, std, seed, stream);
-      add_parameter(p + "self_attn.o_proj.weight", {d, d}, out_std, seed, stream);
-      add_parameter(p + "post_attention_layernorm.weight", {d}, 0, seed, stream);
-      add_parameter(p + "mlp.gate_proj.weight", {f, d}, std, seed, stream);
-      add_parameter(p + "mlp.up_proj.weight", {f, d}, std, seed, stream);
-      add_parameter(p + "mlp.down_proj.weight", {d, f}, out_std, seed, stream);
-    }
+    for (int64_t l = 0; l < c.n_layer; ++l) add_block_parameters(l, seed, stream);
     add_parameter("model.norm.weight", {d}, 0, seed, stream);
     if (!c.tie_embeddings) add_parameter("lm_head.weight", {c.vocab_size, d}, std, seed, stream);
+    for (int64_t k = 0; k < c.mtp_depth; ++k) {
+      const std::string p = layer_prefix(c.n_layer + k);
+      add_parameter(p + "enorm.weight", {d}, 0, seed, stream);
+      add_parameter(p + "hnorm.weight", {d}, 0, seed, stream);
+      add_parameter(p + "eh_proj.weight", {d, 2 * d}, std, seed, stream);
+      add_block_parameters(c.n_layer + k, seed, stream);
+      add_parameter(p + "shared_head.norm.weight", {d}, 0, seed, stream);
+    }
   } else {
     add_parameter("transformer.wte.weight", {c.vocab_size, d}, std, seed, stream);
     add_parameter("transformer.wpe.weight", {c.max_seq_len, d}, std, seed, stream);
@@ -88,6 +88,62 @@ GptModel::GptModel(GptConfig config, uint64_t seed) : config_(std::move(config))
   }
 }
 
+// One LLaMA/DeepSeek block: MHA/GQA or MLA, then a SwiGLU FFN or an MoE.
+void GptModel::add_block_parameters(int64_t layer, uint64_t seed, uint64_t& stream) {
+  const GptConfig& c = config_;
+  const int64_t d = c.d_model, kv = c.n_kv_head * c.head_dim(), f = c.ffn_width();
+  const double std = c.init_std;
+  const double out_std = c.scaled_residual_init ? std / std::sqrt(2.0 * static_cast<double>(c.n_layer)) : std;
+  const std::string p = layer_prefix(layer);
+  add_parameter(p + "input_layernorm.weight", {d}, 0, seed, stream);
+  if (c.attention == AttentionKind::mla) {
+    const MlaConfig& m = c.mla;
+    const int64_t q_width = c.n_head * m.qk_head_dim();
+    if (m.q_lora_rank > 0) {
+      add_parameter(p + "self_attn.q_a_proj.weight", {m.q_lora_rank, d}, std, seed, stream);
+      add_parameter(p + "self_attn.q_a_layernorm.weight", {m.q_lora_rank}, 0, seed, stream);
+      add_parameter(p + "self_attn.q_b_proj.weight", {q_width, m.q_lora_rank}, std, seed, stream);
+    } else {
+      add_parameter(p + "self_attn.q_proj.weight", {q_width, d}, std, seed, stream);
+    }
+    add_parameter(p + "self_attn.kv_a_proj_with_mqa.weight", {m.kv_lora_rank + m.qk_rope_head_dim, d}, std, seed,
+                  stream);
+    add_parameter(p + "self_attn.kv_a_layernorm.weight", {m.kv_lora_rank}, 0, seed, stream);
+    add_parameter(p + "self_attn.kv_b_proj.weight", {c.n_head * (m.qk_nope_head_dim + m.v_head_dim), m.kv_lora_rank},
+                  std, seed, stream);
+    add_parameter(p + "self_attn.o_proj.weight", {d, c.n_head * m.v_head_dim}, out_std, seed, stream);
+  } else {
+    add_parameter(p + "self_attn.q_proj.weight", {d, d}, std, seed, stream);
+    add_parameter(p + "self_attn.k_proj.weight", {kv, d}, std, seed, stream);
+    add_parameter(p + "self_attn.v_proj.weight", {kv, d}, std, seed, stream);
+    add_parameter(p + "self_attn.o_proj.weight", {d, d}, out_std, seed, stream);
+  }
+  add_parameter(p + "post_attention_layernorm.weight", {d}, 0, seed, stream);
+  if (c.is_moe_layer(layer)) {
+    const MoeConfig& m = c.moe;
+    const int64_t e = c.expert_width();
+    add_parameter(p + "mlp.gate.weight", {m.n_routed_experts, d}, std, seed, stream);
+    add_parameter(p + "mlp.gate.e_score_correction_bias", {m.n_routed_experts}, -1, seed, stream);
+    parameters_.at(p + "mlp.gate.e_score_correction_bias").set_requires_grad(false);  // moved by balancing, not by gradients
+    for (int64_t i = 0; i < m.n_routed_experts; ++i) {
+      const std::string x = fmt::format("{}mlp.experts.{}.", p, i);
+      add_parameter(x + "gate_proj.weight", {e, d}, std, seed, stream);
+      add_parameter(x + "up_proj.weight", {e, d}, std, seed, stream);
+      add_parameter(x + "down_proj.weight", {d, e}, out_std, seed, stream);
+    }
+    if (m.n_shared_experts > 0) {
+      const int64_t s = m.n_shared_experts * e;
+      add_parameter(p + "mlp.shared_experts.gate_proj.weight", {s, d}, std, seed, stream);
+      add_parameter(p + "mlp.shared_experts.up_proj.weight", {s, d}, std, seed, stream);
+      add_parameter(p + "mlp.shared_experts.down_proj.weight", {d, s}, out_std, seed, stream);
+    }
+  } else {
+    add_parameter(p + "mlp.gate_proj.weight", {f, d}, std, seed, stream);
+    add_parameter(p + "mlp.up_proj.weight", {f, d}, std, seed, stream);
+    add_parameter(p + "mlp.down_proj.weight", {d, f}, out_std, seed, stream);
+  }
+}
+
 // std > 0: normal(0, std²); std == 0: ones (norm gains); std < 0: zeros (biases).
 void GptModel::add_parameter(const std::string& name, const Shape& shape, double std, uint64_t seed,
                              uint64_t& stream) {
@@ -107,7 +163,7 @@ void GptModel::load_parameters(const std::map<std::string, Tensor>& weights) {
     KILN_CHECK(it->second.shape() == param.shape(), "checkpoint tensor '{}' is {}, the model expects {}", name,
                it->second.describe(), param.describe());
     Tensor value = it->second.to(DType::f32).contiguous().clone();
-    value.set_requires_grad(true);
+    value.set_requires_grad(param.requires_grad());
     param = value;
   }
 }
@@ -130,6 +186,7 @@ Tensor GptModel::norm(const std::string& prefix, const Tensor& x) const {
 
 Tensor GptModel::attention(int64_t layer, const Tensor& h, const Tensor& positions, const Tensor& cu_seqlens) const {
   const GptConfig& c = config_;
+  if (c.attention == AttentionKind::mla) return mla_attention(layer, h, positions, cu_seqlens);
   const std::string p = layer_prefix(layer);
   const int64_t rows = h.size(0), length = h.size(1), dh = c.head_dim();
   ops::AttentionOptions options;
@@ -155,46 +212,68 @@ Tensor GptModel::attention(int64_t layer, const Tensor& h, const Tensor& positio
                      param(p + "attn.c_proj.bias"));
 }
 
-Tensor GptModel::feed_forward(int64_t layer, const Tensor& h) const {
+Tensor GptModel::swiglu_mlp(const std::string& prefix, const Tensor& h) const {
+  const Tensor gate = ops::linear(h, param(prefix + "gate_proj.weight"));
+  const Tensor up = ops::linear(h, param(prefix + "up_proj.weight"));
+  return ops::linear(ops::swiglu(gate, up), param(prefix + "down_proj.weight"));
+}
+
+Tensor GptModel::feed_forward(int64_t layer, const Tensor& h, Tensor& balance) const {
   const std::string p = layer_prefix(layer);
   if (config_.arch == DecoderArch::llama) {
-    const Tensor gate = ops::linear(h, param(p + "mlp.gate_proj.weight"));
-    const Tensor up = ops::linear(h, param(p + "mlp.up_proj.weight"));
-    return ops::linear(ops::swiglu(gate, up), param(p + "mlp.down_proj.weight"));
+    if (config_.is_moe_layer(layer)) return moe_feed_forward(layer, h, balance);
+    return swiglu_mlp(p + "mlp.", h);
   }
   const Tensor hidden = ops::gelu(ops::linear(h, param(p + "mlp.c_fc.weight"), param(p + "mlp.c_fc.bias")),
                                   ops::GeluApproximation::tanh);
   return ops::linear(hidden, param(p + "mlp.c_proj.weight"), param(p + "mlp.c_proj.bias"));
 }
 
-Tensor GptModel::block(int64_t layer, const Tensor& x, const Tensor& positions, const Tensor& cu_seqlens) const {
+// `balance` gains this layer's sequence-wise balance loss (MoE layers only).
+Tensor GptModel::block(int64_t layer, const Tensor& x, const Tensor& positions, const Tensor& cu_seqlens,
+                       Tensor& balance) const {
   const std::string p = layer_prefix(layer);
   const bool llama = config_.arch == DecoderArch::llama;
   const Tensor h = ops::add(x, attention(layer, norm(p + (llama ? "input_layernorm" : "ln_1"), x), positions, cu_seqlens));
-  return ops::add(h, feed_forward(layer, norm(p + (llama ? "post_attention_layernorm" : "ln_2"), h)));
+  return ops::add(h, feed_forward(layer, norm(p + (llama ? "post_attention_layernorm" : "ln_2"), h), balance));
 }
 
-Tensor GptModel::hidden_states(const DecoderBatch& batch, const DecoderOptions& options) const {
+Tensor GptModel::run_block(int64_t layer, const Tensor& x, const Tensor& positions, const Tensor& cu_seqlens,
+                           const DecoderOptions& options, Tensor& balance) const {
+  if (!options.gradient_checkpointing) return block(layer, x, positions, cu_seqlens, balance);
+  const bool moe = config_.is_moe_layer(layer);
+  const autograd::TensorList out = autograd::checkpoint(
+      [this, layer, positions, cu_seqlens, moe](const autograd::TensorList& in) {
+        Tensor layer_balance;
+        Tensor y = block(layer, in[0], positions, cu_seqlens, layer_balance);
+        if (!moe) return autograd::TensorList{y};
+        if (!layer_balance.defined()) layer_balance = Tensor::zeros({});
+        return autograd::TensorList{y, layer_balance};
+      },
+      {x});
+  if (moe) balance = balance.defined() ? ops::add(balance, out[1]) : out[1];
+  return out[0];
+}
+
+Tensor GptModel::embed(const Tensor& ids) const {
+  return ops::embedding(param(config_.arch == DecoderArch::llama ? "model.embed_tokens.weight" : "transformer.wte.weight"),
+                        ids);
+}
+
+Tensor GptModel::final_norm(const Tensor& x) const {
+  return norm(config_.arch == DecoderArch::llama ? "model.norm" : "transformer.ln_f", x);
+}
+
+Tensor GptModel::trunk(const DecoderBatch& batch, const DecoderOptions& options, Tensor& balance) const {
   const GptConfig& c = config_;
   KILN_CHECK(batch.tokens.dim() == 2, "model input must be token ids [B, T], got {}", batch.tokens.describe());
   const Tensor positions = batch.positions.defined() ? batch.positions : default_positions(batch.tokens);
   KILN_CHECK(batch.cu_seqlens.defined() || batch.tokens.size(1) <= c.max_seq_len,
              "context of {} tokens is longer than the model's max_seq_len {}", batch.tokens.size(1), c.max_seq_len);
-  const bool llama = c.arch == DecoderArch::llama;
-  Tensor x = ops::embedding(param(llama ? "model.embed_tokens.weight" : "transformer.wte.weight"), batch.tokens);
-  if (!llama) x = ops::add(x, ops::embedding(param("transformer.wpe.weight"), positions));
-  for (int64_t l = 0; l < c.n_layer; ++l) {
-    if (options.gradient_checkpointing) {
-      x = autograd::checkpoint(
-          [this, l, positions, cu = batch.cu_seqlens](const autograd::TensorList& in) {
-            return autograd::TensorList{block(l, in[0], positions, cu)};
-          },
-          {x})[0];
-    } else {
-      x = block(l, x, positions, batch.cu_seqlens);
-    }
-  }
-  return norm(llama ? "model.norm" : "transformer.ln_f", x);
+  Tensor x = embed(batch.tokens);
+  if (c.arch == DecoderArch::gpt2) x = ops::add(x, ops::embedding(param("transformer.wpe.weight"), positions));
+  for (int64_t l = 0; l < c.n_layer; ++l) x = run_block(l, x, positions, batch.cu_seqlens, options, balance);
+  return x;
 }
 
 Tensor GptModel::head(const Tensor& hidden) const {
@@ -208,22 +287,51 @@ Tensor GptModel::head(const Tensor& hidden) const {
 }
 
 Tensor GptModel::logits(const DecoderBatch& batch, const DecoderOptions& options) const {
-  return head(hidden_states(batch, options));
+  Tensor balance;
+  return head(final_norm(trunk(batch, options, balance)));
 }
 
-Tensor GptModel::loss(const DecoderBatch& batch, const DecoderOptions& options) const {
+LossTerms GptModel::loss_terms(const DecoderBatch& batch, const DecoderOptions& options) const {
   KILN_CHECK(batch.targets.defined() && batch.targets.shape() == batch.tokens.shape(),
              "targets {} must match tokens {}", batch.targets.describe(), batch.tokens.describe());
-  const Tensor out = logits(batch, options);
+  Tensor balance;
+  const Tensor hidden = trunk(batch, options, balance);
+  const Tensor out = head(final_norm(hidden));
   const int64_t n = out.size(0) * out.size(1);
   ops::CrossEntropyOptions ce;
   ce.normalizer = options.loss_normalizer;
-  return ops::cross_entropy(ops::reshape(out, {n, config_.vocab_size}), batch.targets.reshape({n}), ce);
+  LossTerms terms;
+  terms.total = ops::cross_entropy(ops::reshape(out, {n, config_.vocab_size}), batch.targets.reshape({n}), ce);
+  terms.main = terms.total.item();
+  if (config_.mtp_depth > 0 && options.mtp_weight > 0) {
+    const Tensor mtp = mtp_loss(batch, options, hidden, balance, terms.mtp);
+    terms.total = ops::add(terms.total, ops::scale(mtp, options.mtp_weight));
+  }
+  if (balance.defined()) {
+    // With gradient accumulation each micro-batch's share of the step.
+    if (options.loss_normalizer > 0) {
+      int64_t counted = 0;
+      const Tensor targets = batch.targets.to(DType::i64).contiguous();
+      for (int64_t i = 0; i < targets.numel(); ++i) counted += targets.data<int64_t>()[i] != -100;
+      balance = ops::scale(balance, static_cast<double>(counted) / static_cast<double>(options.loss_normalizer));
+    }
+    terms.balance = balance.item();
+    terms.total = ops::add(terms.total, balance);
+  }
+  return terms;
+}
+
+Tensor GptModel::loss(const DecoderBatch& batch, const DecoderOptions& options) const {
+  return loss_terms(batch, options).total;
 }
 
 std::pair<double, int64_t> GptModel::loss_sum(const DecoderBatch& batch) const {
   NoGradGuard no_grad;
-  const Tensor mean = loss(batch);
+  KILN_CHECK(batch.targets.defined() && batch.targets.shape() == batch.tokens.shape(),
+             "targets {} must match tokens {}", batch.targets.describe(), batch.tokens.describe());
+  const Tensor out = logits(batch);
+  const int64_t n = out.size(0) * out.size(1);
+  const Tensor mean = ops::cross_entropy(ops::reshape(out, {n, config_.vocab_size}), batch.targets.reshape({n}));
   int64_t counted = 0;
   const Tensor targets = batch.targets.to(DType::i64).contiguous();
   const int64_t* t = targets.data<int64_t>();
@@ -231,29 +339,54 @@ std::pair<double, int64_t> GptModel::loss_sum(const DecoderBatch& batch) const {
   return {mean.item() * static_cast<double>(counted), counted};
 }
 
-KvCache GptModel::new_cache(int64_t capacity) const {
-  KILN_CHECK(capacity >= 1, "KV cache capacity must be positive");
-  KILN_CHECK(config_.arch == DecoderArch::llama || capacity <= config_.max_seq_len,
-             "generation of {} tokens exceeds the model's max_seq_len {} (learned positions)", capacity,
-             config_.max_seq_len);
-  KvCache cache;
-  const int64_t heads = config_.arch == DecoderArch::llama ? config_.n_kv_head : config_.n_head;
-  for (int64_t l = 0; l < config_.n_layer; ++l) {
-    cache.keys.push_back(Tensor::zeros({capacity, heads, config_.head_dim()}));
-    cache.values.push_back(Tensor::zeros({capacity, heads, config_.head_dim()}));
-  }
-  return cache;
+int64_t KvCache::bytes_per_token() const {
+  int64_t values = 0;
+  for (size_t l = 0; l < keys.size(); ++l)
+    values += keys[l].numel() / keys[l].size(0) + this->values[l].numel() / this->values[l].size(0);
+  return values * static_cast<int64_t>(sizeof(float));
 }
 
 namespace {
 
-// Attention of new queries q [T_new, H, D] (absolute positions start..start+T_new−1)
-// over cached keys/values [0, start+T_new): row s sees keys 0..start+s.
-Tensor cached_attention(const Tensor& q, const Tensor& keys, const Tensor& values, int64_t start) {
-  const int64_t t_new = q.size(0), heads = q.size(1), dh = q.size(2), kv_heads = keys.size(1);
+KvCache make_cache(const GptConfig& c, int64_t capacity, bool mla_absorbed, int64_t first_layer, int64_t layers) {
+  KILN_CHECK(capacity >= 1, "KV cache capacity must be positive");
+  KILN_CHECK(c.arch == DecoderArch::llama || capacity <= c.max_seq_len,
+             "generation of {} tokens exceeds the model's max_seq_len {} (learned positions)", capacity, c.max_seq_len);
+  KvCache cache;
+  cache.first_layer = first_layer;
+  cache.mla_absorbed = mla_absorbed && c.attention == AttentionKind::mla;
+  for (int64_t l = 0; l < layers; ++l) {
+    if (c.attention == AttentionKind::mla && cache.mla_absorbed) {
+      cache.keys.push_back(Tensor::zeros({capacity, 1, c.mla.kv_lora_rank}));
+      cache.values.push_back(Tensor::zeros({capacity, 1, c.mla.qk_rope_head_dim}));
+    } else if (c.attention == AttentionKind::mla) {
+      cache.keys.push_back(Tensor::zeros({capacity, c.n_head, c.mla.qk_head_dim()}));
+      cache.values.push_back(Tensor::zeros({capacity, c.n_head, c.mla.v_head_dim}));
+    } else {
+      const int64_t heads = c.arch == DecoderArch::llama ? c.n_kv_head : c.n_head;
+      cache.keys.push_back(Tensor::zeros({capacity, heads, c.head_dim()}));
+      cache.values.push_back(Tensor::zeros({capacity, heads, c.head_dim()}));
+    }
+  }
+  return cache;
+}
+
+}  // namespace
+
+KvCache GptModel::new_cache(int64_t capacity, bool mla_absorbed) const {
+  return make_cache(config_, capacity, mla_absorbed, 0, config_.n_layer);
+}
+
+KvCache GptModel::new_mtp_cache(int64_t capacity, bool mla_absorbed) const {
+  KILN_CHECK(config_.mtp_depth >= 1, "this model has no multi-token-prediction module (model.mtp_depth = 0)");
+  return make_cache(config_, capacity, mla_absorbed, config_.n_layer, 1);
+}
+
+Tensor cached_attention(const Tensor& q, const Tensor& keys, const Tensor& values, int64_t start, double scale_factor) {
+  const int64_t t_new = q.size(0), heads = q.size(1), dk = q.size(2), kv_heads = keys.size(1), dv = values.size(2);
   const int64_t group = heads / kv_heads;
-  const float scale = 1.0f / std::sqrt(static_cast<float>(dh));
-  Tensor out = Tensor::zeros({t_new, heads, dh});
+  const auto scale = static_cast<float>(scale_factor);
+  Tensor out = Tensor::zeros({t_new, heads, dv});
   const Tensor qc = q.contiguous();
   const float* pq = qc.data<float>();
   const float* pk = keys.data<float>();
@@ -264,71 +397,94 @@ Tensor cached_attention(const Tensor& q, const Tensor& keys, const Tensor& value
     const int64_t visible = start + s + 1;
     for (int64_t h = 0; h < heads; ++h) {
       const int64_t g = h / group;
-      const float* qv = pq + (s * heads + h) * dh;
+      const float* qv = pq + (s * heads + h) * dk;
       float best = -INFINITY;
       for (int64_t j = 0; j < visible; ++j) {
-        const float* kv = pk + (j * kv_heads + g) * dh;
+        const float* kv = pk + (j * kv_heads + g) * dk;
         float dot = 0;
-        for (int64_t i = 0; i < dh; ++i) dot += qv[i] * kv[i];
+        for (int64_t i = 0; i < dk; ++i) dot += qv[i] * kv[i];
         scores[j] = dot * scale;
         best = std::max(best, scores[j]);
       }
       float total = 0;
       for (int64_t j = 0; j < visible; ++j) total += scores[j] = std::exp(scores[j] - best);
-      float* o = po + (s * heads + h) * dh;
+      float* o = po + (s * heads + h) * dv;
       for (int64_t j = 0; j < visible; ++j) {
         const float w = scores[j] / total;
-        const float* vv = pv + (j * kv_heads + g) * dh;
-        for (int64_t i = 0; i < dh; ++i) o[i] += w * vv[i];
+        const float* vv = pv + (j * kv_heads + g) * dv;
+        for (int64_t i = 0; i < dv; ++i) o[i] += w * vv[i];
       }
     }
   }
   return out;
 }
 
+Tensor GptModel::decode_attention(int64_t layer, const Tensor& h, const Tensor& positions, KvCache& cache) const {
+  const GptConfig& c = config_;
+  if (c.attention == AttentionKind::mla) return decode_mla_attention(layer, h, positions, cache);
+  const std::string p = layer_prefix(layer);
+  const int64_t t_new = h.size(1), dh = c.head_dim(), slot = layer - cache.first_layer, start = cache.length;
+  Tensor q, k, v, proj_w, proj_b;
+  if (c.arch == DecoderArch::llama) {
+    q = ops::rope(ops::linear(h, param(p + "self_attn.q_proj.weight")).reshape({1, t_new, c.n_head, dh}), positions,
+                  c.rope_theta, c.rope_interleaved);
+    k = ops::rope(ops::linear(h, param(p + "self_attn.k_proj.weight")).reshape({1, t_new, c.n_kv_head, dh}),
+                  positions, c.rope_theta, c.rope_interleaved);
+    v = ops::linear(h, param(p + "self_attn.v_proj.weight")).reshape({1, t_new, c.n_kv_head, dh});
+    proj_w = param(p + "self_attn.o_proj.weight");
+  } else {
+    const Tensor qkv = ops::linear(h, param(p + "attn.c_attn.weight"), param(p + "attn.c_attn.bias"));
+    q = qkv.narrow(2, 0, c.d_model).reshape({1, t_new, c.n_head, dh});
+    k = qkv.narrow(2, c.d_model, c.d_model).reshape({1, t_new, c.n_head, dh});
+    v = qkv.narrow(2, 2 * c.d_model, c.d_model).reshape({1, t_new, c.n_head, dh});
+    proj_w = param(p + "attn.c_proj.weight");
+    proj_b = param(p + "attn.c_proj.bias");
+  }
+  cache.keys[slot].narrow(0, start, t_new).copy_(k.select(0, 0));
+  cache.values[slot].narrow(0, start, t_new).copy_(v.select(0, 0));
+  const Tensor attended =
+      cached_attention(q.select(0, 0), cache.keys[slot], cache.values[slot], start, 1.0 / std::sqrt(double(dh)));
+  return ops::linear(attended.reshape({1, t_new, c.d_model}), proj_w, proj_b);
+}
+
+Tensor GptModel::decode_block(int64_t layer, const Tensor& x, const Tensor& positions, KvCache& cache) const {
+  const std::string p = layer_prefix(layer);
+  const bool llama = config_.arch == DecoderArch::llama;
+  Tensor unused_balance;
+  const Tensor h = ops::add(x, decode_attention(layer, norm(p + (llama ? "input_layernorm" : "ln_1"), x), positions, cache));
+  return ops::add(h, feed_forward(layer, norm(p + (llama ? "post_attention_layernorm" : "ln_2"), h), unused_balance));
+}
+
+namespace {
+
+Tensor positions_from(int64_t start, int64_t count) {
+  Tensor positions = Tensor::empty({1, count}, DType::i64);
+  for (int64_t i = 0; i < count; ++i) positions.data<int64_t>()[i] = start + i;
+  return positions;
+}
+
+void check_room(const Tensor& tokens, const KvCache& cache) {
+  KILN_CHECK(tokens.dim() == 1 && tokens.size(0) >= 1, "decode: expected token ids [T], got {}", tokens.describe());
+  const int64_t capacity = cache.keys.empty() ? 0 : cache.keys[0].size(0);
+  KILN_CHECK(cache.length + tokens.size(0) <= capacity, "decode: {} tokens do not fit the KV cache ({} of {} used)",
+             tokens.size(0), cache.length, capacity);
+}
+
 }  // namespace
 
-Tensor GptModel::decode(const Tensor& tokens, KvCache& cache) const {
+Tensor GptModel::decode(const Tensor& tokens, KvCache& cache, Tensor* hidden) const {
   NoGradGuard no_grad;
   const GptConfig& c = config_;
-  KILN_CHECK(tokens.dim() == 1 && tokens.size(0) >= 1, "decode: expected token ids [T], got {}", tokens.describe());
-  const int64_t t_new = tokens.size(0), start = cache.length, dh = c.head_dim();
-  const int64_t capacity = cache.keys.empty() ? 0 : cache.keys[0].size(0);
-  KILN_CHECK(start + t_new <= capacity, "decode: {} tokens do not fit the KV cache ({} of {} used)", t_new, start,
-             capacity);
-  const bool llama = c.arch == DecoderArch::llama;
-  Tensor positions = Tensor::empty({1, t_new}, DType::i64);
-  for (int64_t i = 0; i < t_new; ++i) positions.data<int64_t>()[i] = start + i;
-  const Tensor ids = tokens.to(DType::i64).reshape({1, t_new});
-  Tensor x = ops::embedding(param(llama ? "model.embed_tokens.weight" : "transformer.wte.weight"), ids);
-  if (!llama) x = ops::add(x, ops::embedding(param("transformer.wpe.weight"), positions));
-  for (int64_t l = 0; l < c.n_layer; ++l) {
-    const std::string p = layer_prefix(l);
-    const Tensor h = norm(p + (llama ? "input_layernorm" : "ln_1"), x);
-    Tensor q, k, v, proj_w, proj_b;
-    if (llama) {
-      q = ops::rope(ops::linear(h, param(p + "self_attn.q_proj.weight")).reshape({1, t_new, c.n_head, dh}), positions,
-                    c.rope_theta, c.rope_interleaved);
-      k = ops::rope(ops::linear(h, param(p + "self_attn.k_proj.weight")).reshape({1, t_new, c.n_kv_head, dh}),
-                    positions, c.rope_theta, c.rope_interleaved);
-      v = ops::linear(h, param(p + "self_attn.v_proj.weight")).reshape({1, t_new, c.n_kv_head, dh});
-      proj_w = param(p + "self_attn.o_proj.weight");
-    } else {
-      const Tensor qkv = ops::linear(h, param(p + "attn.c_attn.weight"), param(p + "attn.c_attn.bias"));
-      q = qkv.narrow(2, 0, c.d_model).reshape({1, t_new, c.n_head, dh});
-      k = qkv.narrow(2, c.d_model, c.d_model).reshape({1, t_new, c.n_head, dh});
-      v = qkv.narrow(2, 2 * c.d_model, c.d_model).reshape({1, t_new, c.n_head, dh});
-      proj_w = param(p + "attn.c_proj.weight");
-      proj_b = param(p + "attn.c_proj.bias");
-    }
-    cache.keys[l].narrow(0, start, t_new).copy_(k.select(0, 0));
-    cache.values[l].narrow(0, start, t_new).copy_(v.select(0, 0));
-    const Tensor attended = cached_attention(q.select(0, 0), cache.keys[l], cache.values[l], start);
-    x = ops::add(x, ops::linear(attended.reshape({1, t_new, c.d_model}), proj_w, proj_b));
-    x = ops::add(x, feed_forward(l, norm(p + (llama ? "post_attention_layernorm" : "ln_2"), x)));
-  }
+  check_room(tokens, cache);
+  KILN_CHECK(cache.first_layer == 0, "decode: this cache belongs to the MTP module");
+  const int64_t t_new = tokens.size(0);
+  const Tensor positions = positions_from(cache.length, t_new);
+  Tensor x = embed(tokens.to(DType::i64).reshape({1, t_new}));
+  if (c.arch == DecoderArch::gpt2) x = ops::add(x, ops::embedding(param("transformer.wpe.weight"), positions));
+  for (int64_t l = 0; l < c.n_layer; ++l) x = decode_block(l, x, positions, cache);
   cache.length += t_new;
-  return head(norm(llama ? "model.norm" : "transformer.ln_f", x)).reshape({t_new, c.vocab_size});
+  if (hidden != nullptr) *hidden = x.reshape({t_new, c.d_model});
+  return head(final_norm(x)).reshape({t_new, c.vocab_size});
 }
 
 }  // namespace kiln::models

@@ -1,0 +1,35 @@
+#pragma once
+// DeepSeekMoE routing (SPEC-LLM §3): sigmoid affinities, selection on
+// affinity + bias with group-limited routing, gates from the unbiased
+// affinities, the bias update of auxiliary-loss-free balancing and the
+// complementary sequence-wise balance loss.
+#include <cstdint>
+#include <vector>
+
+#include "kiln/models/gpt/config.hpp"
+#include "kiln/tensor/tensor.hpp"
+
+namespace kiln::models {
+
+struct ExpertRouting {
+  int64_t tokens = 0, top_k = 0, experts = 0;
+  std::vector<int32_t> expert;  // [tokens · top_k]: each token's experts, best biased score first
+  std::vector<int64_t> load;    // [experts]: (token, slot) assignments per expert
+};
+
+// scores: sigmoid affinities [tokens, experts]; bias [experts]. Groups whose
+// top-2 biased scores sum lowest are dropped (−∞); ties go to the lower index.
+ExpertRouting route_tokens(const float* scores, const float* bias, int64_t tokens, const MoeConfig& config);
+
+// g = route_scale · s_i / Σ_{j ∈ S_t} s_j over the selected experts, [tokens, top_k].
+std::vector<float> routing_gates(const float* scores, const ExpertRouting& routing, double route_scale);
+
+// b_i += γ · sign(mean load − load_i) (in place); returns max/mean load.
+double update_expert_bias(Tensor& bias, const std::vector<int64_t>& load, double gamma);
+
+// α · mean over sequences of Σ_i f_i · P_i with f_i = N_r/(K·T) · count_i and
+// P_i the sequence mean of the scores normalised over experts. scores
+// [B, T, E] carries the graph; routing covers the B·T tokens row-major.
+Tensor sequence_balance_loss(const Tensor& scores, const ExpertRouting& routing, double alpha);
+
+}  // namespace kiln::models
