@@ -141,6 +141,30 @@ TEST(Mla, CachedLatentIsTheNormalisedLatent) {
   EXPECT_NEAR(mean_square, 1.0, 1e-4);
 }
 
+TEST(Mtp, SpeculativeDecodingEqualsGreedyTokenForToken) {
+  const io::TensorMap ref = testing::load_reference("deepseek");
+  GptModel model = reference_model("full", ref);
+  SamplingOptions greedy;
+  greedy.temperature = 0;
+  for (bool absorbed : {true, false}) {
+    greedy.mla_absorbed = absorbed;
+    for (const std::vector<int32_t>& prompt : {std::vector<int32_t>{5}, std::vector<int32_t>{3, 17, 29, 1, 8}}) {
+      const std::vector<int32_t> plain = generate(model, prompt, 40, greedy);
+      SpeculativeStats stats;
+      const std::vector<int32_t> fast = generate_speculative(model, prompt, 40, greedy, stats);
+      EXPECT_EQ(fast, plain);
+      EXPECT_EQ(stats.drafted, stats.main_forwards);
+      // every verification commits one token, or two when the draft is accepted (the last may be cut by the limit)
+      const int64_t committed = 1 + stats.main_forwards + stats.accepted;
+      const auto size = static_cast<int64_t>(fast.size());
+      EXPECT_TRUE(size == committed || size == committed - 1) << size << " vs " << committed;
+    }
+  }
+  GptModel plain_model = reference_model("mla", ref);
+  SpeculativeStats stats;
+  EXPECT_THROW(generate_speculative(plain_model, {1, 2}, 4, greedy, stats), Error);
+}
+
 TEST(Moe, GatingWorkedExampleOfTheSpec) {
   MoeConfig c;
   c.n_routed_experts = 8;

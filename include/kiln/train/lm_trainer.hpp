@@ -32,6 +32,9 @@ struct TrainOptions {
   bool gradient_checkpointing = false;
   std::string precision = "f32";  // f32 | bf16 (bf16 GEMMs) | fp8 (E4M3 block-scaled GEMMs, emulated); f32 master weights
   int64_t stop_after = 0;         // > 0: checkpoint and stop after this step (to test resume)
+  // Multi-token prediction weight λ: mtp_lambda until this fraction of the
+  // steps, then mtp_lambda_late (DeepSeek-V3: 0.3 for 10T of 14.8T tokens, then 0.1).
+  double mtp_lambda = 0.3, mtp_lambda_late = 0.1, mtp_lambda_switch = 0.676;
 };
 
 struct EvalResult {
@@ -57,11 +60,15 @@ class LmTrainer {
   TrainResult run();
   EvalResult evaluate(int64_t batches_limit) const;
   double lr_at(int64_t step) const;
+  double mtp_lambda_at(int64_t step) const;
 
  private:
   void make_optimizer();
   Precision compute_precision() const;
-  double train_step(int64_t step);
+  struct StepLoss {
+    double total = 0, main = 0, mtp = 0, balance = 0;
+  };
+  StepLoss train_step(int64_t step);
   std::filesystem::path save(int64_t step, const nlohmann::json& metrics);
 
   models::GptModel& model_;

@@ -160,7 +160,42 @@ struct GenerateArgs {
   models::SamplingOptions sampling;
   int64_t samples = 1;
   bool stats = false;
+  bool speculative = false;
+  std::string cache = "absorbed";
 };
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+// Greedy decoding twice, plainly and with the MTP module drafting, on the
+// same prompt: prints the text once, then acceptance, speed-up and whether
+// both outputs agree token for token.
+void run_speculative(const GenerateArgs& args, const LoadedModel& loaded, const std::vector<int32_t>& prompt) {
+  models::SamplingOptions sampling = args.sampling;
+  sampling.temperature = 0;
+  sampling.stop_id = loaded.tokenizer.eos_id();
+  sampling.mla_absorbed = args.cache == "absorbed";
+  auto start = std::chrono::steady_clock::now();
+  const std::vector<int32_t> plain = models::generate(*loaded.model, prompt, args.max_tokens, sampling);
+  const double plain_s = seconds_since(start);
+  models::SpeculativeStats stats;
+  start = std::chrono::steady_clock::now();
+  const std::vector<int32_t> drafted =
+      models::generate_speculative(*loaded.model, prompt, args.max_tokens, sampling, stats);
+  const double speculative_s = seconds_since(start);
+  std::vector<int32_t> text = prompt;
+  for (int32_t id : drafted)
+    if (id != loaded.tokenizer.eos_id()) text.push_back(id);
+  fmt::print("{}\n", loaded.tokenizer.decode(text));
+  fmt::print(stderr,
+             "speculative: {} tokens, {} main forwards, draft acceptance {:.1f}% ({}/{}), {:.1f} tokens/s vs {:.1f} "
+             "greedy, speed-up {:.2f}x; output {} greedy decoding\n",
+             drafted.size(), stats.main_forwards, 100 * stats.acceptance(), stats.accepted, stats.drafted,
+             static_cast<double>(drafted.size()) / speculative_s, static_cast<double>(plain.size()) / plain_s,
+             plain_s / speculative_s, plain == drafted ? "identical to" : "DIFFERS from");
+  KILN_CHECK(plain == drafted, "speculative decoding diverged from greedy decoding");
+}
 
 void run_generate(const GenerateArgs& args) {
   const LoadedModel loaded = load_model(args.checkpoint);
@@ -172,8 +207,10 @@ void run_generate(const GenerateArgs& args) {
              "the prompt ({} tokens) plus --max-tokens {} exceed the model's context of {} (learned positions)",
              prompt.size(), args.max_tokens, config.max_seq_len);
   KILN_CHECK(args.max_tokens >= 1, "--max-tokens must be at least 1");
+  if (args.speculative) return run_speculative(args, loaded, prompt);
   for (int64_t s = 0; s < args.samples; ++s) {
     models::SamplingOptions sampling = args.sampling;
+    sampling.mla_absorbed = args.cache == "absorbed";
     sampling.seed += static_cast<uint64_t>(s);
     sampling.stop_id = loaded.tokenizer.eos_id();
     std::vector<int32_t> so_far = prompt;
@@ -191,12 +228,19 @@ void run_generate(const GenerateArgs& args) {
       }
       printed = text;
     });
-    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const double seconds = seconds_since(start);
     fmt::print("\n");
-    if (args.stats)
-      fmt::print(stderr, "{} tokens in {:.3f} s ({:.1f} tokens/s); KV cache {} values per token per layer\n",
+    if (args.stats) {
+      const bool mla = config.attention == models::AttentionKind::mla;
+      const int64_t values = config.kv_cache_values_per_token(sampling.mla_absorbed);
+      fmt::print(stderr,
+                 "{} tokens in {:.3f} s ({:.1f} tokens/s); KV cache ({}) {} values per token per layer, {} bytes per "
+                 "token in f32 over {} layers\n",
                  produced.size(), seconds, static_cast<double>(produced.size()) / seconds,
-                 2 * loaded.checkpoint.config.n_kv_head * loaded.checkpoint.config.head_dim());
+                 mla ? (sampling.mla_absorbed ? "MLA latent + rotary key" : "MLA naive per-head K/V")
+                     : (config.n_kv_head < config.n_head ? "GQA" : "MHA"),
+                 values, values * 4 * config.n_layer, config.n_layer);
+    }
   }
 }
 
@@ -301,6 +345,11 @@ void add_lm_commands(CLI::App& app) {
   gen_cmd->add_option("--seed", gen->sampling.seed, "Random seed")->capture_default_str();
   gen_cmd->add_option("--samples", gen->samples, "How many continuations")->capture_default_str();
   gen_cmd->add_flag("--stats", gen->stats, "Print speed and KV-cache size");
+  gen_cmd->add_flag("--speculative", gen->speculative,
+                    "Greedy decoding with the MTP module drafting one token ahead; reports acceptance and speed-up");
+  gen_cmd->add_option("--cache", gen->cache, "MLA KV cache: absorbed (latent + rotary key) or naive (per-head K/V)")
+      ->check(CLI::IsMember({"absorbed", "naive"}))
+      ->capture_default_str();
   gen_cmd->callback([gen] { run_generate(*gen); });
 }
 

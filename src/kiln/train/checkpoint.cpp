@@ -60,15 +60,44 @@ nlohmann::json config_to_json(const models::GptConfig& c) {
                 {"scaled_residual_init", c.scaled_residual_init},
                 {"weight_layout", "[out, in]"}}},
   };
+  const bool deepseek = c.attention == models::AttentionKind::mla || c.moe.enabled() || c.mtp_depth > 0;
+  if (!deepseek) return json;
+  // Hugging Face DeepSeek-V3 field names, so the file reads as a DeepSeek config.
+  json["architectures"] = {"DeepseekV3ForCausalLM"};
+  json["model_type"] = "deepseek_v3";
+  json["kiln"]["attention"] = c.attention == models::AttentionKind::mla ? "mla" : "mha";
+  if (c.attention == models::AttentionKind::mla) {
+    json["q_lora_rank"] = c.mla.q_lora_rank > 0 ? nlohmann::json(c.mla.q_lora_rank) : nlohmann::json(nullptr);
+    json["kv_lora_rank"] = c.mla.kv_lora_rank;
+    json["qk_nope_head_dim"] = c.mla.qk_nope_head_dim;
+    json["qk_rope_head_dim"] = c.mla.qk_rope_head_dim;
+    json["v_head_dim"] = c.mla.v_head_dim;
+  }
+  if (c.moe.enabled()) {
+    json["n_routed_experts"] = c.moe.n_routed_experts;
+    json["n_shared_experts"] = c.moe.n_shared_experts;
+    json["num_experts_per_tok"] = c.moe.n_activated_experts;
+    json["moe_intermediate_size"] = c.expert_width();
+    json["n_group"] = c.moe.n_expert_groups;
+    json["topk_group"] = c.moe.n_limited_groups;
+    json["first_k_dense_replace"] = c.moe.first_k_dense;
+    json["routed_scaling_factor"] = c.moe.route_scale;
+    json["scoring_func"] = "sigmoid";
+    json["topk_method"] = "noaux_tc";
+    json["norm_topk_prob"] = true;
+    json["aux_loss_alpha"] = c.moe.seq_aux_alpha;
+    json["kiln"]["bias_update_speed"] = c.moe.bias_update_speed;
+  }
+  json["num_nextn_predict_layers"] = c.mtp_depth;
   return json;
 }
 
 models::GptConfig config_from_json(const nlohmann::json& json, const std::string& source) {
   models::GptConfig c;
   const auto type = field<std::string>(json, "model_type", source);
-  KILN_CHECK(type == "llama" || type == "gpt2", "{}: model_type '{}' is not a kiln decoder (llama or gpt2)", source,
-             type);
-  c.arch = type == "llama" ? models::DecoderArch::llama : models::DecoderArch::gpt2;
+  KILN_CHECK(type == "llama" || type == "gpt2" || type == "deepseek_v3",
+             "{}: model_type '{}' is not a kiln decoder (llama, gpt2 or deepseek_v3)", source, type);
+  c.arch = type == "gpt2" ? models::DecoderArch::gpt2 : models::DecoderArch::llama;
   c.vocab_size = field<int64_t>(json, "vocab_size", source);
   c.d_model = field<int64_t>(json, "hidden_size", source);
   c.n_layer = field<int64_t>(json, "num_hidden_layers", source);
@@ -84,6 +113,33 @@ models::GptConfig config_from_json(const nlohmann::json& json, const std::string
     c.rope_interleaved = k.value("rope_interleaved", c.rope_interleaved);
     c.init_std = k.value("init_std", c.init_std);
     c.scaled_residual_init = k.value("scaled_residual_init", c.scaled_residual_init);
+    c.attention = k.value("attention", std::string("mha")) == "mla" ? models::AttentionKind::mla : models::AttentionKind::mha;
+    c.moe.bias_update_speed = k.value("bias_update_speed", c.moe.bias_update_speed);
+  }
+  if (type == "deepseek_v3") {
+    if (!json.contains("kiln")) c.attention = models::AttentionKind::mla;
+    if (c.attention == models::AttentionKind::mla) {
+      c.mla.q_lora_rank = json.value("q_lora_rank", nlohmann::json(0)).is_null() ? 0 : field<int64_t>(json, "q_lora_rank", source);
+      c.mla.kv_lora_rank = field<int64_t>(json, "kv_lora_rank", source);
+      c.mla.qk_nope_head_dim = field<int64_t>(json, "qk_nope_head_dim", source);
+      c.mla.qk_rope_head_dim = field<int64_t>(json, "qk_rope_head_dim", source);
+      c.mla.v_head_dim = field<int64_t>(json, "v_head_dim", source);
+    }
+    if (json.contains("n_routed_experts") && !json["n_routed_experts"].is_null()) {
+      c.moe.n_routed_experts = field<int64_t>(json, "n_routed_experts", source);
+      c.moe.n_shared_experts = field<int64_t>(json, "n_shared_experts", source);
+      c.moe.n_activated_experts = field<int64_t>(json, "num_experts_per_tok", source);
+      c.moe.moe_inter_dim = field<int64_t>(json, "moe_intermediate_size", source);
+      c.moe.n_expert_groups = field<int64_t>(json, "n_group", source);
+      c.moe.n_limited_groups = field<int64_t>(json, "topk_group", source);
+      c.moe.first_k_dense = field<int64_t>(json, "first_k_dense_replace", source);
+      c.moe.route_scale = field<double>(json, "routed_scaling_factor", source);
+      c.moe.seq_aux_alpha = json.value("aux_loss_alpha", c.moe.seq_aux_alpha);
+      const std::string scoring = json.value("scoring_func", std::string("sigmoid"));
+      KILN_CHECK(scoring == "sigmoid", "{}: scoring_func '{}' is not supported (kiln routes with sigmoid, as V3)", source,
+                 scoring);
+    }
+    c.mtp_depth = json.value("num_nextn_predict_layers", int64_t{0});
   }
   c.validate();
   return c;

@@ -57,7 +57,11 @@ void LmTrainer::make_optimizer() {
   adamw.beta2 = options_.beta2;
   adamw.eps = options_.eps;
   adamw.weight_decay = options_.weight_decay;
-  optimizer_ = std::make_shared<OptimizerHolder>(OptimizerHolder{optim::AdamW(model_.parameters(), adamw)});
+  // Only gradient-trained tensors: the MoE routing bias moves by balancing.
+  std::map<std::string, Tensor> trained;
+  for (const auto& [name, p] : model_.parameters())
+    if (p.requires_grad()) trained.emplace(name, p);
+  optimizer_ = std::make_shared<OptimizerHolder>(OptimizerHolder{optim::AdamW(trained, adamw)});
 }
 
 void LmTrainer::resume(const fs::path& checkpoint_path) {
@@ -81,13 +85,18 @@ double LmTrainer::lr_at(int64_t step) const {
   fail("train.schedule must be cosine, linear, multistep or constant, got '{}'", o.schedule);
 }
 
+double LmTrainer::mtp_lambda_at(int64_t step) const {
+  const double switch_step = options_.mtp_lambda_switch * static_cast<double>(options_.steps);
+  return static_cast<double>(step) < switch_step ? options_.mtp_lambda : options_.mtp_lambda_late;
+}
+
 Precision LmTrainer::compute_precision() const {
   if (options_.precision == "bf16") return Precision::bf16;
   if (options_.precision == "fp8") return Precision::fp8;
   return Precision::f32;
 }
 
-double LmTrainer::train_step(int64_t step) {
+LmTrainer::StepLoss LmTrainer::train_step(int64_t step) {
   std::vector<models::DecoderBatch> micro;
   int64_t tokens = 0;
   for (int64_t m = 0; m < options_.grad_accum; ++m) {
@@ -98,12 +107,16 @@ double LmTrainer::train_step(int64_t step) {
   models::DecoderOptions forward;
   forward.gradient_checkpointing = options_.gradient_checkpointing;
   forward.loss_normalizer = tokens;
+  forward.mtp_weight = mtp_lambda_at(step);
   PrecisionGuard precision(compute_precision());
-  double loss = 0;
+  StepLoss loss;
   for (const auto& batch : micro) {
-    const Tensor part = model_.loss(batch, forward);
-    loss += part.item();
-    backward(part);
+    const models::LossTerms part = model_.loss_terms(batch, forward);
+    loss.total += part.total.item();
+    loss.main += part.main;
+    loss.mtp += part.mtp;
+    loss.balance += part.balance;
+    backward(part.total);
   }
   return loss;
 }
@@ -142,19 +155,37 @@ TrainResult LmTrainer::run() {
     const double lr = lr_at(step);
     optimizer_->adamw.set_lr(lr);
     optimizer_->adamw.zero_grad();
-    const double loss = train_step(step);
-    if (!std::isfinite(loss))
-      fail("step {}: the training loss is {}; stopping. The last good checkpoint is {}", step + 1, loss,
+    const StepLoss step_loss = train_step(step);
+    const double loss = step_loss.main;
+    if (!std::isfinite(step_loss.total))
+      fail("step {}: the training loss is {}; stopping. The last good checkpoint is {}", step + 1, step_loss.total,
            last_checkpoint);
     const double grad_norm =
         options_.grad_clip > 0 ? optim::clip_grad_norm(model_.parameters(), options_.grad_clip) : 0.0;
     optimizer_->adamw.step();
+    // Auxiliary-loss-free balancing: once per optimizer step, from the loads of all its micro-batches.
+    const std::map<int64_t, double> imbalance = model_.update_router_bias(model_.take_expert_loads());
     const int64_t done = step + 1;
     tokens_seen += options_.grad_accum * batches_.tokens_per_batch();
     const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     const double rate = elapsed > 0 ? static_cast<double>(tokens_seen) / elapsed : 0;
     nlohmann::json record = {{"step", done}, {"loss", loss}, {"lr", lr}, {"grad_norm", grad_norm},
                              {"tokens_per_s", rate}, {"elapsed_s", elapsed}};
+    if (model_.config().mtp_depth > 0) {
+      record["mtp_loss"] = step_loss.mtp;
+      record["mtp_lambda"] = mtp_lambda_at(step);
+    }
+    if (!imbalance.empty()) {
+      nlohmann::json per_layer = nlohmann::json::object();
+      double worst = 0;
+      for (const auto& [layer, ratio] : imbalance) {
+        per_layer[std::to_string(layer)] = ratio;
+        worst = std::max(worst, ratio);
+      }
+      record["expert_load_max_mean"] = per_layer;
+      record["expert_load_max_mean_worst"] = worst;
+      record["balance_loss"] = step_loss.balance;
+    }
     result.last_train_loss = loss;
     result.tokens_per_second = rate;
     if (done % options_.eval_every == 0 || done == last) {

@@ -23,6 +23,26 @@ RunConfig read_run_config(ConfigFile& f) {
   m.tie_embeddings = f.get_bool("model.tie_embeddings", m.arch == models::DecoderArch::gpt2);
   m.init_std = f.get_double("model.init_std", m.arch == models::DecoderArch::llama ? 0.006 : 0.02, 1e-6, 1.0);
   m.scaled_residual_init = f.get_bool("model.scaled_residual_init", m.arch == models::DecoderArch::gpt2);
+  // DeepSeek-V2/V3 switches (SPEC-LLM §2-§4); names follow the Hugging Face DeepSeek-V3 config.
+  const std::string attention = f.get_string("model.attention", "mha", {"mha", "mla"});
+  m.attention = attention == "mla" ? models::AttentionKind::mla : models::AttentionKind::mha;
+  m.mla.q_lora_rank = f.get_int("model.q_lora_rank", m.mla.q_lora_rank, 0, 1 << 16);
+  m.mla.kv_lora_rank = f.get_int("model.kv_lora_rank", m.mla.kv_lora_rank, 1, 1 << 16);
+  m.mla.qk_nope_head_dim = f.get_int("model.qk_nope_head_dim", m.mla.qk_nope_head_dim, 1, 4096);
+  m.mla.qk_rope_head_dim = f.get_int("model.qk_rope_head_dim", m.mla.qk_rope_head_dim, 2, 4096);
+  m.mla.v_head_dim = f.get_int("model.v_head_dim", m.mla.v_head_dim, 1, 4096);
+  models::MoeConfig& moe = m.moe;
+  moe.n_routed_experts = f.get_int("model.n_routed_experts", 0, 0, 4096);
+  moe.n_shared_experts = f.get_int("model.n_shared_experts", moe.n_shared_experts, 0, 64);
+  moe.n_activated_experts = f.get_int("model.n_activated_experts", moe.n_activated_experts, 1, 4096);
+  moe.moe_inter_dim = f.get_int("model.moe_inter_dim", 0, 0, 1 << 20);
+  moe.n_expert_groups = f.get_int("model.n_expert_groups", 1, 1, 4096);
+  moe.n_limited_groups = f.get_int("model.n_limited_groups", moe.n_expert_groups, 1, 4096);
+  moe.first_k_dense = f.get_int("model.first_k_dense", moe.first_k_dense, 0, 1024);
+  moe.route_scale = f.get_double("model.route_scale", moe.route_scale, 1e-6, 1e6);
+  moe.bias_update_speed = f.get_double("model.bias_update_speed", moe.bias_update_speed, 0, 1);
+  moe.seq_aux_alpha = f.get_double("model.seq_aux_alpha", moe.seq_aux_alpha, 0, 1);
+  m.mtp_depth = f.get_int("model.mtp_depth", 0, 0, 8);
 
   TrainOptions& t = r.train;
   r.batch_size = f.get_int("train.batch_size", r.batch_size, 1, kBig);
@@ -47,6 +67,9 @@ RunConfig read_run_config(ConfigFile& f) {
   t.gradient_checkpointing = f.get_bool("train.gradient_checkpointing", false);
   t.precision = f.get_string("train.precision", "f32", {"f32", "bf16", "fp8"});
   t.stop_after = f.get_int("train.stop_after", 0, 0, kBig);
+  t.mtp_lambda = f.get_double("train.mtp_lambda", t.mtp_lambda, 0, 100);
+  t.mtp_lambda_late = f.get_double("train.mtp_lambda_late", t.mtp_lambda_late, 0, 100);
+  t.mtp_lambda_switch = f.get_double("train.mtp_lambda_switch", t.mtp_lambda_switch, 0, 1);
   r.seed = static_cast<uint64_t>(f.get_int("train.seed", 1234, 0, std::numeric_limits<int64_t>::max()));
   r.threads = f.get_int("train.threads", 0, 0, 1024);
 

@@ -50,7 +50,7 @@ std::vector<int32_t> generate(const GptModel& model, const std::vector<int32_t>&
   KILN_CHECK(!learned_positions || total <= model.config().max_seq_len,
              "generate: prompt ({}) plus {} new tokens exceed the model's context of {}", prompt.size(),
              max_new_tokens, model.config().max_seq_len);
-  KvCache cache = model.new_cache(total);
+  KvCache cache = model.new_cache(total, options.mla_absorbed);
   std::vector<int64_t> ids(prompt.begin(), prompt.end());
   Tensor logits = model.decode(Tensor::from<int64_t>(ids, {static_cast<int64_t>(ids.size())}), cache);
   std::vector<int32_t> produced;
@@ -62,6 +62,68 @@ std::vector<int32_t> generate(const GptModel& model, const std::vector<int32_t>&
     if (on_token) on_token(next);
     if (next == options.stop_id || step + 1 == max_new_tokens) break;
     logits = model.decode(Tensor::from<int64_t>({next}, {1}), cache);
+  }
+  return produced;
+}
+
+namespace {
+
+int32_t greedy_at(const Tensor& logits, int64_t row) {
+  const std::vector<float> values = logits.select(0, row).to_vector<float>();
+  return static_cast<int32_t>(std::max_element(values.begin(), values.end()) - values.begin());
+}
+
+Tensor ids_tensor(const std::vector<int32_t>& ids) {
+  const std::vector<int64_t> wide(ids.begin(), ids.end());
+  return Tensor::from<int64_t>(wide, {static_cast<int64_t>(wide.size())});
+}
+
+}  // namespace
+
+std::vector<int32_t> generate_speculative(const GptModel& model, const std::vector<int32_t>& prompt,
+                                          int64_t max_new_tokens, const SamplingOptions& options,
+                                          SpeculativeStats& stats, const std::function<void(int32_t)>& on_token) {
+  KILN_CHECK(!prompt.empty(), "generate: the prompt is empty");
+  KILN_CHECK(model.config().mtp_depth >= 1, "--speculative needs a model trained with model.mtp_depth ≥ 1");
+  KILN_CHECK(options.temperature <= 0, "--speculative decodes greedily: use --temperature 0");
+  KILN_CHECK(model.config().arch == DecoderArch::llama, "--speculative needs a llama-arch model");
+  const int64_t capacity = static_cast<int64_t>(prompt.size()) + max_new_tokens + 2;
+  KvCache cache = model.new_cache(capacity, options.mla_absorbed);
+  KvCache draft_cache = model.new_mtp_cache(capacity, options.mla_absorbed);
+  stats = {};
+  std::vector<int32_t> produced;
+  const auto emit = [&](int32_t id) {
+    produced.push_back(id);
+    if (on_token) on_token(id);
+    return id == options.stop_id || static_cast<int64_t>(produced.size()) == max_new_tokens;
+  };
+  Tensor hidden;
+  const Tensor prompt_logits = model.decode(ids_tensor(prompt), cache, &hidden);
+  int32_t next = greedy_at(prompt_logits, prompt_logits.size(0) - 1);
+  if (emit(next)) return produced;
+  // The MTP module pairs h_{p−1} with x_p: the prompt shifted by one, then the first new token.
+  std::vector<int32_t> shifted(prompt.begin() + 1, prompt.end());
+  shifted.push_back(next);
+  Tensor draft_logits = model.mtp_decode(hidden, ids_tensor(shifted), draft_cache);
+  while (true) {
+    const int32_t draft = greedy_at(draft_logits, draft_logits.size(0) - 1);
+    const Tensor logits = model.decode(ids_tensor({next, draft}), cache, &hidden);
+    ++stats.main_forwards;
+    ++stats.drafted;
+    const int32_t verified = greedy_at(logits, 0);
+    if (verified == draft) {
+      ++stats.accepted;
+      if (emit(draft)) break;
+      const int32_t after = greedy_at(logits, 1);
+      if (emit(after)) break;
+      draft_logits = model.mtp_decode(hidden, ids_tensor({draft, after}), draft_cache);
+      next = after;
+    } else {
+      cache.length -= 1;  // forget the rejected draft's keys and values
+      if (emit(verified)) break;
+      draft_logits = model.mtp_decode(hidden.narrow(0, 0, 1).contiguous(), ids_tensor({verified}), draft_cache);
+      next = verified;
+    }
   }
   return produced;
 }
