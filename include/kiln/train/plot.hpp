@@ -23,7 +23,9 @@ struct Chart {
 void draw_chart_png(const Chart& chart, const std::filesystem::path& path, int width = 960, int height = 600);
 
 // Reads <run>/metrics.jsonl and draws loss curves (training loss per step,
-// validation loss where measured) to `path`.
-void plot_run(const std::filesystem::path& run_dir, const std::filesystem::path& path);
+// validation loss where measured, MTP loss) to `path`; for MoE runs also
+// the per-layer expert load (max/mean) next to it as <stem>-expert-load.png.
+// Returns the files written.
+std::vector<std::filesystem::path> plot_run(const std::filesystem::path& run_dir, const std::filesystem::path& path);
 
 }  // namespace kiln::train

@@ -325,13 +325,12 @@ void add_lm_commands(CLI::App& app) {
   eval_cmd->callback([eval] { run_eval(*eval); });
 
   auto plot = std::make_shared<std::pair<std::string, std::string>>();
-  CLI::App* plot_cmd = app.add_subcommand("plot", "Draw a run's loss curves (metrics.jsonl) to a PNG");
+  CLI::App* plot_cmd = app.add_subcommand("plot", "Draw a run's loss curves (metrics.jsonl) to a PNG, and the expert load of MoE runs");
   plot_cmd->add_option("run", plot->first, "Run folder")->required();
   plot_cmd->add_option("-o,--output", plot->second, "PNG to write (default: <run>/loss.png)");
   plot_cmd->callback([plot] {
     const fs::path out = plot->second.empty() ? fs::path(plot->first) / "loss.png" : fs::path(plot->second);
-    train::plot_run(plot->first, out);
-    fmt::print("{}\n", out.string());
+    for (const fs::path& written : train::plot_run(plot->first, out)) fmt::print("{}\n", written.string());
   });
 
   auto gen = std::make_shared<GenerateArgs>();

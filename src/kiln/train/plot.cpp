@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdint>
 #include <fstream>
+#include <map>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -125,12 +126,25 @@ void draw_chart_png(const Chart& chart, const std::filesystem::path& path, int w
   io::write_png(path, width, height, canvas.rgb());
 }
 
-void plot_run(const std::filesystem::path& run_dir, const std::filesystem::path& path) {
+namespace {
+
+std::array<uint8_t, 3> palette(size_t i) {
+  static constexpr std::array<std::array<uint8_t, 3>, 8> colors{{{31, 119, 180}, {255, 127, 14}, {44, 160, 44},
+                                                                 {214, 39, 40}, {148, 103, 189}, {140, 86, 75},
+                                                                 {227, 119, 194}, {127, 127, 127}}};
+  return colors[i % colors.size()];
+}
+
+}  // namespace
+
+std::vector<std::filesystem::path> plot_run(const std::filesystem::path& run_dir, const std::filesystem::path& path) {
   const std::filesystem::path metrics = run_dir / "metrics.jsonl";
   std::ifstream in(metrics);
   KILN_CHECK(in.good(), "{}: cannot open (is {} a run folder?)", metrics.string(), run_dir.string());
-  Series train{"train loss", {}, {}, {31, 119, 180}, false};
-  Series valid{"validation loss", {}, {}, {255, 127, 14}, true};
+  Series train{"train loss", {}, {}, palette(0), false};
+  Series valid{"validation loss", {}, {}, palette(1), true};
+  Series mtp{"MTP loss (depth mean)", {}, {}, palette(2), false};
+  std::map<std::string, Series> load;  // per MoE layer: max / mean expert load
   std::string line;
   int64_t number = 0;
   while (std::getline(in, line)) {
@@ -147,11 +161,38 @@ void plot_run(const std::filesystem::path& run_dir, const std::filesystem::path&
       valid.x.push_back(step);
       valid.y.push_back(record["val_loss"].get<double>());
     }
+    if (record.contains("mtp_loss")) {
+      mtp.x.push_back(step);
+      mtp.y.push_back(record["mtp_loss"].get<double>());
+    }
+    if (record.contains("expert_load_max_mean"))
+      for (const auto& [layer, ratio] : record["expert_load_max_mean"].items()) {
+        Series& s = load[layer];
+        s.x.push_back(step);
+        s.y.push_back(ratio.get<double>());
+      }
   }
   KILN_CHECK(!train.x.empty(), "{}: no training steps recorded", metrics.string());
   Chart chart{"loss: " + run_dir.filename().string(), "step", "nats per token", {train}};
   if (!valid.x.empty()) chart.series.push_back(valid);
+  if (!mtp.x.empty()) chart.series.push_back(mtp);
   draw_chart_png(chart, path);
+  std::vector<std::filesystem::path> written{path};
+  if (!load.empty()) {
+    Chart balance{"expert load (max / mean) per MoE layer: " + run_dir.filename().string(), "step", "max / mean", {}};
+    std::vector<std::pair<int, Series>> ordered;
+    for (auto& [layer, s] : load) ordered.emplace_back(std::stoi(layer), std::move(s));
+    std::sort(ordered.begin(), ordered.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    for (auto& [layer, s] : ordered) {
+      s.label = fmt::format("layer {}", layer);
+      s.color = palette(balance.series.size());
+      balance.series.push_back(std::move(s));
+    }
+    const std::filesystem::path load_path = path.parent_path() / (path.stem().string() + "-expert-load.png");
+    draw_chart_png(balance, load_path);
+    written.push_back(load_path);
+  }
+  return written;
 }
 
 }  // namespace kiln::train
