@@ -140,6 +140,71 @@ TEST(LmTrainer, ResumeContinuesTheSameCurve) {
   fs::remove_all(interrupted);
 }
 
+models::GptConfig toy_deepseek() {
+  models::GptConfig c = toy_model();
+  c.attention = models::AttentionKind::mla;
+  c.mla = {.q_lora_rank = 16, .kv_lora_rank = 16, .qk_nope_head_dim = 8, .qk_rope_head_dim = 4, .v_head_dim = 8};
+  c.moe.n_routed_experts = 4;
+  c.moe.n_activated_experts = 2;
+  c.moe.moe_inter_dim = 16;
+  c.moe.n_expert_groups = 2;
+  c.moe.n_limited_groups = 1;
+  c.moe.route_scale = 2.5;
+  c.moe.bias_update_speed = 0.01;
+  c.mtp_depth = 1;
+  return c;
+}
+
+TEST(LmTrainer, DeepSeekModelBalancesLogsAndResumesTheSameCurve) {
+  const LmBatches batches(toy_stream(200, 0), toy_stream(30, 1), 0, 2, 16, AttentionLayout::documents, 5);
+  const fs::path straight = fresh_dir("ds_straight"), interrupted = fresh_dir("ds_interrupted");
+  std::vector<float> final_bias;
+  {
+    models::GptModel model(toy_deepseek(), 7);
+    LmTrainer(model, batches, toy_options(), straight, {}, nlohmann::json::object()).run();
+    final_bias = model.parameters().at("model.layers.1.mlp.gate.e_score_correction_bias").to_vector<float>();
+  }
+  // Steps of ±0.01 (or 0 when an expert is exactly at the mean): multiples of 0.01, |b| ≤ 0.06.
+  for (float b : final_bias) {
+    EXPECT_LE(std::abs(b), 0.06f + 1e-6f);
+    EXPECT_NEAR(b * 100, std::round(b * 100), 1e-4);
+  }
+  {
+    models::GptModel model(toy_deepseek(), 7);
+    TrainOptions options = toy_options();
+    options.stop_after = 3;
+    LmTrainer(model, batches, options, interrupted, {}, nlohmann::json::object()).run();
+    float moved = 0;  // after an odd number of steps an imbalanced expert cannot be back at 0
+    for (float b : model.parameters().at("model.layers.1.mlp.gate.e_score_correction_bias").to_vector<float>())
+      moved += std::abs(b);
+    EXPECT_GT(moved, 0.0f);
+  }
+  {
+    models::GptModel model(toy_deepseek(), 99);
+    LmTrainer trainer(model, batches, toy_options(), interrupted, {}, nlohmann::json::object());
+    trainer.resume(interrupted);
+    trainer.run();
+    EXPECT_EQ(model.parameters().at("model.layers.1.mlp.gate.e_score_correction_bias").to_vector<float>(), final_bias)
+        << "the routing bias is saved and restored with the weights";
+  }
+  const auto a = losses(straight / "metrics.jsonl"), b = losses(interrupted / "metrics.jsonl");
+  ASSERT_EQ(a.size(), 6u);
+  ASSERT_EQ(b.size(), 6u);
+  for (size_t i = 0; i < 6; ++i) EXPECT_NEAR(a[i], b[i], 1e-9 * std::abs(a[i])) << "step " << i + 1;
+  std::ifstream in(straight / "metrics.jsonl");
+  std::string line;
+  std::getline(in, line);
+  const nlohmann::json first = nlohmann::json::parse(line);
+  EXPECT_TRUE(first.contains("mtp_loss"));
+  EXPECT_TRUE(first["expert_load_max_mean"].contains("1"));
+  EXPECT_GE(first["expert_load_max_mean"]["1"].get<double>(), 1.0);
+  const Checkpoint last = load_checkpoint(straight, false);
+  EXPECT_EQ(config_to_json(last.config), config_to_json(toy_deepseek())) << "config.json round trip";
+  EXPECT_EQ(config_to_json(last.config)["model_type"], "deepseek_v3");
+  fs::remove_all(straight);
+  fs::remove_all(interrupted);
+}
+
 TEST(LmTrainer, RejectsAForeignCheckpoint) {
   const LmBatches batches(toy_stream(100, 0), toy_stream(30, 1), 0, 2, 16, AttentionLayout::stream, 5);
   const fs::path dir = fresh_dir("foreign");
