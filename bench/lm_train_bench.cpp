@@ -3,7 +3,8 @@
 // memory. bench/torch_lm.py runs the same model and batch in PyTorch;
 // bench/lm_compare.sh prints both.
 //
-//   lm_train_bench kjv|gpt2 [steps] [--bf16] [--checkpointing]
+//   lm_train_bench kjv|kjv-moe|kjv-mla|kjv-deepseek|gpt2 [steps] [--bf16] [--checkpointing]
+//   lm_train_bench kv-cache     (KV-cache bytes per token: MHA, GQA, MLA)
 #include <sys/resource.h>
 
 #include <chrono>
@@ -19,9 +20,69 @@
 
 using namespace kiln;
 
+namespace {
+
+// The DeepSeek switches of configs/kjv-moe.toml and configs/kjv-deepseek.toml.
+void add_moe(models::GptConfig& c) {
+  c.moe.n_routed_experts = 8;
+  c.moe.n_shared_experts = 1;
+  c.moe.n_activated_experts = 2;
+  c.moe.moe_inter_dim = 256;
+  c.moe.n_expert_groups = 4;
+  c.moe.n_limited_groups = 2;
+  c.moe.first_k_dense = 1;
+  c.moe.route_scale = 2.5;
+}
+
+void add_mla(models::GptConfig& c) {
+  c.attention = models::AttentionKind::mla;
+  c.mla = {.q_lora_rank = 192, .kv_lora_rank = 128, .qk_nope_head_dim = 64, .qk_rope_head_dim = 32, .v_head_dim = 64};
+}
+
+// Bytes per token of the caches kiln allocates for generation (f32), and in
+// bf16 for a model of DeepSeek-V3's size.
+void print_kv_cache_table() {
+  models::GptConfig base;
+  base.vocab_size = 4096;
+  base.n_layer = 6;
+  base.d_model = 256;
+  base.n_head = base.n_kv_head = 4;
+  base.max_seq_len = 128;
+  const auto row = [](const char* name, const models::GptConfig& c, bool absorbed) {
+    const models::GptModel model(c, 1);
+    const models::KvCache cache = model.new_cache(16, absorbed);
+    std::printf("{\"attention\": \"%s\", \"values_per_token_per_layer\": %lld, \"bytes_per_token_f32\": %lld}\n",
+                name, static_cast<long long>(c.kv_cache_values_per_token(absorbed)),
+                static_cast<long long>(cache.bytes_per_token()));
+  };
+  row("MHA (4 heads of 64)", base, false);
+  models::GptConfig gqa = base;
+  gqa.n_kv_head = 1;
+  row("GQA / MQA (1 kv head)", gqa, false);
+  models::GptConfig mla = base;
+  add_mla(mla);
+  row("MLA naive (per-head K 96, V 64)", mla, false);
+  row("MLA absorbed (d_c 128 + d_rope 32)", mla, true);
+  models::GptConfig v3;
+  v3.n_head = v3.n_kv_head = 128;
+  v3.d_model = 7168;
+  v3.attention = models::AttentionKind::mla;
+  v3.mla = {.q_lora_rank = 1536, .kv_lora_rank = 512, .qk_nope_head_dim = 128, .qk_rope_head_dim = 64, .v_head_dim = 128};
+  std::printf("{\"attention\": \"DeepSeek-V3 (61 layers, bf16)\", \"mla_bytes_per_token\": %lld, "
+              "\"naive_bytes_per_token\": %lld}\n",
+              static_cast<long long>(v3.kv_cache_values_per_token(true) * 2 * 61),
+              static_cast<long long>(v3.kv_cache_values_per_token(false) * 2 * 61));
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   keep_freed_memory();
   const std::string which = argc > 1 ? argv[1] : "kjv";
+  if (which == "kv-cache") {
+    print_kv_cache_table();
+    return 0;
+  }
   const int steps = argc > 2 ? std::stoi(argv[2]) : 10;
   bool bf16_mode = false, checkpointing = false;
   for (int i = 3; i < argc; ++i) {
@@ -49,9 +110,15 @@ int main(int argc, char** argv) {
     c.n_head = c.n_kv_head = 4;
     c.max_seq_len = 128;
     c.init_std = 0.02;
+    if (which == "kjv-moe" || which == "kjv-deepseek") add_moe(c);
+    if (which == "kjv-mla" || which == "kjv-deepseek") add_mla(c);
+    if (which == "kjv-deepseek") c.mtp_depth = 1;
   }
   models::GptModel model(c, 1);
-  optim::AdamW adamw(model.parameters(), {});
+  std::map<std::string, Tensor> trained;
+  for (const auto& [name, p] : model.parameters())
+    if (p.requires_grad()) trained.emplace(name, p);
+  optim::AdamW adamw(trained, {});
   models::DecoderBatch b;
   b.tokens = Tensor::empty({batch, context}, DType::i64);
   b.targets = Tensor::empty({batch, context}, DType::i64);
@@ -68,6 +135,7 @@ int main(int argc, char** argv) {
     backward(loss);
     optim::clip_grad_norm(model.parameters(), 1.0);
     adamw.step();
+    model.update_router_bias(model.take_expert_loads());
     return loss.item();
   };
   step();  // warm-up: first-touch of every buffer, oneDNN kernel generation

@@ -105,7 +105,6 @@ class GptModel {
   Tensor attention(int64_t layer, const Tensor& h, const Tensor& positions, const Tensor& cu_seqlens) const;
   Tensor mla_attention(int64_t layer, const Tensor& h, const Tensor& positions, const Tensor& cu_seqlens) const;
   Tensor feed_forward(int64_t layer, const Tensor& h, Tensor& balance) const;
-  Tensor swiglu_mlp(const std::string& prefix, const Tensor& h) const;
   Tensor moe_feed_forward(int64_t layer, const Tensor& h, Tensor& balance) const;
   Tensor mtp_loss(const DecoderBatch& batch, const DecoderOptions& options, const Tensor& main_hidden,
                   Tensor& balance, double& mean_loss) const;

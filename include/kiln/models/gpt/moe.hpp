@@ -4,6 +4,8 @@
 // affinities, the bias update of auxiliary-loss-free balancing and the
 // complementary sequence-wise balance loss.
 #include <cstdint>
+#include <map>
+#include <string>
 #include <vector>
 
 #include "kiln/models/gpt/config.hpp"
@@ -31,5 +33,17 @@ double update_expert_bias(Tensor& bias, const std::vector<int64_t>& load, double
 // P_i the sequence mean of the scores normalised over experts. scores
 // [B, T, E] carries the graph; routing covers the B·T tokens row-major.
 Tensor sequence_balance_loss(const Tensor& scores, const ExpertRouting& routing, double alpha);
+
+// A SwiGLU MLP: down(silu(gate(h)) ⊙ up(h)) with weights <prefix>{gate,up,down}_proj.weight.
+Tensor swiglu_mlp(const std::map<std::string, Tensor>& parameters, const std::string& prefix, const Tensor& h);
+
+// One DeepSeekMoE layer on h [B, T, d] with the Hugging Face DeepSeek-V3
+// weights under `prefix` ("model.layers.3.mlp."): route, sort the (token,
+// slot) pairs by expert, run each expert's GEMMs once over its rows, scale
+// by the gates and add back per token, plus the shared experts. Adds the
+// sequence-wise balance loss to `balance` (when α > 0) and the routed load
+// per expert to `load` (when given).
+Tensor moe_layer(const std::map<std::string, Tensor>& parameters, const std::string& prefix, const Tensor& h,
+                 const MoeConfig& config, Tensor& balance, std::vector<int64_t>* load);
 
 }  // namespace kiln::models

@@ -1,5 +1,7 @@
 #include "kiln/models/gpt/model.hpp"
 
+#include "kiln/models/gpt/moe.hpp"
+
 #include <cmath>
 #include <optional>
 
@@ -212,17 +214,11 @@ Tensor GptModel::attention(int64_t layer, const Tensor& h, const Tensor& positio
                      param(p + "attn.c_proj.bias"));
 }
 
-Tensor GptModel::swiglu_mlp(const std::string& prefix, const Tensor& h) const {
-  const Tensor gate = ops::linear(h, param(prefix + "gate_proj.weight"));
-  const Tensor up = ops::linear(h, param(prefix + "up_proj.weight"));
-  return ops::linear(ops::swiglu(gate, up), param(prefix + "down_proj.weight"));
-}
-
 Tensor GptModel::feed_forward(int64_t layer, const Tensor& h, Tensor& balance) const {
   const std::string p = layer_prefix(layer);
   if (config_.arch == DecoderArch::llama) {
     if (config_.is_moe_layer(layer)) return moe_feed_forward(layer, h, balance);
-    return swiglu_mlp(p + "mlp.", h);
+    return swiglu_mlp(parameters_, p + "mlp.", h);
   }
   const Tensor hidden = ops::gelu(ops::linear(h, param(p + "mlp.c_fc.weight"), param(p + "mlp.c_fc.bias")),
                                   ops::GeluApproximation::tanh);

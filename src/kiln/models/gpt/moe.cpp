@@ -105,11 +105,26 @@ Tensor sequence_balance_loss(const Tensor& scores, const ExpertRouting& routing,
   return ops::scale(ops::sum(ops::mul(p, fraction)), alpha);
 }
 
-Tensor GptModel::moe_feed_forward(int64_t layer, const Tensor& h, Tensor& balance) const {
-  const GptConfig& c = config_;
-  const MoeConfig& m = c.moe;
-  const std::string p = layer_prefix(layer);
-  const int64_t rows = h.size(0), length = h.size(1), d = c.d_model, n = rows * length;
+Tensor swiglu_mlp(const std::map<std::string, Tensor>& parameters, const std::string& prefix, const Tensor& h) {
+  const auto weight = [&](const char* name) -> const Tensor& {
+    auto it = parameters.find(prefix + name);
+    KILN_CHECK(it != parameters.end(), "model has no parameter '{}{}'", prefix, name);
+    return it->second;
+  };
+  const Tensor gate = ops::linear(h, weight("gate_proj.weight"));
+  const Tensor up = ops::linear(h, weight("up_proj.weight"));
+  return ops::linear(ops::swiglu(gate, up), weight("down_proj.weight"));
+}
+
+Tensor moe_layer(const std::map<std::string, Tensor>& parameters, const std::string& prefix, const Tensor& h,
+                 const MoeConfig& m, Tensor& balance, std::vector<int64_t>* load) {
+  const auto param = [&](const std::string& name) -> const Tensor& {
+    auto it = parameters.find(prefix + name);
+    KILN_CHECK(it != parameters.end(), "model has no parameter '{}{}'", prefix, name);
+    return it->second;
+  };
+  KILN_CHECK(h.dim() == 3, "moe_layer: input must be [B, T, d], got {}", h.describe());
+  const int64_t rows = h.size(0), length = h.size(1), d = h.size(2), n = rows * length;
   const int64_t experts = m.n_routed_experts, k = m.n_activated_experts;
   const Tensor x = ops::reshape(h, {n, d});
   Tensor scores;
@@ -117,18 +132,18 @@ Tensor GptModel::moe_feed_forward(int64_t layer, const Tensor& h, Tensor& balanc
     // The router stays in f32 under bf16 and FP8 (DeepSeek-V3 keeps gating out of low precision).
     std::optional<PrecisionGuard> router_precision;
     if (matmul_precision() != Precision::f32) router_precision.emplace(Precision::f32);
-    scores = ops::sigmoid(ops::linear(x, param(p + "mlp.gate.weight")));  // [N, E]
+    scores = ops::sigmoid(ops::linear(x, param("gate.weight")));  // [N, E]
   }
   const Tensor score_values = scores.detach().contiguous();
   const ExpertRouting routing =
-      route_tokens(score_values.data<float>(), param(p + "mlp.gate.e_score_correction_bias").data<float>(), n, m);
-  if (grad_enabled()) {
-    auto& counted = expert_loads_[layer];
-    counted.resize(static_cast<size_t>(experts), 0);
-    for (int64_t e = 0; e < experts; ++e) counted[e] += routing.load[e];
+      route_tokens(score_values.data<float>(), param("gate.e_score_correction_bias").data<float>(), n, m);
+  if (load != nullptr) {
+    load->resize(static_cast<size_t>(experts), 0);
+    for (int64_t e = 0; e < experts; ++e) (*load)[e] += routing.load[e];
   }
   if (m.seq_aux_alpha > 0) {
-    const Tensor layer_balance = sequence_balance_loss(ops::reshape(scores, {rows, length, experts}), routing, m.seq_aux_alpha);
+    const Tensor layer_balance =
+        sequence_balance_loss(ops::reshape(scores, {rows, length, experts}), routing, m.seq_aux_alpha);
     balance = balance.defined() ? ops::add(balance, layer_balance) : layer_balance;
   }
   // Gates from the unbiased scores of the chosen experts, normalised, scaled.
@@ -156,14 +171,22 @@ Tensor GptModel::moe_feed_forward(int64_t layer, const Tensor& h, Tensor& balanc
   for (int64_t e = 0; e < experts; ++e) {
     if (routing.load[e] == 0) continue;
     const Tensor rows_e = ops::narrow(routed_in, 0, offset[e], routing.load[e]);
-    outputs.push_back(swiglu_mlp(fmt::format("{}mlp.experts.{}.", p, e), rows_e));
+    outputs.push_back(swiglu_mlp(parameters, fmt::format("{}experts.{}.", prefix, e), rows_e));
   }
   const Tensor expert_out = outputs.size() == 1 ? outputs[0] : ops::concat(outputs, 0);
   const Tensor pair_gates =
       ops::embedding(ops::reshape(gates, {n * k, 1}), Tensor::from<int64_t>(pair_order, {n * k}));  // [N·K, 1]
   Tensor out = ops::scatter_add_rows(ops::mul(expert_out, pair_gates), token_index, n);
-  if (m.n_shared_experts > 0) out = ops::add(out, swiglu_mlp(p + "mlp.shared_experts.", x));
+  if (m.n_shared_experts > 0) out = ops::add(out, swiglu_mlp(parameters, prefix + "shared_experts.", x));
   return ops::reshape(out, {rows, length, d});
+}
+
+Tensor GptModel::moe_feed_forward(int64_t layer, const Tensor& h, Tensor& balance) const {
+  // Loads count only in passes that record gradients: training forwards and
+  // checkpoint recomputations, never evaluation, generation or the no-grad
+  // first pass of a checkpointed segment — so each step counts each token once.
+  std::vector<int64_t>* load = grad_enabled() ? &expert_loads_[layer] : nullptr;
+  return moe_layer(parameters_, layer_prefix(layer) + "mlp.", h, config_.moe, balance, load);
 }
 
 ExpertLoads GptModel::take_expert_loads() const {
