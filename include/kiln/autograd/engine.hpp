@@ -12,4 +12,8 @@ inline void backward(const Tensor& root, const Tensor& root_grad = {}, bool reta
   backward(autograd::TensorList{root}, autograd::TensorList{root_grad}, retain_graph);
 }
 
+// Calls `hook` every time backward accumulates into leaf.grad() (an empty
+// function removes it). The leaf must require grad.
+void set_gradient_hook(const Tensor& leaf, std::function<void()> hook);
+
 }  // namespace kiln

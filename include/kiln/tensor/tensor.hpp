@@ -5,6 +5,7 @@
 // share storage. The methods here do not record gradients; the differentiable
 // versions live in kiln/autograd/ops.
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -120,6 +121,9 @@ struct AutogradMeta {
   std::shared_ptr<autograd::Node> grad_fn;
   int output_nr = 0;
   std::weak_ptr<autograd::Node> accumulator;
+  // Called each time a backward pass has added into `grad` (data-parallel
+  // training starts reducing a gradient as soon as it is final).
+  std::function<void()> on_grad_accumulated;
 };
 
 // Errors that name both shapes, e.g. "add: shapes f32[2, 3] and f32[4] do not broadcast".

@@ -31,6 +31,10 @@ class LmBatches {
             int64_t context, AttentionLayout layout, uint64_t seed);
 
   models::DecoderBatch train_batch(int64_t step, int64_t micro_step) const;
+  // Data parallelism: rank `shard` of `shards` takes windows
+  // [shard·B/shards, (shard+1)·B/shards) of the same global batch, so any
+  // number of ranks trains on the same data (and resumes onto any other).
+  models::DecoderBatch train_batch(int64_t step, int64_t micro_step, int64_t shard, int64_t shards) const;
   // At most `limit` batches (0: all) tiling the validation tokens.
   std::vector<models::DecoderBatch> validation_batches(int64_t limit) const;
   int64_t tokens_per_batch() const { return batch_size_ * context_; }

@@ -11,6 +11,8 @@
 
 #include "kiln/autograd/precision.hpp"
 #include "kiln/models/gpt/model.hpp"
+#include "kiln/train/communicator.hpp"
+#include "kiln/train/gradient_reducer.hpp"
 #include "kiln/train/lm_batches.hpp"
 
 namespace kiln::train {
@@ -52,8 +54,12 @@ struct TrainResult {
 
 class LmTrainer {
  public:
+  // With a communicator of several ranks the trainer is data-parallel: each
+  // rank trains on its share of every global batch, gradients are summed
+  // over ranks (overlapping backward), and rank 0 alone writes checkpoints,
+  // metrics and progress. Without one it runs in this process alone.
   LmTrainer(models::GptModel& model, const LmBatches& batches, TrainOptions options, std::filesystem::path run_dir,
-            std::filesystem::path tokenizer_dir, nlohmann::json run_config);
+            std::filesystem::path tokenizer_dir, nlohmann::json run_config, Communicator* comm = nullptr);
 
   // Continues from a checkpoint folder written by this trainer.
   void resume(const std::filesystem::path& checkpoint);
@@ -67,6 +73,7 @@ class LmTrainer {
   Precision compute_precision() const;
   struct StepLoss {
     double total = 0, main = 0, mtp = 0, balance = 0;
+    double communication_s = 0;  // blocked on gradient sums
   };
   StepLoss train_step(int64_t step);
   std::filesystem::path save(int64_t step, const nlohmann::json& metrics);
@@ -79,6 +86,9 @@ class LmTrainer {
   int64_t start_step_ = 0;
   struct OptimizerHolder;
   std::shared_ptr<OptimizerHolder> optimizer_;
+  std::unique_ptr<Communicator> own_comm_;
+  Communicator* comm_;
+  std::unique_ptr<GradientReducer> reducer_;
 };
 
 }  // namespace kiln::train

@@ -101,4 +101,10 @@ void backward(const TensorList& roots, const TensorList& root_grads, bool retain
   }
 }
 
+void set_gradient_hook(const Tensor& leaf, std::function<void()> hook) {
+  KILN_CHECK(leaf.requires_grad() && leaf.autograd_meta() != nullptr && leaf.autograd_meta()->grad_fn == nullptr,
+             "set_gradient_hook: {} is not a leaf that requires grad", leaf.describe());
+  leaf.autograd_meta()->on_grad_accumulated = std::move(hook);
+}
+
 }  // namespace kiln

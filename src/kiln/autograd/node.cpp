@@ -18,6 +18,7 @@ TensorList AccumulateGrad::apply(TensorList grads_out) {
   } else {
     grad = incoming.clone();
   }
+  if (meta_->on_grad_accumulated) meta_->on_grad_accumulated();
   return {};
 }
 

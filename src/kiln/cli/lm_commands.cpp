@@ -57,7 +57,7 @@ struct TrainArgs {
   bool resume = false;
 };
 
-void run_train(const TrainArgs& args) {
+void train_on(const TrainArgs& args, train::Communicator& comm) {
   train::ConfigFile file = args.config.empty() ? train::ConfigFile() : train::ConfigFile::load(args.config);
   for (const std::string& o : args.overrides) file.apply_override(o);
   const std::string effective = file.to_json();
@@ -66,9 +66,11 @@ void run_train(const TrainArgs& args) {
   fs::create_directories(run.run_dir);
 
   const bool reuse_tokenizer = fs::exists(run.tokenizer_dir / "tokenizer_config.json");
-  const data::Tokenizer tokenizer =
-      reuse_tokenizer ? data::Tokenizer::load(run.tokenizer_dir)
-                      : train_tokenizer(run.tokenizer_kind, run.tokenizer.vocab_size, run.train_text, run.tokenizer_dir);
+  // One rank trains a missing tokenizer; the others load what it wrote.
+  if (!reuse_tokenizer && comm.is_root())
+    train_tokenizer(run.tokenizer_kind, run.tokenizer.vocab_size, run.train_text, run.tokenizer_dir);
+  comm.barrier();
+  const data::Tokenizer tokenizer = data::Tokenizer::load(run.tokenizer_dir);
   run.model.vocab_size = tokenizer.vocab_size();
   run.model.validate();
   // Prepared shards (kiln data prepare) are read as they are; text is tokenised now.
@@ -89,25 +91,46 @@ void run_train(const TrainArgs& args) {
   const train::LmBatches batches(std::move(train_tokens), std::move(valid_tokens), tokenizer.eos_id(), run.batch_size,
                                  run.context, run.layout, run.seed);
   models::GptModel model(run.model, run.seed);
-  fmt::print(stderr, "model: {} layers, d_model {}, {} heads ({} kv), {:.2f}M parameters; tokenizer {}\n",
+  if (comm.size() > 1)
+    fmt::print(stderr, "rank {} of {} ({}): {} of {} sequences of every batch\n", comm.rank(), comm.size(), comm.backend(),
+               (comm.rank() + 1) * run.batch_size / comm.size() - comm.rank() * run.batch_size / comm.size(),
+               run.batch_size);
+  if (comm.is_root())
+    fmt::print(stderr, "model: {} layers, d_model {}, {} heads ({} kv), {:.2f}M parameters; tokenizer {}\n",
              run.model.n_layer, run.model.d_model, run.model.n_head, run.model.n_kv_head,
              static_cast<double>(run.model.parameter_count()) / 1e6, tokenizer.description());
-  fmt::print(stderr, "data: {} train tokens, {} validation tokens; {} tokens per step; threads {}\n",
+  if (comm.is_root())
+    fmt::print(stderr, "data: {} train tokens, {} validation tokens; {} tokens per step; threads {}\n",
              batches.train_tokens(), batches.valid_tokens(), batches.tokens_per_batch() * run.train.grad_accum,
              omp_get_max_threads());
   train::LmTrainer trainer(model, batches, run.train, run.run_dir, run.tokenizer_dir,
-                           nlohmann::json::parse(effective));
+                           nlohmann::json::parse(effective), &comm);
   if (args.resume) {
     const auto latest = train::latest_checkpoint(run.run_dir);
     KILN_CHECK(latest.has_value(), "--resume: {} has no checkpoint yet", run.run_dir.string());
     trainer.resume(*latest);
-    fmt::print(stderr, "resumed from {}\n", latest->string());
+    if (comm.is_root()) fmt::print(stderr, "resumed from {}\n", latest->string());
   }
   const train::TrainResult result = trainer.run();
+  if (!comm.is_root()) return;
   fmt::print("step {}: train loss {:.4f}, validation loss {:.4f} nats/token, perplexity {:.2f} ({} tokens), {:.0f} tokens/s\n",
              result.last_step, result.last_train_loss, result.last_eval.loss, result.last_eval.perplexity,
              result.last_eval.tokens, result.tokens_per_second);
   fmt::print("checkpoint: {}\n", (run.run_dir / "checkpoints" / "latest").string());
+}
+
+// Under mpirun a failing rank says why, then ends every rank: the others may
+// be waiting in a collective and would otherwise hang.
+void run_train(const TrainArgs& args) {
+  const std::unique_ptr<train::Communicator> comm = train::make_communicator();
+  try {
+    train_on(args, *comm);
+  } catch (const std::exception& error) {
+    if (comm->size() == 1) throw;
+    fmt::print(stderr, "kiln: error on rank {} of {}: {}\n", comm->rank(), comm->size(), error.what());
+    std::fflush(stderr);
+    comm->abort(1);
+  }
 }
 
 struct LoadedModel {

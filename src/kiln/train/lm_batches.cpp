@@ -19,6 +19,13 @@ LmBatches::LmBatches(std::vector<int32_t> train, std::vector<int32_t> valid, int
 }
 
 models::DecoderBatch LmBatches::train_batch(int64_t step, int64_t micro_step) const {
+  return train_batch(step, micro_step, 0, 1);
+}
+
+models::DecoderBatch LmBatches::train_batch(int64_t step, int64_t micro_step, int64_t shard, int64_t shards) const {
+  KILN_CHECK(shards >= 1 && shard >= 0 && shard < shards, "batch shard {} of {} is invalid", shard, shards);
+  KILN_CHECK(shards <= batch_size_, "train.batch_size ({}) must be at least the number of ranks ({})", batch_size_,
+             shards);
   const uint64_t range = train_.size() - static_cast<uint64_t>(context_) - 1;
   std::vector<int64_t> starts;
   const PhiloxKey key{seed_, (static_cast<uint64_t>(step) << 16) | static_cast<uint64_t>(micro_step)};
@@ -27,7 +34,8 @@ models::DecoderBatch LmBatches::train_batch(int64_t step, int64_t micro_step) co
     const uint64_t draw = (uint64_t{bits[0]} << 32) | bits[1];
     starts.push_back(static_cast<int64_t>(draw % range));
   }
-  return make_batch(train_, starts);
+  const int64_t first = shard * batch_size_ / shards, last = (shard + 1) * batch_size_ / shards;
+  return make_batch(train_, std::vector<int64_t>(starts.begin() + first, starts.begin() + last));
 }
 
 std::vector<models::DecoderBatch> LmBatches::validation_batches(int64_t limit) const {

@@ -2,7 +2,10 @@
 
 #include <chrono>
 #include <cmath>
+#include <array>
 #include <fstream>
+#include <optional>
+#include <span>
 
 #include "kiln/autograd/engine.hpp"
 #include "kiln/autograd/grad_mode.hpp"
@@ -39,15 +42,17 @@ void append_metrics(const fs::path& path, const nlohmann::json& record) {
 }  // namespace
 
 LmTrainer::LmTrainer(models::GptModel& model, const LmBatches& batches, TrainOptions options, fs::path run_dir,
-                     fs::path tokenizer_dir, nlohmann::json run_config)
+                     fs::path tokenizer_dir, nlohmann::json run_config, Communicator* comm)
     : model_(model), batches_(batches), options_(std::move(options)), run_dir_(std::move(run_dir)),
-      tokenizer_dir_(std::move(tokenizer_dir)), run_config_(std::move(run_config)) {
+      tokenizer_dir_(std::move(tokenizer_dir)), run_config_(std::move(run_config)),
+      own_comm_(comm == nullptr ? single_process_communicator() : nullptr),
+      comm_(comm == nullptr ? own_comm_.get() : comm) {
   KILN_CHECK(options_.steps >= 1, "train.steps must be at least 1");
   KILN_CHECK(options_.grad_accum >= 1, "train.grad_accum must be at least 1");
   KILN_CHECK(options_.precision == "f32" || options_.precision == "bf16" || options_.precision == "fp8",
              "train.precision must be f32, bf16 or fp8, got '{}'", options_.precision);
   make_optimizer();
-  fs::create_directories(run_dir_);
+  if (comm_->is_root()) fs::create_directories(run_dir_);
 }
 
 void LmTrainer::make_optimizer() {
@@ -62,6 +67,8 @@ void LmTrainer::make_optimizer() {
   for (const auto& [name, p] : model_.parameters())
     if (p.requires_grad()) trained.emplace(name, p);
   optimizer_ = std::make_shared<OptimizerHolder>(OptimizerHolder{optim::AdamW(trained, adamw)});
+  reducer_.reset();  // unhook the old tensors first
+  reducer_ = std::make_unique<GradientReducer>(*comm_, trained);
 }
 
 void LmTrainer::resume(const fs::path& checkpoint_path) {
@@ -100,9 +107,12 @@ LmTrainer::StepLoss LmTrainer::train_step(int64_t step) {
   std::vector<models::DecoderBatch> micro;
   int64_t tokens = 0;
   for (int64_t m = 0; m < options_.grad_accum; ++m) {
-    micro.push_back(batches_.train_batch(step, m));
+    micro.push_back(batches_.train_batch(step, m, comm_->rank(), comm_->size()));
     tokens += counted_targets(micro.back());
   }
+  // Every rank divides by the token count of the whole global step, so the
+  // sum of the ranks' gradients is the single-process gradient.
+  comm_->allreduce_sum(std::span<int64_t>(&tokens, 1));
   KILN_CHECK(tokens > 0, "step {}: the batch has no target tokens", step + 1);
   models::DecoderOptions forward;
   forward.gradient_checkpointing = options_.gradient_checkpointing;
@@ -110,14 +120,24 @@ LmTrainer::StepLoss LmTrainer::train_step(int64_t step) {
   forward.mtp_weight = mtp_lambda_at(step);
   PrecisionGuard precision(compute_precision());
   StepLoss loss;
-  for (const auto& batch : micro) {
-    const models::LossTerms part = model_.loss_terms(batch, forward);
+  for (size_t m = 0; m < micro.size(); ++m) {
+    const models::LossTerms part = model_.loss_terms(micro[m], forward);
     loss.total += part.total.item();
     loss.main += part.main;
     loss.mtp += part.mtp;
     loss.balance += part.balance;
+    if (m + 1 == micro.size()) reducer_->arm();
     backward(part.total);
   }
+  reducer_->finish();
+  loss.communication_s = reducer_->communication_seconds();
+  std::array<double, 4> sums{loss.total, loss.main, loss.mtp, loss.balance};
+  comm_->allreduce_sum(std::span<double>(sums));
+  loss.total = sums[0];
+  loss.main = sums[1];
+  loss.mtp = sums[2];
+  // Each rank's balance term was weighted by its share of the tokens: the sum is the global mean.
+  loss.balance = sums[3];
   return loss;
 }
 
@@ -125,21 +145,32 @@ EvalResult LmTrainer::evaluate(int64_t batches_limit) const {
   NoGradGuard no_grad;
   PrecisionGuard precision(compute_precision());
   EvalResult result;
-  double total = 0;
-  for (const auto& batch : batches_.validation_batches(batches_limit)) {
-    const auto [sum, count] = model_.loss_sum(batch);
-    total += sum;
-    result.tokens += count;
+  std::array<double, 2> sums{0, 0};  // summed loss, tokens (over ranks: batch i goes to rank i mod size)
+  const std::vector<models::DecoderBatch> all = batches_.validation_batches(batches_limit);
+  for (size_t i = static_cast<size_t>(comm_->rank()); i < all.size(); i += static_cast<size_t>(comm_->size())) {
+    const auto [sum, count] = model_.loss_sum(all[i]);
+    sums[0] += sum;
+    sums[1] += static_cast<double>(count);
   }
+  comm_->allreduce_sum(std::span<double>(sums));
+  const double total = sums[0];
+  result.tokens = static_cast<int64_t>(sums[1]);
   result.loss = result.tokens > 0 ? total / static_cast<double>(result.tokens) : 0;
   result.perplexity = std::exp(result.loss);
   return result;
 }
 
 fs::path LmTrainer::save(int64_t step, const nlohmann::json& metrics) {
-  nlohmann::json state = {{"step", step}, {"config", run_config_}, {"metrics", metrics}};
-  return save_checkpoint(run_dir_, step, model_.config(), model_.parameters(), optimizer_->adamw.state(), state,
-                         tokenizer_dir_);
+  // Every rank holds the same weights and moments: rank 0 writes, the others
+  // wait so that no rank runs ahead of a checkpoint it might resume from.
+  fs::path written = run_dir_ / "checkpoints" / "latest";
+  if (comm_->is_root()) {
+    nlohmann::json state = {{"step", step}, {"config", run_config_}, {"metrics", metrics}, {"ranks", comm_->size()}};
+    written = save_checkpoint(run_dir_, step, model_.config(), model_.parameters(), optimizer_->adamw.state(), state,
+                              tokenizer_dir_);
+  }
+  comm_->barrier();
+  return written;
 }
 
 TrainResult LmTrainer::run() {
@@ -148,13 +179,16 @@ TrainResult LmTrainer::run() {
   const auto start = std::chrono::steady_clock::now();
   int64_t tokens_seen = 0;
   const int64_t last = options_.stop_after > 0 ? std::min(options_.stop_after, options_.steps) : options_.steps;
-  ProgressBar bar("train", options_.steps, "step");
+  const bool root = comm_->is_root();
+  std::optional<ProgressBar> bar;
+  if (root) bar.emplace("train", options_.steps, "step");
   const bool terminal = ProgressBar::stderr_is_terminal();
   std::string last_checkpoint = "none yet";
   for (int64_t step = start_step_; step < last; ++step) {
     const double lr = lr_at(step);
     optimizer_->adamw.set_lr(lr);
     optimizer_->adamw.zero_grad();
+    const auto step_start = std::chrono::steady_clock::now();
     const StepLoss step_loss = train_step(step);
     const double loss = step_loss.main;
     if (!std::isfinite(step_loss.total))
@@ -164,13 +198,21 @@ TrainResult LmTrainer::run() {
         options_.grad_clip > 0 ? optim::clip_grad_norm(model_.parameters(), options_.grad_clip) : 0.0;
     optimizer_->adamw.step();
     // Auxiliary-loss-free balancing: once per optimizer step, from the loads of all its micro-batches.
-    const std::map<int64_t, double> imbalance = model_.update_router_bias(model_.take_expert_loads());
+    models::ExpertLoads loads = model_.take_expert_loads();
+    for (auto& [layer, load] : loads) comm_->allreduce_sum(std::span<int64_t>(load));  // global loads, same update everywhere
+    const std::map<int64_t, double> imbalance = model_.update_router_bias(loads);
+    const double step_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - step_start).count();
     const int64_t done = step + 1;
     tokens_seen += options_.grad_accum * batches_.tokens_per_batch();
     const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     const double rate = elapsed > 0 ? static_cast<double>(tokens_seen) / elapsed : 0;
     nlohmann::json record = {{"step", done}, {"loss", loss}, {"lr", lr}, {"grad_norm", grad_norm},
                              {"tokens_per_s", rate}, {"elapsed_s", elapsed}};
+    if (comm_->size() > 1) {
+      record["ranks"] = comm_->size();
+      record["comm_s"] = step_loss.communication_s;
+      record["comm_fraction"] = step_s > 0 ? step_loss.communication_s / step_s : 0.0;
+    }
     if (model_.config().mtp_depth > 0) {
       record["mtp_loss"] = step_loss.mtp;
       record["mtp_lambda"] = mtp_lambda_at(step);
@@ -193,16 +235,16 @@ TrainResult LmTrainer::run() {
       record["val_loss"] = result.last_eval.loss;
       record["val_ppl"] = result.last_eval.perplexity;
     }
-    append_metrics(metrics_path, record);
+    if (root) append_metrics(metrics_path, record);
     const std::string extra = fmt::format("loss {:.4f}  lr {:.2e}  {} tok/s", loss, lr, human_count(rate)) +
                               (record.contains("val_loss") ? fmt::format("  val {:.4f}", result.last_eval.loss) : "");
-    bar.update(done, extra);
-    if (!terminal && (done % options_.log_every == 0 || done == last || record.contains("val_loss")))
+    if (root) bar->update(done, extra);
+    if (root && !terminal && (done % options_.log_every == 0 || done == last || record.contains("val_loss")))
       fmt::print(stderr, "step {}/{}  {}\n", done, options_.steps, extra);
     if (done % options_.checkpoint_every == 0 || done == last) last_checkpoint = save(done, record).string();
     result.last_step = done;
   }
-  bar.finish();
+  if (root) bar->finish();
   return result;
 }
 
