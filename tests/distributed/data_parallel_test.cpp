@@ -17,6 +17,7 @@
 #include <string>
 #include <thread>
 
+#include "kiln/io/safetensors.hpp"
 #include "kiln/train/communicator.hpp"
 
 namespace {
@@ -41,7 +42,7 @@ Outcome shell(const std::string& command) {
 bool have_mpirun() { return kiln::train::built_with_mpi() && shell("command -v mpirun").status == 0; }
 
 std::string mpirun(int ranks) {
-  return "OMP_NUM_THREADS=1 mpirun --allow-run-as-root --oversubscribe --bind-to none -np " + std::to_string(ranks) + " ";
+  return "OMP_NUM_THREADS=1 timeout -s KILL 180 mpirun --allow-run-as-root --oversubscribe --bind-to none -np " + std::to_string(ranks) + " ";
 }
 
 fs::path fresh(const std::string& name) {
@@ -115,12 +116,54 @@ TEST(DataParallel, MoeBiasFollowsGlobalLoads) {
   fs::remove_all(pair);
 }
 
+TEST(ExpertParallel, MatchesTheSingleProcessMoeAndResumesOnOneRank) {
+  if (!have_mpirun()) GTEST_SKIP() << "kiln built without MPI or no mpirun";
+  const std::string moe =
+      "--set train.attention=stream --set model.n_routed_experts=4 --set model.n_activated_experts=2 "
+      "--set model.moe_inter_dim=32 --set model.first_k_dense=1 --set model.bias_update_speed=0.01 "
+      "--set model.mtp_depth=1";
+  const fs::path single = fresh("ep1"), pair = fresh("ep2");
+  ASSERT_EQ(shell("OMP_NUM_THREADS=1 " + train_args(single, 20, moe)).status, 0);
+  // Rank 0 owns experts 0-1, rank 1 experts 2-3; token rows cross with MPI_Alltoallv.
+  const Outcome out = shell(mpirun(2) + train_args(pair, 20, moe + " --set train.expert_parallel=true"));
+  ASSERT_EQ(out.status, 0) << out.output;
+  expect_same_curve(single, pair, 1e-3);
+  // The checkpoint rank 0 wrote holds every expert, equal to the single-process weights.
+  const auto a = kiln::io::load_safetensors(single / "checkpoints" / "latest" / "model.safetensors").tensors;
+  const auto b = kiln::io::load_safetensors(pair / "checkpoints" / "latest" / "model.safetensors").tensors;
+  ASSERT_EQ(a.size(), b.size());
+  for (const auto& [name, tensor] : a) {
+    ASSERT_EQ(b.count(name), 1u) << name;
+    const auto x = tensor.to_vector<float>(), y = b.at(name).to_vector<float>();
+    double worst = 0;
+    for (size_t i = 0; i < x.size(); ++i) worst = std::max(worst, static_cast<double>(std::abs(x[i] - y[i])));
+    EXPECT_LT(worst, 1e-4) << name;
+  }
+  // Resume the expert-parallel run's step-10 checkpoint on 1 rank: same curve.
+  fs::remove_all(pair / "checkpoints" / "step-0000020");
+  fs::remove(pair / "checkpoints" / "latest");
+  fs::create_directory_symlink("step-0000010", pair / "checkpoints" / "latest");
+  {
+    std::ifstream in(pair / "metrics.jsonl");
+    std::vector<std::string> lines;
+    std::string line;
+    while (std::getline(in, line) && lines.size() < 10) lines.push_back(line);
+    std::ofstream rewrite(pair / "metrics.jsonl", std::ios::trunc);
+    for (const auto& l : lines) rewrite << l << "\n";
+  }
+  const Outcome resumed = shell("OMP_NUM_THREADS=1 " + train_args(pair, 20, moe + " --resume"));
+  ASSERT_EQ(resumed.status, 0) << resumed.output;
+  expect_same_curve(single, pair, 1e-3);
+  fs::remove_all(single);
+  fs::remove_all(pair);
+}
+
 TEST(DataParallel, BadInputOnOneRankEndsTheJobWithItsMessage) {
   if (!have_mpirun()) GTEST_SKIP() << "kiln built without MPI or no mpirun";
   const fs::path run = fresh("bad");
   const auto start = std::chrono::steady_clock::now();
   // MPMD launch: rank 1 alone is given a training file that does not exist.
-  const Outcome out = shell("OMP_NUM_THREADS=1 mpirun --allow-run-as-root --oversubscribe --bind-to none -np 1 " +
+  const Outcome out = shell("OMP_NUM_THREADS=1 timeout -s KILL 180 mpirun --allow-run-as-root --oversubscribe --bind-to none -np 1 " +
                             train_args(run, 20) + " : -np 1 " + train_args(run, 20, "--set data.train=/nonexistent.txt"));
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   EXPECT_NE(out.status, 0);

@@ -35,6 +35,10 @@ class Communicator {
                          const std::vector<int64_t>& recv_counts) = 0;
   virtual std::vector<int64_t> all_to_all_counts(const std::vector<int64_t>& send_counts) = 0;
   virtual void barrier() = 0;
+  // The same ranks with a separate message space: collectives on the copy
+  // never pair with collectives on the original (expert exchanges during
+  // backward run while gradient sums are in flight).
+  virtual std::unique_ptr<Communicator> duplicate() = 0;
   // Ends the whole job (every rank) with this exit code, after the caller printed why.
   [[noreturn]] virtual void abort(int code) = 0;
 };

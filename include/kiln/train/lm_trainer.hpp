@@ -37,6 +37,9 @@ struct TrainOptions {
   // Multi-token prediction weight λ: mtp_lambda until this fraction of the
   // steps, then mtp_lambda_late (DeepSeek-V3: 0.3 for 10T of 14.8T tokens, then 0.1).
   double mtp_lambda = 0.3, mtp_lambda_late = 0.1, mtp_lambda_switch = 0.676;
+  // Under mpirun: each rank keeps and runs only its share of the routed
+  // experts, exchanging token rows (MPI_Alltoallv); the rest is data-parallel.
+  bool expert_parallel = false;
 };
 
 struct EvalResult {

@@ -30,6 +30,7 @@ class SingleProcess final : public Communicator {
   }
   std::vector<int64_t> all_to_all_counts(const std::vector<int64_t>& send_counts) override { return send_counts; }
   void barrier() override {}
+  std::unique_ptr<Communicator> duplicate() override { return std::make_unique<SingleProcess>(); }
   [[noreturn]] void abort(int code) override { std::exit(code); }
 };
 

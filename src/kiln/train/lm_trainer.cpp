@@ -15,6 +15,7 @@
 #include "kiln/optim/optimizer.hpp"
 #include "kiln/optim/schedule.hpp"
 #include "kiln/train/checkpoint.hpp"
+#include "kiln/train/expert_parallel.hpp"
 
 namespace kiln::train {
 
@@ -51,6 +52,7 @@ LmTrainer::LmTrainer(models::GptModel& model, const LmBatches& batches, TrainOpt
   KILN_CHECK(options_.grad_accum >= 1, "train.grad_accum must be at least 1");
   KILN_CHECK(options_.precision == "f32" || options_.precision == "bf16" || options_.precision == "fp8",
              "train.precision must be f32, bf16 or fp8, got '{}'", options_.precision);
+  if (options_.expert_parallel && comm_->size() > 1) model_.enable_expert_parallel(make_expert_exchange(*comm_));
   make_optimizer();
   if (comm_->is_root()) fs::create_directories(run_dir_);
 }
@@ -68,14 +70,27 @@ void LmTrainer::make_optimizer() {
     if (p.requires_grad()) trained.emplace(name, p);
   optimizer_ = std::make_shared<OptimizerHolder>(OptimizerHolder{optim::AdamW(trained, adamw)});
   reducer_.reset();  // unhook the old tensors first
-  reducer_ = std::make_unique<GradientReducer>(*comm_, trained);
+  // Routed experts under expert parallelism already hold the gradient from every rank's tokens.
+  std::map<std::string, Tensor> replicated;
+  for (const auto& [name, p] : trained)
+    if (!model_.expert_parallel() || !models::is_routed_expert_parameter(name)) replicated.emplace(name, p);
+  reducer_ = std::make_unique<GradientReducer>(*comm_, replicated);
 }
 
 void LmTrainer::resume(const fs::path& checkpoint_path) {
   const Checkpoint checkpoint = load_checkpoint(checkpoint_path, true);
   KILN_CHECK(config_to_json(checkpoint.config) == config_to_json(model_.config()),
              "{}: the checkpoint's model configuration differs from this run's", checkpoint.folder.string());
-  model_.load_parameters(checkpoint.weights);
+  if (model_.expert_parallel()) {
+    io::TensorMap mine;  // this rank's experts and everything replicated
+    for (const auto& [name, value] : checkpoint.weights)
+      if (model_.parameters().count(name) != 0) mine.emplace(name, value);
+    KILN_CHECK(mine.size() == model_.parameters().size(), "{}: the checkpoint lacks some of this rank's parameters",
+               checkpoint.folder.string());
+    model_.load_parameters(mine);
+  } else {
+    model_.load_parameters(checkpoint.weights);
+  }
   make_optimizer();  // the parameters were replaced: track the new tensors
   optimizer_->adamw.load_state(checkpoint.optimizer);
   start_step_ = checkpoint.trainer_state.value("step", int64_t{0});
@@ -147,10 +162,16 @@ EvalResult LmTrainer::evaluate(int64_t batches_limit) const {
   EvalResult result;
   std::array<double, 2> sums{0, 0};  // summed loss, tokens (over ranks: batch i goes to rank i mod size)
   const std::vector<models::DecoderBatch> all = batches_.validation_batches(batches_limit);
-  for (size_t i = static_cast<size_t>(comm_->rank()); i < all.size(); i += static_cast<size_t>(comm_->size())) {
-    const auto [sum, count] = model_.loss_sum(all[i]);
-    sums[0] += sum;
-    sums[1] += static_cast<double>(count);
+  const size_t ranks = static_cast<size_t>(comm_->size()), rounds = (all.size() + ranks - 1) / ranks;
+  for (size_t round = 0; round < rounds; ++round) {
+    const size_t i = round * ranks + static_cast<size_t>(comm_->rank());
+    if (i < all.size()) {
+      const auto [sum, count] = model_.loss_sum(all[i]);
+      sums[0] += sum;
+      sums[1] += static_cast<double>(count);
+    } else if (model_.expert_parallel() && !all.empty()) {
+      model_.loss_sum(all.front());  // MoE layers exchange rows: every rank runs as many forwards
+    }
   }
   comm_->allreduce_sum(std::span<double>(sums));
   const double total = sums[0];
@@ -164,10 +185,15 @@ fs::path LmTrainer::save(int64_t step, const nlohmann::json& metrics) {
   // Every rank holds the same weights and moments: rank 0 writes, the others
   // wait so that no rank runs ahead of a checkpoint it might resume from.
   fs::path written = run_dir_ / "checkpoints" / "latest";
+  io::TensorMap weights(model_.parameters().begin(), model_.parameters().end());
+  io::TensorMap moments = optimizer_->adamw.state();
+  if (model_.expert_parallel()) {  // every rank takes part: each owns some experts
+    weights = gather_experts(*comm_, model_.config(), weights, {""});
+    moments = gather_experts(*comm_, model_.config(), moments, {".exp_avg", ".exp_avg_sq"});
+  }
   if (comm_->is_root()) {
     nlohmann::json state = {{"step", step}, {"config", run_config_}, {"metrics", metrics}, {"ranks", comm_->size()}};
-    written = save_checkpoint(run_dir_, step, model_.config(), model_.parameters(), optimizer_->adamw.state(), state,
-                              tokenizer_dir_);
+    written = save_checkpoint(run_dir_, step, model_.config(), weights, moments, state, tokenizer_dir_);
   }
   comm_->barrier();
   return written;
@@ -194,8 +220,11 @@ TrainResult LmTrainer::run() {
     if (!std::isfinite(step_loss.total))
       fail("step {}: the training loss is {}; stopping. The last good checkpoint is {}", step + 1, step_loss.total,
            last_checkpoint);
-    const double grad_norm =
-        options_.grad_clip > 0 ? optim::clip_grad_norm(model_.parameters(), options_.grad_clip) : 0.0;
+    double grad_norm = 0;
+    if (options_.grad_clip > 0)
+      grad_norm = model_.expert_parallel()
+                      ? clip_grad_norm_expert_parallel(*comm_, model_.parameters(), options_.grad_clip)
+                      : optim::clip_grad_norm(model_.parameters(), options_.grad_clip);
     optimizer_->adamw.step();
     // Auxiliary-loss-free balancing: once per optimizer step, from the loads of all its micro-batches.
     models::ExpertLoads loads = model_.take_expert_loads();

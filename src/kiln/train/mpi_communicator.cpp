@@ -27,6 +27,10 @@ int as_count(size_t n) {
 
 class Mpi final : public Communicator {
  public:
+  explicit Mpi(MPI_Comm comm) : comm_(comm), owns_comm_(true) {
+    MPI_Comm_rank(comm_, &rank_);
+    MPI_Comm_size(comm_, &size_);
+  }
   Mpi() {
     int initialised = 0;
     MPI_Initialized(&initialised);
@@ -41,6 +45,10 @@ class Mpi final : public Communicator {
     MPI_Comm_size(MPI_COMM_WORLD, &size_);
   }
   ~Mpi() override {
+    if (owns_comm_) {
+      if (!pending_.empty()) MPI_Waitall(static_cast<int>(pending_.size()), pending_.data(), MPI_STATUSES_IGNORE);
+      MPI_Comm_free(&comm_);
+    }
     if (owns_mpi_) {
       if (!pending_.empty()) MPI_Waitall(static_cast<int>(pending_.size()), pending_.data(), MPI_STATUSES_IGNORE);
       MPI_Finalize();
@@ -59,7 +67,7 @@ class Mpi final : public Communicator {
 
   void start_allreduce_sum(std::span<float> v) override {
     MPI_Request request;
-    check(MPI_Iallreduce(MPI_IN_PLACE, v.data(), as_count(v.size()), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, &request),
+    check(MPI_Iallreduce(MPI_IN_PLACE, v.data(), as_count(v.size()), MPI_FLOAT, MPI_SUM, comm_, &request),
           "MPI_Iallreduce");
     pending_.push_back(request);
   }
@@ -90,7 +98,7 @@ class Mpi final : public Communicator {
     KILN_CHECK(s_off == send.size() && r_off == recv.size(), "alltoallv: counts ({} / {}) do not match buffers ({} / {})",
                s_off, r_off, send.size(), recv.size());
     check(MPI_Alltoallv(send.data(), sc.data(), sd.data(), MPI_FLOAT, recv.data(), rc.data(), rd.data(), MPI_FLOAT,
-                        MPI_COMM_WORLD),
+                        comm_),
           "MPI_Alltoallv");
   }
 
@@ -98,12 +106,18 @@ class Mpi final : public Communicator {
     KILN_CHECK(static_cast<int>(send_counts.size()) == size_, "all_to_all_counts: {} counts for {} ranks",
                send_counts.size(), size_);
     std::vector<int64_t> received(send_counts.size());
-    check(MPI_Alltoall(send_counts.data(), 1, MPI_INT64_T, received.data(), 1, MPI_INT64_T, MPI_COMM_WORLD),
+    check(MPI_Alltoall(send_counts.data(), 1, MPI_INT64_T, received.data(), 1, MPI_INT64_T, comm_),
           "MPI_Alltoall");
     return received;
   }
 
-  void barrier() override { check(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier"); }
+  void barrier() override { check(MPI_Barrier(comm_), "MPI_Barrier"); }
+  // (The copy must be destroyed before the original, which finalises MPI.)
+  std::unique_ptr<Communicator> duplicate() override {
+    MPI_Comm copy;
+    check(MPI_Comm_dup(comm_, &copy), "MPI_Comm_dup");
+    return std::make_unique<Mpi>(copy);
+  }
   [[noreturn]] void abort(int code) override {
     MPI_Abort(MPI_COMM_WORLD, code);
     std::_Exit(code);
@@ -112,9 +126,11 @@ class Mpi final : public Communicator {
  private:
   void reduce(void* data, size_t n, MPI_Datatype type) {
     if (n == 0) return;
-    check(MPI_Allreduce(MPI_IN_PLACE, data, as_count(n), type, MPI_SUM, MPI_COMM_WORLD), "MPI_Allreduce");
+    check(MPI_Allreduce(MPI_IN_PLACE, data, as_count(n), type, MPI_SUM, comm_), "MPI_Allreduce");
   }
 
+  MPI_Comm comm_ = MPI_COMM_WORLD;
+  bool owns_comm_ = false;
   int rank_ = 0, size_ = 1;
   bool owns_mpi_ = false;
   std::vector<MPI_Request> pending_;

@@ -70,6 +70,7 @@ RunConfig read_run_config(ConfigFile& f) {
   t.mtp_lambda = f.get_double("train.mtp_lambda", t.mtp_lambda, 0, 100);
   t.mtp_lambda_late = f.get_double("train.mtp_lambda_late", t.mtp_lambda_late, 0, 100);
   t.mtp_lambda_switch = f.get_double("train.mtp_lambda_switch", t.mtp_lambda_switch, 0, 1);
+  t.expert_parallel = f.get_bool("train.expert_parallel", false);
   r.seed = static_cast<uint64_t>(f.get_int("train.seed", 1234, 0, std::numeric_limits<int64_t>::max()));
   r.threads = f.get_int("train.threads", 0, 0, 1024);
 

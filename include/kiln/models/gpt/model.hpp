@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "kiln/models/gpt/config.hpp"
+#include "kiln/models/gpt/moe.hpp"
 #include "kiln/tensor/tensor.hpp"
 
 namespace kiln::models {
@@ -58,6 +59,9 @@ struct KvCache {
 // counted over the forward passes since the last take_expert_loads().
 using ExpertLoads = std::map<int64_t, std::vector<int64_t>>;
 
+// "model.layers.3.mlp.experts.7.up_proj.weight" and the like: owned by one rank under expert parallelism.
+bool is_routed_expert_parameter(const std::string& name);
+
 class GptModel {
  public:
   GptModel(GptConfig config, uint64_t seed);
@@ -93,6 +97,10 @@ class GptModel {
   // b_i += γ·sign(mean load − load_i) per MoE layer; returns max/mean load per layer.
   std::map<int64_t, double> update_router_bias(const ExpertLoads& loads);
 
+  // Keeps only this rank's routed experts and runs MoE layers across ranks.
+  void enable_expert_parallel(std::shared_ptr<ExpertExchange> exchange);
+  bool expert_parallel() const { return expert_exchange_ != nullptr; }
+
  private:
   const Tensor& param(const std::string& name) const;
   std::string layer_prefix(int64_t layer) const;
@@ -120,6 +128,7 @@ class GptModel {
   GptConfig config_;
   std::map<std::string, Tensor> parameters_;
   mutable ExpertLoads expert_loads_;
+  std::shared_ptr<ExpertExchange> expert_exchange_;
 };
 
 }  // namespace kiln::models

@@ -5,6 +5,8 @@
 // complementary sequence-wise balance loss.
 #include <cstdint>
 #include <map>
+#include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -34,6 +36,22 @@ double update_expert_bias(Tensor& bias, const std::vector<int64_t>& load, double
 // [B, T, E] carries the graph; routing covers the B·T tokens row-major.
 Tensor sequence_balance_loss(const Tensor& scores, const ExpertRouting& routing, double alpha);
 
+// Expert parallelism: the R ranks of a job own contiguous ranges of the
+// routed experts (rank r: [r·E/R, (r+1)·E/R)); token rows travel to their
+// expert's owner and back. Implemented over MPI by the train layer.
+class ExpertExchange {
+ public:
+  virtual ~ExpertExchange() = default;
+  virtual int rank() const = 0;
+  virtual int size() const = 0;
+  virtual void sum(std::span<int64_t> values) = 0;  // element-wise over ranks
+  // send_counts[r] floats to rank r in rank order; recv_counts[r] from rank r.
+  virtual void exchange(std::span<const float> send, const std::vector<int64_t>& send_counts, std::span<float> recv,
+                        const std::vector<int64_t>& recv_counts) = 0;
+};
+
+inline int64_t first_local_expert(int64_t experts, int rank, int ranks) { return rank * experts / ranks; }
+
 // A SwiGLU MLP: down(silu(gate(h)) ⊙ up(h)) with weights <prefix>{gate,up,down}_proj.weight.
 Tensor swiglu_mlp(const std::map<std::string, Tensor>& parameters, const std::string& prefix, const Tensor& h);
 
@@ -43,7 +61,9 @@ Tensor swiglu_mlp(const std::map<std::string, Tensor>& parameters, const std::st
 // by the gates and add back per token, plus the shared experts. Adds the
 // sequence-wise balance loss to `balance` (when α > 0) and the routed load
 // per expert to `load` (when given).
+// With `exchange`, only this rank's experts are in `parameters`.
 Tensor moe_layer(const std::map<std::string, Tensor>& parameters, const std::string& prefix, const Tensor& h,
-                 const MoeConfig& config, Tensor& balance, std::vector<int64_t>* load);
+                 const MoeConfig& config, Tensor& balance, std::vector<int64_t>* load,
+                 ExpertExchange* exchange = nullptr);
 
 }  // namespace kiln::models

@@ -7,6 +7,7 @@
 #include <numeric>
 #include <optional>
 
+#include "kiln/autograd/function.hpp"
 #include "kiln/autograd/grad_mode.hpp"
 #include "kiln/autograd/ops/activation.hpp"
 #include "kiln/autograd/ops/elementwise.hpp"
@@ -116,8 +117,99 @@ Tensor swiglu_mlp(const std::map<std::string, Tensor>& parameters, const std::st
   return ops::linear(ops::swiglu(gate, up), weight("down_proj.weight"));
 }
 
+namespace {
+
+// Rows to their owners and back, differentiably: the gradient of an exchange
+// is the reverse exchange of the gradient.
+Tensor exchange_rows(ExpertExchange& exchange, const Tensor& rows, const std::vector<int64_t>& send_rows,
+                     const std::vector<int64_t>& recv_rows) {
+  const int64_t d = rows.size(1);
+  std::vector<int64_t> send_counts, recv_counts;
+  int64_t received = 0;
+  for (size_t r = 0; r < send_rows.size(); ++r) {
+    send_counts.push_back(send_rows[r] * d);
+    recv_counts.push_back(recv_rows[r] * d);
+    received += recv_rows[r];
+  }
+  const Tensor in = rows.contiguous();
+  Tensor out = Tensor::empty({received, d});
+  exchange.exchange({in.data<float>(), static_cast<size_t>(in.numel())}, send_counts,
+                    {out.data<float>(), static_cast<size_t>(out.numel())}, recv_counts);
+  return autograd::record("exchange_rows", {rows}, {out},
+                          [&exchange, send_counts, recv_counts, sent = in.size(0), d](const autograd::TensorList& g) {
+                            const Tensor grad = g[0].contiguous();
+                            Tensor back = Tensor::empty({sent, d});
+                            exchange.exchange({grad.data<float>(), static_cast<size_t>(grad.numel())}, recv_counts,
+                                              {back.data<float>(), static_cast<size_t>(back.numel())}, send_counts);
+                            return autograd::TensorList{back};
+                          })[0];
+}
+
+// The routed rows `routed_in` [N·K, d] (sorted by expert, hence by owner)
+// go to the owners of their experts, run there, and come back in order.
+Tensor run_experts_remotely(const std::map<std::string, Tensor>& parameters, const std::string& prefix,
+                            const Tensor& routed_in, const std::vector<int64_t>& local_load, int64_t experts,
+                            ExpertExchange& exchange) {
+  const int ranks = exchange.size(), me = exchange.rank();
+  // Every rank's per-expert counts: row r of [ranks, experts].
+  std::vector<int64_t> counts(static_cast<size_t>(ranks * experts), 0);
+  std::copy(local_load.begin(), local_load.end(), counts.begin() + me * experts);
+  exchange.sum(counts);
+  const auto owned = [&](int r) {
+    return std::pair{first_local_expert(experts, r, ranks), first_local_expert(experts, r + 1, ranks)};
+  };
+  const auto [first, last] = owned(me);
+  std::vector<int64_t> send_rows(static_cast<size_t>(ranks), 0), recv_rows(static_cast<size_t>(ranks), 0);
+  for (int r = 0; r < ranks; ++r) {
+    const auto [lo, hi] = owned(r);
+    for (int64_t e = lo; e < hi; ++e) send_rows[r] += counts[me * experts + e];
+    for (int64_t e = first; e < last; ++e) recv_rows[r] += counts[r * experts + e];
+  }
+  const Tensor received = exchange_rows(exchange, routed_in, send_rows, recv_rows);  // by source, then expert
+  // Regroup by expert: rows of expert e from every source, sources in order.
+  std::vector<int64_t> source_offset(static_cast<size_t>(ranks), 0);
+  for (int r = 1; r < ranks; ++r) source_offset[r] = source_offset[r - 1] + recv_rows[r - 1];
+  std::vector<int64_t> by_expert, inverse(static_cast<size_t>(received.size(0)));
+  std::vector<int64_t> expert_rows;
+  for (int64_t e = first; e < last; ++e) {
+    int64_t rows_e = 0;
+    for (int r = 0; r < ranks; ++r) {
+      int64_t start = source_offset[r];
+      for (int64_t f = first; f < e; ++f) start += counts[r * experts + f];
+      for (int64_t i = 0; i < counts[r * experts + e]; ++i) {
+        inverse[start + i] = static_cast<int64_t>(by_expert.size());
+        by_expert.push_back(start + i);
+      }
+      rows_e += counts[r * experts + e];
+    }
+    expert_rows.push_back(rows_e);
+  }
+  std::vector<Tensor> outputs;
+  if (!by_expert.empty()) {
+    const int64_t total = static_cast<int64_t>(by_expert.size());
+    const Tensor grouped = ops::embedding(received, Tensor::from<int64_t>(by_expert, {total}));
+    int64_t offset = 0;
+    for (int64_t e = first; e < last; ++e) {
+      const int64_t rows_e = expert_rows[e - first];
+      if (rows_e > 0)
+        outputs.push_back(swiglu_mlp(parameters, fmt::format("{}experts.{}.", prefix, e), ops::narrow(grouped, 0, offset, rows_e)));
+      offset += rows_e;
+    }
+  }
+  // With no rows here the (empty) result must still hang off the graph: every
+  // rank has to take part in the reverse exchange during backward.
+  Tensor computed = ops::narrow(received, 0, 0, 0);
+  if (!outputs.empty()) {
+    const Tensor by_expert_out = outputs.size() == 1 ? outputs[0] : ops::concat(outputs, 0);
+    computed = ops::embedding(by_expert_out, Tensor::from<int64_t>(inverse, {static_cast<int64_t>(inverse.size())}));
+  }
+  return exchange_rows(exchange, computed, recv_rows, send_rows);
+}
+
+}  // namespace
+
 Tensor moe_layer(const std::map<std::string, Tensor>& parameters, const std::string& prefix, const Tensor& h,
-                 const MoeConfig& m, Tensor& balance, std::vector<int64_t>* load) {
+                 const MoeConfig& m, Tensor& balance, std::vector<int64_t>* load, ExpertExchange* exchange) {
   const auto param = [&](const std::string& name) -> const Tensor& {
     auto it = parameters.find(prefix + name);
     KILN_CHECK(it != parameters.end(), "model has no parameter '{}{}'", prefix, name);
@@ -167,13 +259,18 @@ Tensor moe_layer(const std::map<std::string, Tensor>& parameters, const std::str
   }
   const Tensor token_index = Tensor::from<int64_t>(token_order, {n * k});
   const Tensor routed_in = ops::embedding(x, token_index);  // [N·K, d]
-  std::vector<Tensor> outputs;
-  for (int64_t e = 0; e < experts; ++e) {
-    if (routing.load[e] == 0) continue;
-    const Tensor rows_e = ops::narrow(routed_in, 0, offset[e], routing.load[e]);
-    outputs.push_back(swiglu_mlp(parameters, fmt::format("{}experts.{}.", prefix, e), rows_e));
+  Tensor expert_out;
+  if (exchange != nullptr && exchange->size() > 1) {
+    expert_out = run_experts_remotely(parameters, prefix, routed_in, routing.load, experts, *exchange);
+  } else {
+    std::vector<Tensor> outputs;
+    for (int64_t e = 0; e < experts; ++e) {
+      if (routing.load[e] == 0) continue;
+      const Tensor rows_e = ops::narrow(routed_in, 0, offset[e], routing.load[e]);
+      outputs.push_back(swiglu_mlp(parameters, fmt::format("{}experts.{}.", prefix, e), rows_e));
+    }
+    expert_out = outputs.size() == 1 ? outputs[0] : ops::concat(outputs, 0);
   }
-  const Tensor expert_out = outputs.size() == 1 ? outputs[0] : ops::concat(outputs, 0);
   const Tensor pair_gates =
       ops::embedding(ops::reshape(gates, {n * k, 1}), Tensor::from<int64_t>(pair_order, {n * k}));  // [N·K, 1]
   Tensor out = ops::scatter_add_rows(ops::mul(expert_out, pair_gates), token_index, n);
@@ -186,7 +283,27 @@ Tensor GptModel::moe_feed_forward(int64_t layer, const Tensor& h, Tensor& balanc
   // checkpoint recomputations, never evaluation, generation or the no-grad
   // first pass of a checkpointed segment — so each step counts each token once.
   std::vector<int64_t>* load = grad_enabled() ? &expert_loads_[layer] : nullptr;
-  return moe_layer(parameters_, layer_prefix(layer) + "mlp.", h, config_.moe, balance, load);
+  return moe_layer(parameters_, layer_prefix(layer) + "mlp.", h, config_.moe, balance, load, expert_exchange_.get());
+}
+
+bool is_routed_expert_parameter(const std::string& name) { return name.find(".mlp.experts.") != std::string::npos; }
+
+void GptModel::enable_expert_parallel(std::shared_ptr<ExpertExchange> exchange) {
+  KILN_CHECK(config_.moe.enabled(), "expert parallelism needs an MoE model (model.n_routed_experts > 0)");
+  KILN_CHECK(exchange->size() <= config_.moe.n_routed_experts, "{} ranks cannot share {} experts", exchange->size(),
+             config_.moe.n_routed_experts);
+  const int64_t first = first_local_expert(config_.moe.n_routed_experts, exchange->rank(), exchange->size());
+  const int64_t last = first_local_expert(config_.moe.n_routed_experts, exchange->rank() + 1, exchange->size());
+  for (auto it = parameters_.begin(); it != parameters_.end();) {
+    const size_t at = it->first.find(".mlp.experts.");
+    if (at == std::string::npos) {
+      ++it;
+      continue;
+    }
+    const int64_t expert = std::stoll(it->first.substr(at + 13));
+    it = expert >= first && expert < last ? std::next(it) : parameters_.erase(it);
+  }
+  expert_exchange_ = std::move(exchange);
 }
 
 ExpertLoads GptModel::take_expert_loads() const {
