@@ -7,5 +7,6 @@ namespace kiln::cli {
 void add_ngram_commands(CLI::App& app);
 void add_plan_commands(CLI::App& app);
 void add_lm_commands(CLI::App& app);
+void add_vision_commands(CLI::App& app);
 
 }  // namespace kiln::cli

@@ -1,0 +1,466 @@
+// kiln vit train|eval and kiln mae train|show|probe|finetune: image models on
+// IDX sets (Fashion-MNIST from Debian's dataset-fashion-mnist) or image
+// folders, with TOML configs and checkpoints in safetensors + config.json.
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "kiln/autograd/engine.hpp"
+#include "kiln/autograd/grad_mode.hpp"
+#include "kiln/autograd/ops/embedding.hpp"
+#include "kiln/autograd/ops/linear.hpp"
+#include "kiln/autograd/ops/loss.hpp"
+#include "kiln/autograd/ops/shape.hpp"
+#include "kiln/base/error.hpp"
+#include "kiln/base/philox.hpp"
+#include "kiln/cli/commands.hpp"
+#include "kiln/io/atomic_file.hpp"
+#include "kiln/io/safetensors.hpp"
+#include "kiln/models/mae/mae.hpp"
+#include "kiln/models/vit/vit.hpp"
+#include "kiln/optim/optimizer.hpp"
+#include "kiln/optim/schedule.hpp"
+#include "kiln/train/config_file.hpp"
+#include "kiln/train/image_trainer.hpp"
+
+namespace kiln::cli {
+
+namespace fs = std::filesystem;
+
+// One image set from a path: an IDX prefix ("…/train" for train-images-idx3-ubyte[.gz]
+// and train-labels-idx1-ubyte[.gz]) or a folder with one sub-folder per class.
+train::ImageData load_image_set(const std::string& spec);
+
+namespace {
+
+struct VisionRun {
+  models::VitConfig vit;
+  models::MaeConfig mae;
+  train::ImageTrainOptions train;
+  std::string train_data, test_data;
+  fs::path run_dir;
+  double label_smoothing = 0;
+  int64_t eval_batch = 256;
+};
+
+VisionRun read_vision_config(const std::string& path, const std::vector<std::string>& overrides, bool mae) {
+  train::ConfigFile f = path.empty() ? train::ConfigFile() : train::ConfigFile::load(path);
+  for (const std::string& o : overrides) f.apply_override(o);
+  VisionRun r;
+  const std::string fmnist = "/usr/share/datasets/fashion-mnist/";
+  r.run_dir = f.get_string("run.dir", mae ? "runs/fmnist-mae" : "runs/fmnist-vit");
+  r.train_data = f.get_string("data.train", fmnist + "train");
+  r.test_data = f.get_string("data.test", fmnist + "t10k");
+  models::VitConfig& v = r.vit;
+  v.image_size = f.get_int("model.image_size", 28, 1, 4096);
+  v.channels = f.get_int("model.channels", 1, 1, 4);
+  v.patch_size = f.get_int("model.patch_size", 4, 1, 1024);
+  v.d_model = f.get_int("model.d_model", 64, 4, 1 << 14);
+  v.n_layer = f.get_int("model.n_layer", 6, 1, 256);
+  v.n_head = f.get_int("model.n_head", 4, 1, 256);
+  v.mlp_dim = f.get_int("model.mlp_dim", 2 * v.d_model, 1, 1 << 16);
+  v.n_classes = f.get_int("model.n_classes", 10, 1, 1 << 16);
+  v.norm_eps = f.get_double("model.norm_eps", 1e-6, 1e-12, 1e-1);
+  v.sincos_positions = f.get_bool("model.sincos_positions", mae);
+  v.mean_pool = f.get_bool("model.mean_pool", false);
+  v.init_std = f.get_double("model.init_std", 0.02, 1e-6, 1);
+  if (mae) {
+    r.mae.decoder_dim = f.get_int("model.decoder_dim", 64, 4, 1 << 14);
+    r.mae.decoder_layers = f.get_int("model.decoder_layers", 2, 1, 64);
+    r.mae.decoder_heads = f.get_int("model.decoder_heads", 4, 1, 64);
+    r.mae.decoder_mlp = f.get_int("model.decoder_mlp", 2 * r.mae.decoder_dim, 1, 1 << 16);
+    r.mae.mask_ratio = f.get_double("model.mask_ratio", 0.75, 0, 0.99);
+    r.mae.norm_pix_loss = f.get_bool("model.norm_pix_loss", false);
+  }
+  train::ImageTrainOptions& t = r.train;
+  t.epochs = f.get_int("train.epochs", 10, 1, 100000);
+  t.batch_size = f.get_int("train.batch_size", 128, 1, 1 << 16);
+  t.lr = f.get_double("train.lr", 1e-3, 0, 10);
+  t.min_lr = f.get_double("train.min_lr", t.lr / 100, 0, 10);
+  t.warmup_steps = f.get_int("train.warmup_steps", 200, 0, 1 << 30);
+  t.weight_decay = f.get_double("train.weight_decay", 0.05, 0, 10);
+  t.beta2 = f.get_double("train.beta2", mae ? 0.95 : 0.999, 0, 0.999999);
+  t.grad_clip = f.get_double("train.grad_clip", 1.0, 0, 1e6);
+  t.augmentation.pad = f.get_int("train.crop_pad", 2, 0, 64);
+  t.augmentation.flip = f.get_bool("train.flip", true);
+  t.mean = f.get_double("train.pixel_mean", 0.2860, -10, 10);  // Fashion-MNIST's
+  t.std = f.get_double("train.pixel_std", 0.3530, 1e-6, 10);
+  t.seed = static_cast<uint64_t>(f.get_int("train.seed", 0, 0, 1LL << 62));
+  t.max_steps = f.get_int("train.max_steps", 0, 0, 1 << 30);
+  r.label_smoothing = f.get_double("train.label_smoothing", 0.0, 0, 1);
+  f.check_all_used();
+  v.validate();
+  if (mae) {
+    r.mae.encoder = v;
+    r.mae.validate();
+  }
+  return r;
+}
+
+nlohmann::json vit_json(const models::VitConfig& v) {
+  return {{"model_type", "vit"},         {"architectures", {"ViTForImageClassification"}},
+          {"image_size", v.image_size},  {"num_channels", v.channels},
+          {"patch_size", v.patch_size},  {"hidden_size", v.d_model},
+          {"num_hidden_layers", v.n_layer}, {"num_attention_heads", v.n_head},
+          {"intermediate_size", v.mlp_dim}, {"num_labels", v.n_classes},
+          {"layer_norm_eps", v.norm_eps}, {"hidden_act", "gelu"},
+          {"kiln", {{"sincos_positions", v.sincos_positions}, {"mean_pool", v.mean_pool}}}};
+}
+
+models::VitConfig vit_from_json(const nlohmann::json& j) {
+  models::VitConfig v;
+  v.image_size = j.at("image_size");
+  v.channels = j.at("num_channels");
+  v.patch_size = j.at("patch_size");
+  v.d_model = j.at("hidden_size");
+  v.n_layer = j.at("num_hidden_layers");
+  v.n_head = j.at("num_attention_heads");
+  v.mlp_dim = j.at("intermediate_size");
+  v.n_classes = j.value("num_labels", int64_t{0});
+  v.norm_eps = j.at("layer_norm_eps");
+  if (j.contains("kiln")) {
+    v.sincos_positions = j["kiln"].value("sincos_positions", false);
+    v.mean_pool = j["kiln"].value("mean_pool", false);
+  }
+  v.validate();
+  return v;
+}
+
+void save_model(const fs::path& dir, const nlohmann::json& config, const std::map<std::string, Tensor>& weights) {
+  fs::create_directories(dir);
+  io::save_safetensors(dir / "model.safetensors", weights, {{"format", "pt"}});
+  const std::string text = config.dump(2) + "\n";
+  io::AtomicFile file(dir / "config.json");
+  file.write(text.data(), text.size());
+  file.commit();
+}
+
+nlohmann::json read_config_json(const fs::path& dir) {
+  std::ifstream in(dir / "config.json");
+  KILN_CHECK(in.good(), "{}: no config.json (is it a kiln vit/mae run or checkpoint folder?)", dir.string());
+  const nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
+  KILN_CHECK(!j.is_discarded(), "{}: config.json is not valid JSON", (dir / "config.json").string());
+  return j;
+}
+
+fs::path model_dir(const fs::path& run_or_model) {
+  return fs::exists(run_or_model / "config.json") ? run_or_model : run_or_model / "model";
+}
+
+void check_images_fit(const train::ImageData& data, const models::VitConfig& v, const std::string& spec) {
+  KILN_CHECK(data.images.size(1) == v.channels && data.images.size(2) == v.image_size &&
+                 data.images.size(3) == v.image_size,
+             "{}: images are {}×{}×{} (channels × height × width), the model takes {}×{}×{}", spec,
+             data.images.size(1), data.images.size(2), data.images.size(3), v.channels, v.image_size, v.image_size);
+  KILN_CHECK(v.n_classes == 0 || data.classes <= v.n_classes, "{}: {} classes, the model has {}", spec, data.classes,
+             v.n_classes);
+}
+
+void report(const train::Evaluation& e, int64_t classes, const fs::path& dir, const std::string& what) {
+  fmt::print("{}: accuracy {:.2f}% ({} of {})\n", what, 100 * e.accuracy, e.correct, e.total);
+  train::write_confusion_png(e, classes, dir / "confusion.png");
+  fmt::print("confusion matrix: {}\n", (dir / "confusion.png").string());
+}
+
+struct Args {
+  std::string config, run, data, output;
+  std::vector<std::string> overrides;
+  int64_t count = 8;
+  int64_t epochs = 10;
+  double lr = 0.1;
+};
+
+void vit_train(const Args& a) {
+  VisionRun r = read_vision_config(a.config, a.overrides, false);
+  const train::ImageData data = load_image_set(r.train_data), test = load_image_set(r.test_data);
+  check_images_fit(data, r.vit, r.train_data);
+  check_images_fit(test, r.vit, r.test_data);
+  models::VitModel model(r.vit, r.train.seed + 1);
+  fmt::print(stderr, "ViT: {} parameters, {} patches of {}×{}; {} training and {} test images\n",
+             r.vit.parameter_count(), r.vit.patches(), r.vit.patch_size, r.vit.patch_size, data.size(), test.size());
+  const auto logits = [&](const Tensor& images) { return model.logits(images); };
+  const train::ImageTrainResult result = train::train_images(
+      data, model.parameters(),
+      [&](const Tensor& images, const Tensor& labels, int64_t) { return model.loss(images, labels, r.label_smoothing); },
+      r.train, r.run_dir, [&](int64_t, nlohmann::json& record) {
+        record["val_accuracy"] = train::evaluate_images(test, logits, r.eval_batch, r.train.mean, r.train.std).accuracy;
+      });
+  save_model(r.run_dir / "model", vit_json(r.vit), model.parameters());
+  const train::Evaluation e = train::evaluate_images(test, logits, r.eval_batch, r.train.mean, r.train.std);
+  fmt::print("trained {} steps in {:.1f} s ({:.0f} images/s)\n", result.steps, result.seconds, result.images_per_second);
+  report(e, test.classes, r.run_dir, "test set");
+}
+
+models::VitModel load_vit(const fs::path& dir) {
+  models::VitModel model(vit_from_json(read_config_json(dir)), 0);
+  model.load_parameters(io::load_safetensors(dir / "model.safetensors").tensors);
+  return model;
+}
+
+void vit_eval(const Args& a) {
+  const fs::path dir = model_dir(a.run);
+  const models::VitModel model = load_vit(dir);
+  const std::string spec = a.data.empty() ? "/usr/share/datasets/fashion-mnist/t10k" : a.data;
+  const train::ImageData test = load_image_set(spec);
+  check_images_fit(test, model.config(), spec);
+  const train::Evaluation e = train::evaluate_images(
+      test, [&](const Tensor& images) { return model.logits(images); }, 256, 0.2860, 0.3530);
+  report(e, test.classes, fs::path(a.run), spec);
+}
+
+nlohmann::json mae_json(const models::MaeConfig& m) {
+  nlohmann::json j = vit_json(m.encoder);
+  j["model_type"] = "vit_mae";
+  j["architectures"] = {"ViTMAEForPreTraining"};
+  j["decoder_hidden_size"] = m.decoder_dim;
+  j["decoder_num_hidden_layers"] = m.decoder_layers;
+  j["decoder_num_attention_heads"] = m.decoder_heads;
+  j["decoder_intermediate_size"] = m.decoder_mlp;
+  j["mask_ratio"] = m.mask_ratio;
+  j["norm_pix_loss"] = m.norm_pix_loss;
+  return j;
+}
+
+models::MaeModel load_mae(const fs::path& dir) {
+  const nlohmann::json j = read_config_json(dir);
+  KILN_CHECK(j.value("model_type", "") == "vit_mae", "{}: not an MAE checkpoint", dir.string());
+  models::MaeConfig m;
+  m.encoder = vit_from_json(j);
+  m.decoder_dim = j.at("decoder_hidden_size");
+  m.decoder_layers = j.at("decoder_num_hidden_layers");
+  m.decoder_heads = j.at("decoder_num_attention_heads");
+  m.decoder_mlp = j.at("decoder_intermediate_size");
+  m.mask_ratio = j.at("mask_ratio");
+  m.norm_pix_loss = j.at("norm_pix_loss");
+  models::MaeModel model(m, 0);
+  model.load_parameters(io::load_safetensors(dir / "model.safetensors").tensors);
+  return model;
+}
+
+void mae_train(const Args& a) {
+  VisionRun r = read_vision_config(a.config, a.overrides, true);
+  const train::ImageData data = load_image_set(r.train_data);
+  check_images_fit(data, r.vit, r.train_data);
+  models::MaeModel model(r.mae, r.train.seed + 1);
+  int64_t count = 0;
+  for (const auto& [name, p] : model.parameters()) count += p.numel();
+  fmt::print(stderr, "MAE: {} parameters, mask ratio {}, {} of {} patches visible\n", count, r.mae.mask_ratio,
+             models::random_patch_mask(1, r.vit.patches(), r.mae.mask_ratio, 0, 0).keep, r.vit.patches());
+  const auto result = train::train_images(
+      data, model.parameters(),
+      [&](const Tensor& images, const Tensor&, int64_t step) {
+        const models::PatchMask mask = models::random_patch_mask(images.size(0), r.vit.patches(), r.mae.mask_ratio,
+                                                                 r.train.seed, static_cast<uint64_t>(step));
+        return model.forward(images, mask).loss;
+      },
+      r.train, r.run_dir);
+  save_model(r.run_dir / "model", mae_json(model.config()), model.parameters());
+  fmt::print("pre-trained {} steps in {:.1f} s ({:.0f} images/s); final loss {:.4f}; checkpoint {}\n", result.steps,
+             result.seconds, result.images_per_second, result.last_loss, (r.run_dir / "model").string());
+}
+
+void mae_show(const Args& a) {
+  const fs::path dir = model_dir(a.run);
+  const models::MaeModel model = load_mae(dir);
+  const models::VitConfig& v = model.config().encoder;
+  const std::string spec = a.data.empty() ? "/usr/share/datasets/fashion-mnist/t10k" : a.data;
+  const train::ImageData data = load_image_set(spec);
+  check_images_fit(data, v, spec);
+  KILN_CHECK(a.count >= 1 && a.count <= data.size(), "--count must be between 1 and {}", data.size());
+  std::vector<int64_t> items;
+  for (int64_t i = 0; i < a.count; ++i) items.push_back(i);
+  const double mean = 0.2860, std = 0.3530;
+  const Tensor images = train::image_batch(data, items, {}, mean, std, 0, 0);
+  NoGradGuard no_grad;
+  const models::PatchMask mask = models::random_patch_mask(a.count, v.patches(), model.config().mask_ratio, 7, 0);
+  const models::MaeOutput out = model.forward(images, mask);
+  // Rows: originals, masked inputs (removed patches grey), reconstructions (visible patches pasted back).
+  Tensor pred = out.pred.contiguous().clone();
+  const Tensor target = models::patchify_hwc(images, v.patch_size);
+  if (model.config().norm_pix_loss) {
+    // Undo the per-patch normalisation with each original patch's statistics.
+    const int64_t k = pred.size(2);
+    for (int64_t row = 0; row < pred.size(0) * pred.size(1); ++row) {
+      double m = 0, var = 0;
+      for (int64_t i = 0; i < k; ++i) m += target.data<float>()[row * k + i];
+      m /= static_cast<double>(k);
+      for (int64_t i = 0; i < k; ++i) var += std::pow(target.data<float>()[row * k + i] - m, 2);
+      var /= static_cast<double>(k - 1);
+      for (int64_t i = 0; i < k; ++i)
+        pred.data<float>()[row * k + i] = static_cast<float>(pred.data<float>()[row * k + i] * std::sqrt(var + 1e-6) + m);
+    }
+  }
+  Tensor masked = target.clone(), pasted = pred.clone();
+  const int64_t k = target.size(2);
+  for (int64_t n = 0; n < a.count; ++n)
+    for (int64_t l = 0; l < v.patches(); ++l) {
+      const bool removed = mask.mask.data<float>()[n * v.patches() + l] > 0;
+      for (int64_t i = 0; i < k; ++i) {
+        const int64_t at = (n * v.patches() + l) * k + i;
+        if (removed) masked.data<float>()[at] = static_cast<float>((0.5 - mean) / std);
+        else pasted.data<float>()[at] = target.data<float>()[at];
+      }
+    }
+  const auto to_pixels = [&](const Tensor& patches) {
+    Tensor img = models::unpatchify_hwc(patches, v.patch_size, v.channels);
+    for (int64_t i = 0; i < img.numel(); ++i) img.data<float>()[i] = static_cast<float>(img.data<float>()[i] * std + mean);
+    return img;
+  };
+  const Tensor grid = ops::concat({to_pixels(target), to_pixels(masked), to_pixels(pasted)}, 0);
+  const fs::path output = a.output.empty() ? fs::path(a.run) / "mae-show.png" : fs::path(a.output);
+  train::write_image_grid_png(grid, a.count, 4, output);
+  fmt::print("{} (rows: originals, masked {:.0f}%, reconstructions); masked-patch loss {:.4f}\n", output.string(),
+             100 * model.config().mask_ratio, out.loss.item());
+}
+
+// Linear probe: features of the frozen encoder (class token after the final
+// norm, all patches visible), then a linear classifier trained with AdamW.
+void mae_probe(const Args& a) {
+  const fs::path dir = model_dir(a.run);
+  const models::MaeModel model = load_mae(dir);
+  const models::VitConfig& v = model.config().encoder;
+  const train::ImageData data = load_image_set("/usr/share/datasets/fashion-mnist/train");
+  const train::ImageData test = load_image_set(a.data.empty() ? "/usr/share/datasets/fashion-mnist/t10k" : a.data);
+  const double mean = 0.2860, std = 0.3530;
+  const auto features_of = [&](const train::ImageData& set) {
+    NoGradGuard no_grad;
+    Tensor all = Tensor::empty({set.size(), v.d_model});
+    for (int64_t first = 0; first < set.size(); first += 500) {
+      std::vector<int64_t> items;
+      for (int64_t i = first; i < std::min(first + 500, set.size()); ++i) items.push_back(i);
+      const Tensor f = model.encoder().features(train::image_batch(set, items, {}, mean, std, 0, 0));
+      all.narrow(0, first, static_cast<int64_t>(items.size())).copy_(f);
+    }
+    // Standardise with the training statistics (the reference's affine-free BatchNorm).
+    return all;
+  };
+  const auto start = std::chrono::steady_clock::now();
+  Tensor train_features = features_of(data), test_features = features_of(test);
+  std::vector<double> mu(static_cast<size_t>(v.d_model), 0), sd(static_cast<size_t>(v.d_model), 0);
+  for (int64_t n = 0; n < data.size(); ++n)
+    for (int64_t d = 0; d < v.d_model; ++d) mu[d] += train_features.data<float>()[n * v.d_model + d];
+  for (double& m : mu) m /= static_cast<double>(data.size());
+  for (int64_t n = 0; n < data.size(); ++n)
+    for (int64_t d = 0; d < v.d_model; ++d) sd[d] += std::pow(train_features.data<float>()[n * v.d_model + d] - mu[d], 2);
+  for (double& s : sd) s = std::sqrt(s / static_cast<double>(data.size()) + 1e-6);
+  for (Tensor* f : {&train_features, &test_features})
+    for (int64_t n = 0; n < f->size(0); ++n)
+      for (int64_t d = 0; d < v.d_model; ++d) {
+        float& x = f->data<float>()[n * v.d_model + d];
+        x = static_cast<float>((x - mu[d]) / sd[d]);
+      }
+  const int64_t classes = data.classes;
+  std::map<std::string, Tensor> head{{"weight", models::init_parameter({classes, v.d_model}, 0.01, 3, 0)},
+                                     {"bias", Tensor::zeros({classes})}};
+  for (auto& [name, t] : head) t.set_requires_grad(true);
+  optim::AdamWOptions options;
+  options.weight_decay = 0;
+  optim::AdamW adamw(head, options);
+  const int64_t batch = 256, steps_per_epoch = data.size() / batch;
+  for (int64_t epoch = 0; epoch < a.epochs; ++epoch)
+    for (int64_t k = 0; k < steps_per_epoch; ++k) {
+      const int64_t step = epoch * steps_per_epoch + k, total = a.epochs * steps_per_epoch;
+      adamw.set_lr(optim::warmup_cosine(step, 0, total, 1e-2, 1e-4));
+      std::vector<int64_t> items;
+      for (int64_t i = 0; i < batch; ++i) {
+        const auto bits = philox_block({11, static_cast<uint64_t>(step)}, static_cast<uint64_t>(i));
+        items.push_back(static_cast<int64_t>(bits[0] % static_cast<uint32_t>(data.size())));
+      }
+      std::vector<int64_t> rows(items.begin(), items.end());
+      const Tensor x = ops::embedding(train_features, Tensor::from<int64_t>(rows, {batch}));
+      adamw.zero_grad();
+      const Tensor loss = ops::cross_entropy(ops::linear(x, head["weight"], head["bias"]), train::label_batch(data, items));
+      backward(loss);
+      adamw.step();
+    }
+  train::Evaluation e;
+  e.confusion.assign(static_cast<size_t>(classes * classes), 0);
+  {
+    NoGradGuard no_grad;
+    const Tensor logits = ops::linear(test_features, head["weight"], head["bias"]).contiguous();
+    for (int64_t n = 0; n < test.size(); ++n) {
+      const float* l = logits.data<float>() + n * classes;
+      const int64_t predicted = std::max_element(l, l + classes) - l, truth = test.labels.data<int64_t>()[n];
+      ++e.confusion[truth * classes + predicted];
+      e.correct += predicted == truth;
+      ++e.total;
+    }
+    e.accuracy = static_cast<double>(e.correct) / static_cast<double>(e.total);
+  }
+  fmt::print("linear probe ({} epochs on frozen {}-d features, {:.1f} s): ", a.epochs, v.d_model,
+             std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  report(e, classes, fs::path(a.run), "test set");
+}
+
+// Fine-tuning: a ViT classifier initialised from the MAE encoder (its sin-cos
+// table becomes learned positions), trained like `kiln vit train`.
+void mae_finetune(const Args& a) {
+  VisionRun r = read_vision_config(a.config, a.overrides, false);
+  const models::MaeModel pretrained = load_mae(model_dir(a.run));
+  models::VitConfig v = pretrained.config().encoder;
+  v.sincos_positions = false;
+  v.n_classes = r.vit.n_classes;
+  models::VitModel model(v, r.train.seed + 1);
+  std::map<std::string, Tensor> weights = model.parameters();
+  for (auto& [name, t] : weights)
+    if (auto it = pretrained.parameters().find(name); it != pretrained.parameters().end()) t = it->second;
+  weights["vit.embeddings.position_embeddings"] = models::sincos_position_table(v.d_model, v.grid()).reshape({1, v.patches() + 1, v.d_model});
+  model.load_parameters(weights);
+  const train::ImageData data = load_image_set(r.train_data), test = load_image_set(r.test_data);
+  const auto logits = [&](const Tensor& images) { return model.logits(images); };
+  const auto result = train::train_images(
+      data, model.parameters(),
+      [&](const Tensor& images, const Tensor& labels, int64_t) { return model.loss(images, labels, r.label_smoothing); },
+      r.train, r.run_dir, [&](int64_t, nlohmann::json& record) {
+        record["val_accuracy"] = train::evaluate_images(test, logits, r.eval_batch, r.train.mean, r.train.std).accuracy;
+      });
+  save_model(r.run_dir / "model", vit_json(v), model.parameters());
+  fmt::print("fine-tuned {} steps in {:.1f} s ({:.0f} images/s)\n", result.steps, result.seconds, result.images_per_second);
+  report(train::evaluate_images(test, logits, r.eval_batch, r.train.mean, r.train.std), test.classes, r.run_dir,
+         "test set");
+}
+
+}  // namespace
+
+void add_vision_commands(CLI::App& app) {
+  auto args = std::make_shared<Args>();
+  CLI::App* vit = app.add_subcommand("vit", "Vision Transformer: train and evaluate image classifiers");
+  vit->require_subcommand(1);
+  CLI::App* vit_train_cmd = vit->add_subcommand("train", "Train a ViT classifier (default: Fashion-MNIST)");
+  vit_train_cmd->add_option("-c,--config", args->config, "TOML file (configs/fmnist-vit.toml)");
+  vit_train_cmd->add_option("--set", args->overrides, "Override a field: section.key=value");
+  vit_train_cmd->callback([args] { vit_train(*args); });
+  CLI::App* vit_eval_cmd = vit->add_subcommand("eval", "Accuracy and confusion matrix (PNG) of a trained ViT");
+  vit_eval_cmd->add_option("run", args->run, "Run folder or model folder")->required();
+  vit_eval_cmd->add_option("--data", args->data, "IDX prefix or image folder (default: Fashion-MNIST test set)");
+  vit_eval_cmd->callback([args] { vit_eval(*args); });
+
+  CLI::App* mae = app.add_subcommand("mae", "Masked autoencoders: pre-train, show reconstructions, probe, fine-tune");
+  mae->require_subcommand(1);
+  CLI::App* mae_train_cmd = mae->add_subcommand("train", "Pre-train an MAE (default: Fashion-MNIST)");
+  mae_train_cmd->add_option("-c,--config", args->config, "TOML file (configs/fmnist-mae.toml)");
+  mae_train_cmd->add_option("--set", args->overrides, "Override a field: section.key=value");
+  mae_train_cmd->callback([args] { mae_train(*args); });
+  CLI::App* show = mae->add_subcommand("show", "PNG grid: originals, masked inputs, reconstructions");
+  show->add_option("run", args->run, "MAE run or model folder")->required();
+  show->add_option("-n,--count", args->count, "Images per row")->capture_default_str();
+  show->add_option("--data", args->data, "IDX prefix or image folder (default: Fashion-MNIST test set)");
+  show->add_option("-o,--output", args->output, "PNG to write (default: <run>/mae-show.png)");
+  show->callback([args] { mae_show(*args); });
+  CLI::App* probe = mae->add_subcommand("probe", "Linear probe on the frozen encoder's features");
+  probe->add_option("run", args->run, "MAE run or model folder")->required();
+  probe->add_option("--epochs", args->epochs, "Epochs of the linear classifier")->capture_default_str();
+  probe->add_option("--data", args->data, "Test set (default: Fashion-MNIST test set)");
+  probe->callback([args] { mae_probe(*args); });
+  CLI::App* finetune = mae->add_subcommand("finetune", "Fine-tune a ViT classifier from the MAE encoder");
+  finetune->add_option("run", args->run, "MAE run or model folder")->required();
+  finetune->add_option("-c,--config", args->config, "TOML file for the fine-tuning run (configs/fmnist-vit.toml)");
+  finetune->add_option("--set", args->overrides, "Override a field: section.key=value");
+  finetune->callback([args] { mae_finetune(*args); });
+}
+
+}  // namespace kiln::cli

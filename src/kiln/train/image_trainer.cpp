@@ -1,0 +1,217 @@
+#include "kiln/train/image_trainer.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <numeric>
+
+#include "kiln/autograd/engine.hpp"
+#include "kiln/autograd/grad_mode.hpp"
+#include "kiln/base/error.hpp"
+#include "kiln/base/philox.hpp"
+#include "kiln/base/progress.hpp"
+#include "kiln/io/png.hpp"
+#include "kiln/optim/optimizer.hpp"
+#include "kiln/optim/schedule.hpp"
+
+namespace kiln::train {
+
+namespace fs = std::filesystem;
+
+Tensor image_batch(const ImageData& data, const std::vector<int64_t>& items, const Augmentation& aug, double mean,
+                   double std, uint64_t seed, uint64_t draw) {
+  const int64_t c = data.images.size(1), h = data.images.size(2), w = data.images.size(3);
+  const auto b = static_cast<int64_t>(items.size());
+  Tensor out = Tensor::empty({b, c, h, w});
+  const uint8_t* src = data.images.data<uint8_t>();
+  float* dst = out.data<float>();
+  const auto scale = static_cast<float>(1.0 / (255.0 * std));
+  const auto shift = static_cast<float>(mean / std);
+  const PhiloxKey key{seed, 0x696d6167ULL ^ (draw << 8)};
+  for (int64_t n = 0; n < b; ++n) {
+    int64_t dy = 0, dx = 0;
+    bool flip = false;
+    if (aug.pad > 0 || aug.flip) {
+      const auto bits = philox_block(key, static_cast<uint64_t>(n));
+      if (aug.pad > 0) {
+        dy = static_cast<int64_t>(bits[0] % static_cast<uint32_t>(2 * aug.pad + 1)) - aug.pad;
+        dx = static_cast<int64_t>(bits[1] % static_cast<uint32_t>(2 * aug.pad + 1)) - aug.pad;
+      }
+      flip = aug.flip && (bits[2] & 1u) != 0;
+    }
+    const uint8_t* image = src + items[n] * c * h * w;
+    for (int64_t ch = 0; ch < c; ++ch)
+      for (int64_t y = 0; y < h; ++y)
+        for (int64_t x = 0; x < w; ++x) {
+          const int64_t sy = y + dy, sx0 = x + dx, sx = flip ? w - 1 - sx0 : sx0;
+          const bool inside = sy >= 0 && sy < h && sx0 >= 0 && sx0 < w;
+          const float pixel = inside ? static_cast<float>(image[(ch * h + sy) * w + sx]) : 0.0f;
+          dst[((n * c + ch) * h + y) * w + x] = pixel * scale - shift;
+        }
+  }
+  return out;
+}
+
+Tensor label_batch(const ImageData& data, const std::vector<int64_t>& items) {
+  std::vector<int64_t> labels;
+  for (int64_t i : items) labels.push_back(data.labels.data<int64_t>()[i]);
+  return Tensor::from<int64_t>(labels, {static_cast<int64_t>(labels.size())});
+}
+
+namespace {
+
+// A Philox-keyed permutation of 0..n−1 for one epoch (Fisher–Yates).
+std::vector<int64_t> epoch_order(int64_t n, uint64_t seed, int64_t epoch) {
+  std::vector<int64_t> order(static_cast<size_t>(n));
+  std::iota(order.begin(), order.end(), 0);
+  const PhiloxKey key{seed, 0x65706f63ULL + static_cast<uint64_t>(epoch)};
+  for (int64_t i = n - 1; i > 0; --i) {
+    const auto bits = philox_block(key, static_cast<uint64_t>(i));
+    const uint64_t r = ((uint64_t{bits[0]} << 32) | bits[1]) % static_cast<uint64_t>(i + 1);
+    std::swap(order[i], order[r]);
+  }
+  return order;
+}
+
+}  // namespace
+
+ImageTrainResult train_images(const ImageData& data, std::map<std::string, Tensor> parameters, const BatchLoss& loss,
+                              const ImageTrainOptions& o, const fs::path& run_dir,
+                              const std::function<void(int64_t, nlohmann::json&)>& after_epoch) {
+  KILN_CHECK(data.size() >= o.batch_size, "the training set has {} images, fewer than one batch of {}", data.size(),
+             o.batch_size);
+  std::map<std::string, Tensor> trained;
+  for (const auto& [name, p] : parameters)
+    if (p.requires_grad()) trained.emplace(name, p);
+  optim::AdamWOptions adamw_options;
+  adamw_options.lr = o.lr;
+  adamw_options.beta1 = o.beta1;
+  adamw_options.beta2 = o.beta2;
+  adamw_options.weight_decay = o.weight_decay;
+  optim::AdamW adamw(trained, adamw_options);
+  const int64_t per_epoch = data.size() / o.batch_size;
+  int64_t total = per_epoch * o.epochs;
+  if (o.max_steps > 0) total = std::min(total, o.max_steps);
+  fs::create_directories(run_dir);
+  std::ofstream metrics(run_dir / "metrics.jsonl", std::ios::trunc);
+  KILN_CHECK(metrics.good(), "{}: cannot write metrics", (run_dir / "metrics.jsonl").string());
+  ProgressBar bar("train", total, "step");
+  const auto start = std::chrono::steady_clock::now();
+  ImageTrainResult result;
+  int64_t step = 0;
+  for (int64_t epoch = 0; epoch < o.epochs && step < total; ++epoch) {
+    const std::vector<int64_t> order = epoch_order(data.size(), o.seed, epoch);
+    double epoch_loss = 0;
+    int64_t epoch_steps = 0;
+    for (int64_t k = 0; k < per_epoch && step < total; ++k, ++step) {
+      const std::vector<int64_t> items(order.begin() + k * o.batch_size, order.begin() + (k + 1) * o.batch_size);
+      const Tensor images = image_batch(data, items, o.augmentation, o.mean, o.std, o.seed, static_cast<uint64_t>(step));
+      const double lr = optim::warmup_cosine(step, o.warmup_steps, total, o.lr, o.min_lr);
+      adamw.set_lr(lr);
+      adamw.zero_grad();
+      const Tensor value = loss(images, label_batch(data, items), step);
+      const double v = value.item();
+      KILN_CHECK(std::isfinite(v), "step {}: the training loss is {}; stopping", step + 1, v);
+      backward(value);
+      const double norm = o.grad_clip > 0 ? optim::clip_grad_norm(trained, o.grad_clip) : 0.0;
+      adamw.step();
+      epoch_loss += v;
+      ++epoch_steps;
+      result.last_loss = v;
+      const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      const double rate = static_cast<double>((step + 1) * o.batch_size) / elapsed;
+      nlohmann::json record = {{"step", step + 1}, {"epoch", epoch + 1}, {"loss", v}, {"lr", lr},
+                               {"grad_norm", norm}, {"images_per_s", rate}, {"elapsed_s", elapsed}};
+      if (k + 1 == per_epoch || step + 1 == total) {
+        record["epoch_loss"] = epoch_loss / static_cast<double>(epoch_steps);
+        if (after_epoch) after_epoch(epoch + 1, record);
+      }
+      metrics << record.dump() << "\n";
+      metrics.flush();
+      bar.update(step + 1, fmt::format("epoch {}  loss {:.4f}  {:.0f} img/s", epoch + 1, v, rate));
+      if (!ProgressBar::stderr_is_terminal() && (k + 1 == per_epoch || step + 1 == total)) {
+        std::string extra;
+        for (const char* key : {"val_accuracy", "probe_accuracy", "val_loss"})
+          if (record.contains(key)) extra += fmt::format("  {} {:.4f}", key, record[key].get<double>());
+        fmt::print(stderr, "epoch {} (step {}/{})  loss {:.4f}  {:.0f} img/s{}\n", epoch + 1, step + 1, total,
+                   epoch_loss / static_cast<double>(epoch_steps), rate, extra);
+      }
+    }
+  }
+  bar.finish();
+  result.steps = step;
+  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  result.images_per_second = static_cast<double>(step * o.batch_size) / result.seconds;
+  return result;
+}
+
+Evaluation evaluate_images(const ImageData& data, const BatchLogits& logits, int64_t batch_size, double mean,
+                           double std) {
+  NoGradGuard no_grad;
+  Evaluation e;
+  const int64_t k = data.classes;
+  e.confusion.assign(static_cast<size_t>(k * k), 0);
+  for (int64_t first = 0; first < data.size(); first += batch_size) {
+    std::vector<int64_t> items;
+    for (int64_t i = first; i < std::min(first + batch_size, data.size()); ++i) items.push_back(i);
+    const Tensor out = logits(image_batch(data, items, {}, mean, std, 0, 0)).contiguous();
+    KILN_CHECK(out.dim() == 2 && out.size(1) == k, "evaluation: logits {} for {} classes", out.describe(), k);
+    const float* l = out.data<float>();
+    for (size_t n = 0; n < items.size(); ++n) {
+      const int64_t predicted = std::max_element(l + n * k, l + (n + 1) * k) - (l + n * k);
+      const int64_t truth = data.labels.data<int64_t>()[items[n]];
+      ++e.confusion[truth * k + predicted];
+      e.correct += predicted == truth;
+      ++e.total;
+    }
+  }
+  e.accuracy = e.total > 0 ? static_cast<double>(e.correct) / static_cast<double>(e.total) : 0;
+  return e;
+}
+
+void write_confusion_png(const Evaluation& e, int64_t k, const fs::path& path) {
+  constexpr int kCell = 24;
+  const int side = static_cast<int>(k) * kCell;
+  std::vector<uint8_t> rgb(static_cast<size_t>(side * side * 3), 255);
+  for (int64_t t = 0; t < k; ++t) {
+    int64_t row_total = 0;
+    for (int64_t p = 0; p < k; ++p) row_total += e.confusion[t * k + p];
+    for (int64_t p = 0; p < k; ++p) {
+      // Share of the true class predicted as p: white (0) to dark blue (1); a grey grid line between cells.
+      const double share = row_total > 0 ? static_cast<double>(e.confusion[t * k + p]) / static_cast<double>(row_total) : 0;
+      const auto shade = [&](double full) { return static_cast<uint8_t>(255 - share * (255 - full)); };
+      for (int y = 0; y < kCell; ++y)
+        for (int x = 0; x < kCell; ++x) {
+          const bool border = y == 0 || x == 0;
+          uint8_t* px = &rgb[((static_cast<size_t>(t) * kCell + y) * side + static_cast<size_t>(p) * kCell + x) * 3];
+          px[0] = border ? 200 : shade(8);
+          px[1] = border ? 200 : shade(48);
+          px[2] = border ? 200 : shade(107);
+        }
+    }
+  }
+  io::write_png(path, side, side, rgb);
+}
+
+void write_image_grid_png(const Tensor& images, int64_t columns, int zoom, const fs::path& path) {
+  const Tensor x = images.contiguous();
+  const int64_t n = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
+  const int64_t rows = (n + columns - 1) / columns;
+  const int width = static_cast<int>(columns * (w * zoom + 2)), height = static_cast<int>(rows * (h * zoom + 2));
+  std::vector<uint8_t> rgb(static_cast<size_t>(width * height * 3), 255);
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t ox = (i % columns) * (w * zoom + 2) + 1, oy = (i / columns) * (h * zoom + 2) + 1;
+    for (int64_t y = 0; y < h * zoom; ++y)
+      for (int64_t xx = 0; xx < w * zoom; ++xx)
+        for (int64_t ch = 0; ch < 3; ++ch) {
+          const int64_t source = c == 1 ? 0 : ch;
+          const float v = x.data<float>()[((i * c + source) * h + y / zoom) * w + xx / zoom];
+          rgb[static_cast<size_t>(((oy + y) * width + ox + xx) * 3 + ch)] =
+              static_cast<uint8_t>(std::clamp(v, 0.0f, 1.0f) * 255.0f + 0.5f);
+        }
+  }
+  io::write_png(path, width, height, rgb);
+}
+
+}  // namespace kiln::train
