@@ -199,6 +199,10 @@ void run_speculative(const GenerateArgs& args, const LoadedModel& loaded, const 
   sampling.temperature = 0;
   sampling.stop_id = loaded.tokenizer.eos_id();
   sampling.mla_absorbed = args.cache == "absorbed";
+  // Warm both paths first (kernel generation, first-touch of the caches) so the timings compare decoding only.
+  models::generate(*loaded.model, prompt, std::min<int64_t>(args.max_tokens, 8), sampling);
+  models::SpeculativeStats warm;
+  models::generate_speculative(*loaded.model, prompt, std::min<int64_t>(args.max_tokens, 8), sampling, warm);
   auto start = std::chrono::steady_clock::now();
   const std::vector<int32_t> plain = models::generate(*loaded.model, prompt, args.max_tokens, sampling);
   const double plain_s = seconds_since(start);
