@@ -11,7 +11,7 @@ packages=(
   # math and threads
   libdnnl-dev
   # files, text, program
-  nlohmann-json3-dev libtomlplusplus-dev libcli11-dev libfmt-dev libspdlog-dev zlib1g-dev libsentencepiece-dev
+  nlohmann-json3-dev libtomlplusplus-dev libcli11-dev libfmt-dev libspdlog-dev zlib1g-dev libsentencepiece-dev libstb-dev
   # distributed training (optional at build time; the suite runs its MPI tests with it)
   libopenmpi-dev openmpi-bin
   # reference implementation for tests (run with /usr/bin/python3)
