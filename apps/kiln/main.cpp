@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   kiln::cli::add_plan_commands(app);
   kiln::cli::add_lm_commands(app);
   kiln::cli::add_vision_commands(app);
+  kiln::cli::add_bert_commands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

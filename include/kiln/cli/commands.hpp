@@ -8,5 +8,6 @@ void add_ngram_commands(CLI::App& app);
 void add_plan_commands(CLI::App& app);
 void add_lm_commands(CLI::App& app);
 void add_vision_commands(CLI::App& app);
+void add_bert_commands(CLI::App& app);
 
 }  // namespace kiln::cli

@@ -76,8 +76,14 @@ class WordPieceTokenizer {
   std::optional<int32_t> pad_;
 };
 
+enum class MergeScore {
+  likelihood,  // count(ab) / (count(a)·count(b)): rare pairs first (the WordPiece description)
+  frequency,   // count(ab): frequent pairs first (BPE; what Hugging Face's WordPiece trainer does)
+};
+
 struct WordPieceVocabOptions {
   WordPieceOptions tokenizer;  // basic tokenisation applied to the corpus
+  MergeScore score = MergeScore::likelihood;
   std::vector<std::string> special_tokens = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"};
   int64_t min_word_count = 1;  // rarer words are ignored
 };

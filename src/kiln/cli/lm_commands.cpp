@@ -26,6 +26,8 @@
 
 namespace kiln::cli {
 
+void run_bert_pretraining(train::ConfigFile& file);  // bert_commands.cpp
+
 namespace fs = std::filesystem;
 
 namespace {
@@ -60,6 +62,10 @@ struct TrainArgs {
 void train_on(const TrainArgs& args, train::Communicator& comm) {
   train::ConfigFile file = args.config.empty() ? train::ConfigFile() : train::ConfigFile::load(args.config);
   for (const std::string& o : args.overrides) file.apply_override(o);
+  if (file.has("model.arch") && file.get_string("model.arch", "llama", {"llama", "gpt2", "bert"}) == "bert") {
+    KILN_CHECK(comm.size() == 1, "BERT pre-training runs in one process (MPI is for the decoder models)");
+    return run_bert_pretraining(file);
+  }
   const std::string effective = file.to_json();
   train::RunConfig run = train::read_run_config(file);
   if (run.threads > 0) omp_set_num_threads(static_cast<int>(run.threads));

@@ -546,7 +546,8 @@ std::vector<std::string> build_wordpiece_vocab(std::span<const std::string> line
     std::string best_text;
     for (const auto& [k, count] : pair_count) {
       const int32_t a = static_cast<int32_t>(k >> 32), b = static_cast<int32_t>(k & 0xFFFFFFFFu);
-      const __int128 denominator = static_cast<__int128>(symbol_count[a]) * symbol_count[b];
+      const __int128 denominator =
+          options.score == MergeScore::frequency ? 1 : static_cast<__int128>(symbol_count[a]) * symbol_count[b];
       const __int128 lhs = static_cast<__int128>(count) * best_denominator, rhs = static_cast<__int128>(best_count) * denominator;
       if (best_count > 0 && lhs < rhs) continue;
       if (best_count > 0 && lhs == rhs && count < best_count) continue;

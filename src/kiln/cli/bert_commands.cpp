@@ -1,0 +1,454 @@
+// BERT on the command line: `kiln train` with model.arch = "bert" pre-trains
+// a masked LM on a text corpus (one sentence or verse per line) with a
+// WordPiece vocabulary learnt from it; `kiln finetune` trains a sequence
+// classifier on [CLS] — from a pre-trained run or from scratch — on lines
+// with a parallel label file (KJV: which of the 66 books a verse is from).
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <numeric>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "kiln/autograd/engine.hpp"
+#include "kiln/autograd/grad_mode.hpp"
+#include "kiln/autograd/ops/loss.hpp"
+#include "kiln/base/error.hpp"
+#include "kiln/base/philox.hpp"
+#include "kiln/base/progress.hpp"
+#include "kiln/cli/commands.hpp"
+#include "kiln/data/wordpiece.hpp"
+#include "kiln/io/atomic_file.hpp"
+#include "kiln/io/safetensors.hpp"
+#include "kiln/models/bert/bert.hpp"
+#include "kiln/optim/optimizer.hpp"
+#include "kiln/optim/schedule.hpp"
+#include "kiln/train/config_file.hpp"
+#include "kiln/train/image_trainer.hpp"
+
+namespace kiln::cli {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::vector<std::string> read_lines(const fs::path& path) {
+  std::ifstream in(path);
+  KILN_CHECK(in.good(), "{}: cannot open", path.string());
+  std::vector<std::string> lines;
+  std::string line;
+  while (std::getline(in, line)) lines.push_back(line);
+  KILN_CHECK(!lines.empty(), "{}: empty", path.string());
+  return lines;
+}
+
+void write_text(const fs::path& path, const std::string& text) {
+  io::AtomicFile file(path);
+  file.write(text.data(), text.size());
+  file.commit();
+}
+
+models::BertConfig read_bert_model(train::ConfigFile& f) {
+  models::BertConfig m;
+  m.d_model = f.get_int("model.d_model", 128, 4, 1 << 14);
+  m.n_layer = f.get_int("model.n_layer", 4, 1, 256);
+  m.n_head = f.get_int("model.n_head", 4, 1, 256);
+  m.ffn_dim = f.get_int("model.ffn_dim", 4 * m.d_model, 1, 1 << 16);
+  m.max_positions = f.get_int("model.max_positions", 128, 2, 1 << 16);
+  m.dropout = f.get_double("model.dropout", 0.1, 0, 0.9);
+  m.norm_eps = f.get_double("model.norm_eps", 1e-12, 1e-14, 1e-1);
+  return m;
+}
+
+nlohmann::json bert_json(const models::BertConfig& m) {
+  return {{"model_type", "bert"},
+          {"architectures", {m.n_classes > 0 ? "BertForSequenceClassification" : "BertForMaskedLM"}},
+          {"vocab_size", m.vocab_size},
+          {"hidden_size", m.d_model},
+          {"num_hidden_layers", m.n_layer},
+          {"num_attention_heads", m.n_head},
+          {"intermediate_size", m.ffn_dim},
+          {"max_position_embeddings", m.max_positions},
+          {"type_vocab_size", m.type_vocab},
+          {"layer_norm_eps", m.norm_eps},
+          {"hidden_dropout_prob", m.dropout},
+          {"hidden_act", "gelu"},
+          {"num_labels", m.n_classes}};
+}
+
+models::BertConfig bert_from_json(const fs::path& path) {
+  std::ifstream in(path);
+  KILN_CHECK(in.good(), "{}: cannot open (is it a kiln BERT run?)", path.string());
+  const nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
+  KILN_CHECK(!j.is_discarded() && j.value("model_type", "") == "bert", "{}: not a BERT config", path.string());
+  models::BertConfig m;
+  m.vocab_size = j.at("vocab_size");
+  m.d_model = j.at("hidden_size");
+  m.n_layer = j.at("num_hidden_layers");
+  m.n_head = j.at("num_attention_heads");
+  m.ffn_dim = j.at("intermediate_size");
+  m.max_positions = j.at("max_position_embeddings");
+  m.type_vocab = j.at("type_vocab_size");
+  m.norm_eps = j.at("layer_norm_eps");
+  m.dropout = j.value("hidden_dropout_prob", 0.1);
+  m.n_classes = j.value("num_labels", int64_t{0});
+  return m;
+}
+
+void save_bert(const fs::path& dir, const models::BertModel& model, const data::WordPieceTokenizer& tokenizer,
+               const nlohmann::json& extra = {}) {
+  fs::create_directories(dir);
+  io::save_safetensors(dir / "model.safetensors", model.parameters(), {{"format", "pt"}});
+  nlohmann::json config = bert_json(model.config());
+  if (!extra.is_null()) config["kiln"] = extra;
+  write_text(dir / "config.json", config.dump(2) + "\n");
+  data::write_wordpiece_vocab(dir / "vocab.txt", tokenizer.vocab());
+}
+
+struct Sequences {
+  std::vector<int32_t> stream;        // every line's ids followed by [SEP]
+  std::vector<int64_t> line_starts;   // offsets of the lines in the stream
+};
+
+Sequences encode_lines(const std::vector<std::string>& lines, const data::WordPieceTokenizer& t) {
+  Sequences s;
+  for (const std::string& line : lines) {
+    s.line_starts.push_back(static_cast<int64_t>(s.stream.size()));
+    for (int32_t id : t.encode(line)) s.stream.push_back(id);
+    s.stream.push_back(t.sep_id());
+  }
+  return s;
+}
+
+// B windows of [CLS] + (L − 1) stream tokens, each starting at a line start.
+models::BertBatch mlm_windows(const Sequences& s, int64_t batch, int64_t length, const PhiloxKey& key,
+                              const data::WordPieceTokenizer& t, bool fixed_order, int64_t first_window) {
+  Tensor tokens = Tensor::empty({batch, length}, DType::i64);
+  const int64_t span = length - 1, total = static_cast<int64_t>(s.stream.size());
+  std::vector<int64_t> usable;
+  for (int64_t start : s.line_starts)
+    if (start + span <= total) usable.push_back(start);
+  KILN_CHECK(!usable.empty(), "the corpus is shorter than one sequence of {} tokens", length);
+  for (int64_t b = 0; b < batch; ++b) {
+    int64_t pick = 0;
+    if (fixed_order) {
+      pick = usable[static_cast<size_t>((first_window + b) * 7919 % static_cast<int64_t>(usable.size()))];
+    } else {
+      const auto bits = philox_block(key, static_cast<uint64_t>(b));
+      pick = usable[((uint64_t{bits[0]} << 32) | bits[1]) % usable.size()];
+    }
+    tokens.data<int64_t>()[b * length] = t.cls_id();
+    for (int64_t i = 0; i < span; ++i) tokens.data<int64_t>()[b * length + 1 + i] = s.stream[pick + i];
+  }
+  return {tokens, Tensor(), Tensor()};
+}
+
+std::pair<Tensor, Tensor> masked(models::BertBatch& batch, const data::WordPieceTokenizer& t, double rate,
+                                 bool whole_word, uint64_t seed, uint64_t draw) {
+  const int64_t n = batch.tokens.numel();
+  std::vector<uint8_t> maskable(static_cast<size_t>(n)), continues(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    const auto id = static_cast<int32_t>(batch.tokens.data<int64_t>()[i]);
+    maskable[i] = id != t.cls_id() && id != t.sep_id() && (!t.pad_id() || id != *t.pad_id());
+    continues[i] = t.token(id).rfind("##", 0) == 0;
+  }
+  const Tensor labels = models::mask_tokens(batch.tokens, maskable, continues,
+                                            {.rate = rate, .mask_id = t.mask_id(), .vocab_size = t.vocab_size(),
+                                             .whole_word = whole_word},
+                                            seed, draw);
+  return {batch.tokens, labels};
+}
+
+struct PretrainArgs {
+  std::string config;
+  std::vector<std::string> overrides;
+};
+
+}  // namespace
+
+void run_bert_pretraining(train::ConfigFile& f) {
+  const fs::path run_dir = f.get_string("run.dir", "runs/kjv-bert");
+  const fs::path train_text = f.get_string("data.train", "data/kjv/train.txt");
+  const fs::path valid_text = f.get_string("data.valid", "data/kjv/valid.txt");
+  const int64_t vocab_size = f.get_int("tokenizer.vocab_size", 4000, 64, 1 << 20);
+  const bool lowercase = f.get_bool("tokenizer.lowercase", true);
+  const std::string merge_score = f.get_string("tokenizer.merge_score", "frequency", {"frequency", "likelihood"});
+  models::BertConfig m = read_bert_model(f);
+  const int64_t steps = f.get_int("train.steps", 2000, 1, 1 << 30);
+  const int64_t batch = f.get_int("train.batch_size", 32, 1, 1 << 16);
+  const int64_t length = f.get_int("train.seq_len", 128, 8, m.max_positions);
+  const double lr = f.get_double("train.lr", 1e-3, 0, 10);
+  const int64_t warmup = f.get_int("train.warmup", steps / 10, 0, 1 << 30);
+  const double weight_decay = f.get_double("train.weight_decay", 0.01, 0, 10);
+  const double mask_rate = f.get_double("train.mask_rate", 0.15, 0.01, 0.9);
+  const bool whole_word = f.get_bool("train.whole_word_mask", false);
+  const int64_t eval_every = f.get_int("train.eval_every", 500, 1, 1 << 30);
+  const auto seed = static_cast<uint64_t>(f.get_int("train.seed", 1234, 0, 1LL << 62));
+  f.check_all_used();
+
+  data::WordPieceOptions wp;
+  wp.lowercase = lowercase;
+  const std::vector<std::string> lines = read_lines(train_text), valid_lines = read_lines(valid_text);
+  fs::create_directories(run_dir);
+  const fs::path vocab_path = run_dir / "vocab.txt";
+  if (!fs::exists(vocab_path)) {
+    const auto start = std::chrono::steady_clock::now();
+    data::WordPieceVocabOptions vo;
+    vo.tokenizer = wp;
+    vo.score = merge_score == "frequency" ? data::MergeScore::frequency : data::MergeScore::likelihood;
+    data::write_wordpiece_vocab(vocab_path, data::build_wordpiece_vocab(lines, vocab_size, vo));
+    fmt::print(stderr, "WordPiece vocabulary learnt from {} in {:.1f} s: {}\n", train_text.string(),
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), vocab_path.string());
+  }
+  const data::WordPieceTokenizer tokenizer = data::WordPieceTokenizer::load(vocab_path, wp);
+  KILN_CHECK(tokenizer.pad_id().has_value(), "{}: the vocabulary has no [PAD]", vocab_path.string());
+  m.vocab_size = tokenizer.vocab_size();
+  models::BertModel model(m, seed);
+  const Sequences train_seq = encode_lines(lines, tokenizer), valid_seq = encode_lines(valid_lines, tokenizer);
+  fmt::print(stderr, "BERT: {} layers, width {}, {:.2f}M parameters; {} WordPiece tokens; {} train / {} valid tokens\n",
+             m.n_layer, m.d_model, static_cast<double>(m.parameter_count(true)) / 1e6, m.vocab_size,
+             train_seq.stream.size(), valid_seq.stream.size());
+  std::map<std::string, Tensor> trained = model.parameters();
+  optim::AdamWOptions options;
+  options.lr = lr;
+  options.weight_decay = weight_decay;
+  options.beta2 = 0.999;
+  optim::AdamW adamw(trained, options);
+  std::ofstream metrics(run_dir / "metrics.jsonl", std::ios::trunc);
+  ProgressBar bar("pretrain", steps, "step");
+  const auto start = std::chrono::steady_clock::now();
+  const auto evaluate = [&] {
+    NoGradGuard no_grad;
+    double total = 0;
+    const int64_t batches = 8;
+    for (int64_t k = 0; k < batches; ++k) {
+      models::BertBatch b = mlm_windows(valid_seq, batch, length, {seed, 0}, tokenizer, true, k * batch);
+      auto [tokens, labels] = masked(b, tokenizer, mask_rate, whole_word, seed + 1, static_cast<uint64_t>(k));
+      total += model.mlm_loss(b, labels, false).item();
+    }
+    return total / static_cast<double>(batches);
+  };
+  double last = 0;
+  for (int64_t step = 0; step < steps; ++step) {
+    // New windows and a new masking every step: each epoch sees other masks (dynamic masking).
+    models::BertBatch b = mlm_windows(train_seq, batch, length, {seed, 0x77000000ULL + static_cast<uint64_t>(step)},
+                                      tokenizer, false, 0);
+    auto [tokens, labels] = masked(b, tokenizer, mask_rate, whole_word, seed, static_cast<uint64_t>(step));
+    adamw.set_lr(optim::warmup_linear(step, warmup, steps, lr, 0.0));
+    adamw.zero_grad();
+    const Tensor loss = model.mlm_loss(b, labels, true, seed, static_cast<uint64_t>(step));
+    last = loss.item();
+    KILN_CHECK(std::isfinite(last), "step {}: the MLM loss is {}; stopping", step + 1, last);
+    backward(loss);
+    const double norm = optim::clip_grad_norm(trained, 1.0);
+    adamw.step();
+    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const double rate = static_cast<double>((step + 1) * batch * length) / elapsed;
+    nlohmann::json record = {{"step", step + 1}, {"loss", last}, {"grad_norm", norm}, {"tokens_per_s", rate},
+                             {"elapsed_s", elapsed}};
+    if ((step + 1) % eval_every == 0 || step + 1 == steps) record["val_loss"] = evaluate();
+    metrics << record.dump() << "\n";
+    metrics.flush();
+    const std::string extra = fmt::format("mlm loss {:.4f}  {:.0f} tok/s", last, rate) +
+                              (record.contains("val_loss") ? fmt::format("  val {:.4f}", record["val_loss"].get<double>()) : "");
+    bar.update(step + 1, extra);
+    if (!ProgressBar::stderr_is_terminal() && record.contains("val_loss"))
+      fmt::print(stderr, "step {}/{}  {}\n", step + 1, steps, extra);
+  }
+  bar.finish();
+  save_bert(run_dir / "model", model, tokenizer);
+  fmt::print("pre-trained {} steps: train MLM loss {:.4f}; checkpoint {}\n", steps, last, (run_dir / "model").string());
+}
+
+namespace {
+
+struct Labelled {
+  std::vector<std::vector<int32_t>> ids;
+  std::vector<int64_t> labels;
+};
+
+Labelled labelled_lines(const fs::path& text, const fs::path& label_file, const data::WordPieceTokenizer& t,
+                        std::map<std::string, int64_t>& classes, int64_t max_len, bool add_classes) {
+  const std::vector<std::string> lines = read_lines(text), names = read_lines(label_file);
+  KILN_CHECK(lines.size() == names.size(), "{} has {} lines but {} has {} labels", text.string(), lines.size(),
+             label_file.string(), names.size());
+  Labelled out;
+  for (size_t i = 0; i < lines.size(); ++i) {
+    auto it = classes.find(names[i]);
+    if (it == classes.end()) {
+      KILN_CHECK(add_classes, "{}:{}: label '{}' does not occur in the training labels", label_file.string(), i + 1,
+                 names[i]);
+      it = classes.emplace(names[i], static_cast<int64_t>(classes.size())).first;
+    }
+    std::vector<int32_t> ids{t.cls_id()};
+    for (int32_t id : t.encode(lines[i])) {
+      if (static_cast<int64_t>(ids.size()) + 1 >= max_len) break;
+      ids.push_back(id);
+    }
+    ids.push_back(t.sep_id());
+    out.ids.push_back(std::move(ids));
+    out.labels.push_back(it->second);
+  }
+  return out;
+}
+
+models::BertBatch pad_batch(const Labelled& data, const std::vector<int64_t>& items, int32_t pad) {
+  int64_t longest = 0;
+  for (int64_t i : items) longest = std::max<int64_t>(longest, static_cast<int64_t>(data.ids[i].size()));
+  const auto b = static_cast<int64_t>(items.size());
+  Tensor tokens = Tensor::full({b, longest}, pad, DType::i64);
+  Tensor mask = Tensor::zeros({b, longest}, DType::u8);
+  for (int64_t r = 0; r < b; ++r)
+    for (size_t j = 0; j < data.ids[items[r]].size(); ++j) {
+      tokens.data<int64_t>()[r * longest + static_cast<int64_t>(j)] = data.ids[items[r]][j];
+      mask.data<uint8_t>()[r * longest + static_cast<int64_t>(j)] = 1;
+    }
+  return {tokens, Tensor(), mask};
+}
+
+struct FinetuneArgs {
+  std::string config, from;
+  std::vector<std::string> overrides;
+};
+
+void run_finetune(const FinetuneArgs& a) {
+  train::ConfigFile f = a.config.empty() ? train::ConfigFile() : train::ConfigFile::load(a.config);
+  for (const std::string& o : a.overrides) f.apply_override(o);
+  const fs::path run_dir = f.get_string("run.dir", a.from.empty() ? "runs/kjv-books-scratch" : "runs/kjv-books");
+  const fs::path train_text = f.get_string("data.train", "data/kjv/train.txt");
+  const fs::path train_labels = f.get_string("data.train_labels", "data/kjv/train.books.txt");
+  const fs::path test_text = f.get_string("data.test", "data/kjv/test.txt");
+  const fs::path test_labels = f.get_string("data.test_labels", "data/kjv/test.books.txt");
+  const std::string vocab_option = f.get_string("tokenizer.vocab", "");
+  models::BertConfig m = read_bert_model(f);
+  const int64_t epochs = f.get_int("train.epochs", 3, 1, 1000);
+  const int64_t batch = f.get_int("train.batch_size", 32, 1, 1 << 16);
+  const int64_t max_len = f.get_int("train.max_len", 64, 4, 1 << 16);
+  const double lr = f.get_double("train.lr", 1e-4, 0, 10);
+  const double weight_decay = f.get_double("train.weight_decay", 0.01, 0, 10);
+  const auto seed = static_cast<uint64_t>(f.get_int("train.seed", 1234, 0, 1LL << 62));
+  f.check_all_used();
+
+  // The pre-trained run fixes the architecture and the vocabulary; from scratch the config does.
+  fs::path vocab_path = vocab_option;
+  std::map<std::string, Tensor> pretrained;
+  if (!a.from.empty()) {
+    const fs::path dir = fs::exists(fs::path(a.from) / "config.json") ? fs::path(a.from) : fs::path(a.from) / "model";
+    const models::BertConfig loaded = bert_from_json(dir / "config.json");
+    m = loaded;
+    vocab_path = dir / "vocab.txt";
+    pretrained = io::load_safetensors(dir / "model.safetensors").tensors;
+  }
+  KILN_CHECK(!vocab_path.empty(), "from scratch, set tokenizer.vocab (a vocab.txt, e.g. runs/kjv-bert/vocab.txt)");
+  const data::WordPieceTokenizer tokenizer = data::WordPieceTokenizer::load(vocab_path);
+  KILN_CHECK(tokenizer.pad_id().has_value(), "{}: the vocabulary has no [PAD]", vocab_path.string());
+  std::map<std::string, int64_t> classes;
+  const Labelled train_set = labelled_lines(train_text, train_labels, tokenizer, classes, max_len, true);
+  const Labelled test_set = labelled_lines(test_text, test_labels, tokenizer, classes, max_len, false);
+  m.vocab_size = tokenizer.vocab_size();
+  m.n_classes = static_cast<int64_t>(classes.size());
+  models::BertModel model(m, seed + 7);
+  if (!pretrained.empty()) {
+    std::map<std::string, Tensor> encoder;
+    for (const auto& [name, t] : pretrained)
+      if (name.rfind("bert.", 0) == 0) encoder.emplace(name, t);
+    model.load_parameters(encoder, true);
+  }
+  fmt::print(stderr, "fine-tuning {} BERT ({} layers, width {}) on {} lines, {} classes; {} test lines\n",
+             a.from.empty() ? "a freshly initialised" : "the pre-trained", m.n_layer, m.d_model, train_set.ids.size(),
+             m.n_classes, test_set.ids.size());
+  std::map<std::string, Tensor> trained;
+  for (const auto& [name, p] : model.parameters())
+    if (name.rfind("cls.predictions", 0) != 0) trained.emplace(name, p);  // the MLM head plays no part
+  optim::AdamWOptions options;
+  options.lr = lr;
+  options.weight_decay = weight_decay;
+  optim::AdamW adamw(trained, options);
+  const auto n = static_cast<int64_t>(train_set.ids.size());
+  const int64_t per_epoch = n / batch, total = per_epoch * epochs;
+  fs::create_directories(run_dir);
+  std::ofstream metrics(run_dir / "metrics.jsonl", std::ios::trunc);
+  const auto evaluate = [&] {
+    NoGradGuard no_grad;
+    train::Evaluation e;
+    const int64_t k = m.n_classes;
+    e.confusion.assign(static_cast<size_t>(k * k), 0);
+    for (int64_t first = 0; first < static_cast<int64_t>(test_set.ids.size()); first += 128) {
+      std::vector<int64_t> items;
+      for (int64_t i = first; i < std::min<int64_t>(first + 128, static_cast<int64_t>(test_set.ids.size())); ++i)
+        items.push_back(i);
+      const Tensor logits = model.classify(pad_batch(test_set, items, *tokenizer.pad_id()), false).contiguous();
+      for (size_t r = 0; r < items.size(); ++r) {
+        const float* l = logits.data<float>() + r * k;
+        const int64_t predicted = std::max_element(l, l + k) - l, truth = test_set.labels[items[r]];
+        ++e.confusion[truth * k + predicted];
+        e.correct += predicted == truth;
+        ++e.total;
+      }
+    }
+    e.accuracy = static_cast<double>(e.correct) / static_cast<double>(e.total);
+    return e;
+  };
+  ProgressBar bar("finetune", total, "step");
+  const auto start = std::chrono::steady_clock::now();
+  int64_t step = 0;
+  for (int64_t epoch = 0; epoch < epochs; ++epoch) {
+    std::vector<int64_t> order(static_cast<size_t>(n));
+    std::iota(order.begin(), order.end(), 0);
+    for (int64_t i = n - 1; i > 0; --i) {
+      const auto bits = philox_block({seed, 0x66740000ULL + static_cast<uint64_t>(epoch)}, static_cast<uint64_t>(i));
+      std::swap(order[i], order[((uint64_t{bits[0]} << 32) | bits[1]) % static_cast<uint64_t>(i + 1)]);
+    }
+    double epoch_loss = 0;
+    for (int64_t k = 0; k < per_epoch; ++k, ++step) {
+      const std::vector<int64_t> items(order.begin() + k * batch, order.begin() + (k + 1) * batch);
+      std::vector<int64_t> y;
+      for (int64_t i : items) y.push_back(train_set.labels[i]);
+      adamw.set_lr(optim::warmup_linear(step, total / 10, total, lr, 0.0));
+      adamw.zero_grad();
+      const Tensor loss = ops::cross_entropy(
+          model.classify(pad_batch(train_set, items, *tokenizer.pad_id()), true, seed, static_cast<uint64_t>(step)),
+          Tensor::from<int64_t>(y, {batch}));
+      epoch_loss += loss.item();
+      backward(loss);
+      optim::clip_grad_norm(trained, 1.0);
+      adamw.step();
+      bar.update(step + 1, fmt::format("epoch {}  loss {:.4f}", epoch + 1, loss.item()));
+    }
+    const train::Evaluation e = evaluate();
+    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    metrics << nlohmann::json{{"epoch", epoch + 1}, {"step", step}, {"loss", epoch_loss / per_epoch},
+                              {"val_accuracy", e.accuracy}, {"elapsed_s", elapsed}}
+                   .dump()
+            << "\n";
+    metrics.flush();
+    if (!ProgressBar::stderr_is_terminal())
+      fmt::print(stderr, "epoch {}/{}  loss {:.4f}  test accuracy {:.2f}%\n", epoch + 1, epochs,
+                 epoch_loss / per_epoch, 100 * e.accuracy);
+  }
+  bar.finish();
+  const train::Evaluation e = evaluate();
+  save_bert(run_dir / "model", model, tokenizer, {{"labels", classes}});
+  train::write_confusion_png(e, m.n_classes, run_dir / "confusion.png");
+  fmt::print("{}: test accuracy {:.2f}% ({} of {}) after {} epochs ({} steps, {:.0f} s); confusion matrix {}\n",
+             a.from.empty() ? "from scratch" : "pre-trained + fine-tuned", 100 * e.accuracy, e.correct, e.total,
+             epochs, step, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
+             (run_dir / "confusion.png").string());
+}
+
+}  // namespace
+
+void add_bert_commands(CLI::App& app) {
+  auto args = std::make_shared<FinetuneArgs>();
+  CLI::App* cmd = app.add_subcommand(
+      "finetune", "Train a BERT sequence classifier on [CLS] (e.g. which book a KJV verse is from)");
+  cmd->add_option("-c,--config", args->config, "TOML file (configs/kjv-books.toml)");
+  cmd->add_option("--from", args->from, "Pre-trained BERT run (kiln train with model.arch = \"bert\"); none = from scratch");
+  cmd->add_option("--set", args->overrides, "Override a field: section.key=value");
+  cmd->callback([args] { run_finetune(*args); });
+}
+
+}  // namespace kiln::cli
