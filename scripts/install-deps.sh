@@ -13,11 +13,11 @@ packages=(
   # files, text, program
   nlohmann-json3-dev libtomlplusplus-dev libcli11-dev libfmt-dev libspdlog-dev zlib1g-dev libsentencepiece-dev libstb-dev
   # distributed training (optional at build time; the suite runs its MPI tests with it)
-  libopenmpi-dev openmpi-bin
+  libopenmpi-dev openmpi-bin procps
   # reference implementation for tests (run with /usr/bin/python3)
   python3 python3-numpy python3-torch
   # bundled data
-  bible-kjv bible-kjv-text fortunes-zh
+  bible-kjv bible-kjv-text fortunes-zh dataset-fashion-mnist
   # benchmarks (bench/)
   time bc
 )
