@@ -344,7 +344,7 @@ void add_lm_commands(CLI::App& app) {
   });
 
   auto train = std::make_shared<TrainArgs>();
-  CLI::App* train_cmd = app.add_subcommand("train", "Train a decoder language model (LLaMA/DeepSeek or GPT-2 block)");
+  CLI::App* train_cmd = app.add_subcommand("train", "Train a model from a TOML config: decoder LMs (LLaMA/DeepSeek-V3 or GPT-2 block; under mpirun data/expert-parallel) or BERT (model.arch = \"bert\")");
   train_cmd->add_option("-c,--config", train->config, "TOML run configuration (configs/*.toml)");
   train_cmd->add_option("--set", train->overrides, "Override a field, e.g. --set model.n_layer=4 (repeatable)");
   train_cmd->add_flag("--resume", train->resume, "Continue from the run folder's latest checkpoint");
