@@ -13,6 +13,7 @@
 #include "kiln/autograd/ops/shape.hpp"
 #include "kiln/base/error.hpp"
 #include "kiln/base/philox.hpp"
+#include "kiln/models/parameters.hpp"
 #include "kiln/models/vit/vit.hpp"
 
 namespace kiln::models {
@@ -83,21 +84,7 @@ BertModel::BertModel(BertConfig config, uint64_t seed) : config_(std::move(confi
 }
 
 void BertModel::load_parameters(const std::map<std::string, Tensor>& weights, bool partial) {
-  for (const auto& [name, tensor] : weights)
-    KILN_CHECK(partial || parameters_.count(name) != 0, "checkpoint has tensor '{}', which this BERT does not have",
-               name);
-  for (auto& [name, param] : parameters_) {
-    auto it = weights.find(name);
-    if (it == weights.end()) {
-      KILN_CHECK(partial, "checkpoint lacks tensor '{}'", name);
-      continue;
-    }
-    KILN_CHECK(it->second.shape() == param.shape(), "checkpoint tensor '{}' is {}, the model expects {}", name,
-               it->second.describe(), param.describe());
-    Tensor value = it->second.to(DType::f32).contiguous().clone();
-    value.set_requires_grad(true);
-    param = value;
-  }
+  load_named_parameters(parameters_, weights, "this BERT", partial);
 }
 
 const Tensor& BertModel::param(const std::string& name) const {

@@ -1,6 +1,7 @@
 #include "kiln/models/gpt/model.hpp"
 
 #include "kiln/models/gpt/moe.hpp"
+#include "kiln/models/parameters.hpp"
 
 #include <cmath>
 #include <optional>
@@ -156,18 +157,7 @@ void GptModel::add_parameter(const std::string& name, const Shape& shape, double
 }
 
 void GptModel::load_parameters(const std::map<std::string, Tensor>& weights) {
-  for (const auto& [name, tensor] : weights)
-    KILN_CHECK(parameters_.count(name) != 0, "checkpoint has tensor '{}', which a {} model does not have", name,
-               config_.arch_name());
-  for (auto& [name, param] : parameters_) {
-    auto it = weights.find(name);
-    KILN_CHECK(it != weights.end(), "checkpoint lacks tensor '{}'", name);
-    KILN_CHECK(it->second.shape() == param.shape(), "checkpoint tensor '{}' is {}, the model expects {}", name,
-               it->second.describe(), param.describe());
-    Tensor value = it->second.to(DType::f32).contiguous().clone();
-    value.set_requires_grad(param.requires_grad());
-    param = value;
-  }
+  load_named_parameters(parameters_, weights, "a " + config_.arch_name() + " model");
 }
 
 const Tensor& GptModel::param(const std::string& name) const {

@@ -12,6 +12,7 @@
 #include "kiln/autograd/ops/shape.hpp"
 #include "kiln/base/error.hpp"
 #include "kiln/base/philox.hpp"
+#include "kiln/models/parameters.hpp"
 
 namespace kiln::models {
 
@@ -99,17 +100,7 @@ MaeModel::MaeModel(MaeConfig config, uint64_t seed)
 }
 
 void MaeModel::load_parameters(const std::map<std::string, Tensor>& weights) {
-  for (const auto& [name, tensor] : weights)
-    KILN_CHECK(parameters_.count(name) != 0, "checkpoint has tensor '{}', which this MAE does not have", name);
-  for (auto& [name, param] : parameters_) {
-    auto it = weights.find(name);
-    KILN_CHECK(it != weights.end(), "checkpoint lacks tensor '{}'", name);
-    KILN_CHECK(it->second.shape() == param.shape(), "checkpoint tensor '{}' is {}, the model expects {}", name,
-               it->second.describe(), param.describe());
-    Tensor value = it->second.to(DType::f32).contiguous().clone();
-    value.set_requires_grad(true);
-    param = value;
-  }
+  load_named_parameters(parameters_, weights, "this MAE");
   sync_encoder();
 }
 

@@ -12,6 +12,7 @@
 #include "kiln/autograd/ops/shape.hpp"
 #include "kiln/base/error.hpp"
 #include "kiln/base/philox.hpp"
+#include "kiln/models/parameters.hpp"
 
 namespace kiln::models {
 
@@ -193,17 +194,7 @@ VitModel::VitModel(VitConfig config, uint64_t seed) : config_(std::move(config))
 }
 
 void VitModel::load_parameters(const std::map<std::string, Tensor>& weights) {
-  for (const auto& [name, tensor] : weights)
-    KILN_CHECK(parameters_.count(name) != 0, "checkpoint has tensor '{}', which this ViT does not have", name);
-  for (auto& [name, param] : parameters_) {
-    auto it = weights.find(name);
-    KILN_CHECK(it != weights.end(), "checkpoint lacks tensor '{}'", name);
-    KILN_CHECK(it->second.shape() == param.shape(), "checkpoint tensor '{}' is {}, the model expects {}", name,
-               it->second.describe(), param.describe());
-    Tensor value = it->second.to(DType::f32).contiguous().clone();
-    value.set_requires_grad(true);
-    param = value;
-  }
+  load_named_parameters(parameters_, weights, "this ViT");
 }
 
 const Tensor& VitModel::param(const std::string& name) const {

@@ -1,0 +1,17 @@
+#pragma once
+// Loading named weights into a model's parameter map, shared by every model.
+#include <map>
+#include <string>
+
+#include "kiln/tensor/tensor.hpp"
+
+namespace kiln::models {
+
+// Replaces each parameter by an f32 copy of weights[name] (shapes checked,
+// requires_grad kept). A name in `weights` the model lacks is an error; so is
+// a parameter missing from `weights` unless `partial` (it then keeps its value).
+// `model` names the model in errors ("a llama model", "this ViT").
+void load_named_parameters(std::map<std::string, Tensor>& parameters, const std::map<std::string, Tensor>& weights,
+                           const std::string& model, bool partial = false);
+
+}  // namespace kiln::models
