@@ -55,6 +55,10 @@ struct Evaluation {
   std::vector<int64_t> confusion;  // [classes × classes], row = true class
 };
 
+// Counts a batch of predictions (argmax of logits [n, classes]) against the
+// true classes into `evaluation` (confusion matrix sized on first use); accuracy updated.
+void add_predictions(Evaluation& evaluation, const Tensor& logits, const std::vector<int64_t>& truth, int64_t classes);
+
 using BatchLoss = std::function<Tensor(const Tensor& images, const Tensor& labels, int64_t step)>;
 using BatchLogits = std::function<Tensor(const Tensor& images)>;
 

@@ -374,22 +374,15 @@ void run_finetune(const FinetuneArgs& a) {
   const auto evaluate = [&] {
     NoGradGuard no_grad;
     train::Evaluation e;
-    const int64_t k = m.n_classes;
-    e.confusion.assign(static_cast<size_t>(k * k), 0);
     for (int64_t first = 0; first < static_cast<int64_t>(test_set.ids.size()); first += 128) {
-      std::vector<int64_t> items;
-      for (int64_t i = first; i < std::min<int64_t>(first + 128, static_cast<int64_t>(test_set.ids.size())); ++i)
+      std::vector<int64_t> items, truth;
+      for (int64_t i = first; i < std::min<int64_t>(first + 128, static_cast<int64_t>(test_set.ids.size())); ++i) {
         items.push_back(i);
-      const Tensor logits = model.classify(pad_batch(test_set, items, *tokenizer.pad_id()), false).contiguous();
-      for (size_t r = 0; r < items.size(); ++r) {
-        const float* l = logits.data<float>() + r * k;
-        const int64_t predicted = std::max_element(l, l + k) - l, truth = test_set.labels[items[r]];
-        ++e.confusion[truth * k + predicted];
-        e.correct += predicted == truth;
-        ++e.total;
+        truth.push_back(test_set.labels[i]);
       }
+      train::add_predictions(e, model.classify(pad_batch(test_set, items, *tokenizer.pad_id()), false), truth,
+                             m.n_classes);
     }
-    e.accuracy = static_cast<double>(e.correct) / static_cast<double>(e.total);
     return e;
   };
   ProgressBar bar("finetune", total, "step");

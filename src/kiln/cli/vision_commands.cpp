@@ -378,18 +378,10 @@ void mae_probe(const Args& a) {
       adamw.step();
     }
   train::Evaluation e;
-  e.confusion.assign(static_cast<size_t>(classes * classes), 0);
   {
     NoGradGuard no_grad;
-    const Tensor logits = ops::linear(test_features, head["weight"], head["bias"]).contiguous();
-    for (int64_t n = 0; n < test.size(); ++n) {
-      const float* l = logits.data<float>() + n * classes;
-      const int64_t predicted = std::max_element(l, l + classes) - l, truth = test.labels.data<int64_t>()[n];
-      ++e.confusion[truth * classes + predicted];
-      e.correct += predicted == truth;
-      ++e.total;
-    }
-    e.accuracy = static_cast<double>(e.correct) / static_cast<double>(e.total);
+    std::vector<int64_t> truth(test.labels.data<int64_t>(), test.labels.data<int64_t>() + test.size());
+    train::add_predictions(e, ops::linear(test_features, head["weight"], head["bias"]), truth, classes);
   }
   fmt::print("linear probe ({} epochs on frozen {}-d features, {:.1f} s): ", a.epochs, v.d_model,
              std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());

@@ -155,19 +155,26 @@ Evaluation evaluate_images(const ImageData& data, const BatchLogits& logits, int
   for (int64_t first = 0; first < data.size(); first += batch_size) {
     std::vector<int64_t> items;
     for (int64_t i = first; i < std::min(first + batch_size, data.size()); ++i) items.push_back(i);
-    const Tensor out = logits(image_batch(data, items, {}, mean, std, 0, 0)).contiguous();
-    KILN_CHECK(out.dim() == 2 && out.size(1) == k, "evaluation: logits {} for {} classes", out.describe(), k);
-    const float* l = out.data<float>();
-    for (size_t n = 0; n < items.size(); ++n) {
-      const int64_t predicted = std::max_element(l + n * k, l + (n + 1) * k) - (l + n * k);
-      const int64_t truth = data.labels.data<int64_t>()[items[n]];
-      ++e.confusion[truth * k + predicted];
-      e.correct += predicted == truth;
-      ++e.total;
-    }
+    std::vector<int64_t> truth;
+    for (int64_t i : items) truth.push_back(data.labels.data<int64_t>()[i]);
+    add_predictions(e, logits(image_batch(data, items, {}, mean, std, 0, 0)), truth, k);
   }
-  e.accuracy = e.total > 0 ? static_cast<double>(e.correct) / static_cast<double>(e.total) : 0;
   return e;
+}
+
+void add_predictions(Evaluation& e, const Tensor& logits, const std::vector<int64_t>& truth, int64_t k) {
+  const Tensor out = logits.contiguous();
+  KILN_CHECK(out.dim() == 2 && out.size(1) == k && out.size(0) == static_cast<int64_t>(truth.size()),
+             "evaluation: logits {} for {} items of {} classes", out.describe(), truth.size(), k);
+  e.confusion.resize(static_cast<size_t>(k * k), 0);
+  const float* l = out.data<float>();
+  for (size_t n = 0; n < truth.size(); ++n) {
+    const int64_t predicted = std::max_element(l + n * k, l + (n + 1) * k) - (l + n * k);
+    ++e.confusion[truth[n] * k + predicted];
+    e.correct += predicted == truth[n];
+    ++e.total;
+  }
+  e.accuracy = static_cast<double>(e.correct) / static_cast<double>(e.total);
 }
 
 void write_confusion_png(const Evaluation& e, int64_t k, const fs::path& path) {
