@@ -27,6 +27,8 @@
 namespace kiln::cli {
 
 void run_bert_pretraining(train::ConfigFile& file);  // bert_commands.cpp
+void run_cpc_pretraining(train::ConfigFile& file);   // speech_commands.cpp
+void run_detector_training(train::ConfigFile& file); // speech_commands.cpp
 
 namespace fs = std::filesystem;
 
@@ -62,9 +64,14 @@ struct TrainArgs {
 void train_on(const TrainArgs& args, train::Communicator& comm) {
   train::ConfigFile file = args.config.empty() ? train::ConfigFile() : train::ConfigFile::load(args.config);
   for (const std::string& o : args.overrides) file.apply_override(o);
-  if (file.has("model.arch") && file.get_string("model.arch", "llama", {"llama", "gpt2", "bert"}) == "bert") {
-    KILN_CHECK(comm.size() == 1, "BERT pre-training runs in one process (MPI is for the decoder models)");
-    return run_bert_pretraining(file);
+  const std::string arch =
+      file.has("model.arch") ? file.get_string("model.arch", "llama", {"llama", "gpt2", "bert", "cpc", "oadtr", "gru"})
+                             : "llama";
+  if (arch == "bert" || arch == "cpc" || arch == "oadtr" || arch == "gru") {
+    KILN_CHECK(comm.size() == 1, "{} training runs in one process (MPI is for the decoder models)", arch);
+    if (arch == "bert") return run_bert_pretraining(file);
+    if (arch == "cpc") return run_cpc_pretraining(file);
+    return run_detector_training(file);
   }
   const std::string effective = file.to_json();
   train::RunConfig run = train::read_run_config(file);
@@ -344,7 +351,7 @@ void add_lm_commands(CLI::App& app) {
   });
 
   auto train = std::make_shared<TrainArgs>();
-  CLI::App* train_cmd = app.add_subcommand("train", "Train a model from a TOML config: decoder LMs (LLaMA/DeepSeek-V3 or GPT-2 block; under mpirun data/expert-parallel) or BERT (model.arch = \"bert\")");
+  CLI::App* train_cmd = app.add_subcommand("train", "Train a model from a TOML config: decoder LMs (LLaMA/DeepSeek-V3 or GPT-2 block; under mpirun data/expert-parallel), BERT (model.arch = \"bert\"), CPC (\"cpc\") or an online detector (\"oadtr\", \"gru\")");
   train_cmd->add_option("-c,--config", train->config, "TOML run configuration (configs/*.toml)");
   train_cmd->add_option("--set", train->overrides, "Override a field, e.g. --set model.n_layer=4 (repeatable)");
   train_cmd->add_flag("--resume", train->resume, "Continue from the run folder's latest checkpoint");

@@ -1,0 +1,29 @@
+#pragma once
+// A trained model as a folder: model.safetensors + config.json (Hugging Face
+// layout). Written into a staging folder beside it and renamed into place, so
+// a crash leaves either the previous folder or the new one, never a mix.
+#include <filesystem>
+#include <map>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "kiln/io/safetensors.hpp"
+#include "kiln/tensor/tensor.hpp"
+
+namespace kiln::train {
+
+void save_model_folder(const std::filesystem::path& dir, const nlohmann::json& config,
+                       const std::map<std::string, Tensor>& weights);
+
+struct ModelFolder {
+  std::filesystem::path dir;
+  nlohmann::json config;
+  io::TensorMap weights;
+};
+
+// Accepts a model folder or a run folder holding model/. `what` names the
+// expected kind in errors ("a kiln cpc run").
+ModelFolder load_model_folder(const std::filesystem::path& run_or_model, const std::string& what);
+
+}  // namespace kiln::train

@@ -1,0 +1,48 @@
+#include "kiln/train/model_folder.hpp"
+
+#include <unistd.h>
+
+#include <fstream>
+
+#include <fmt/core.h>
+
+#include "kiln/base/error.hpp"
+#include "kiln/io/atomic_file.hpp"
+
+namespace kiln::train {
+
+namespace fs = std::filesystem;
+
+void save_model_folder(const fs::path& dir, const nlohmann::json& config, const std::map<std::string, Tensor>& weights) {
+  const fs::path parent = dir.parent_path().empty() ? fs::path(".") : dir.parent_path();
+  fs::create_directories(parent);
+  const fs::path staging = parent / fmt::format("{}.partial-{}", dir.filename().string(), ::getpid());
+  fs::remove_all(staging);
+  fs::create_directories(staging);
+  io::save_safetensors(staging / "model.safetensors", weights, {{"format", "pt"}});
+  {
+    const std::string text = config.dump(2) + "\n";
+    io::AtomicFile file(staging / "config.json");
+    file.write(text.data(), text.size());
+    file.commit();
+  }
+  const fs::path old = parent / fmt::format("{}.old-{}", dir.filename().string(), ::getpid());
+  fs::remove_all(old);
+  if (fs::exists(dir)) fs::rename(dir, old);
+  fs::rename(staging, dir);
+  fs::remove_all(old);
+}
+
+ModelFolder load_model_folder(const fs::path& run_or_model, const std::string& what) {
+  ModelFolder folder;
+  folder.dir = fs::exists(run_or_model / "config.json") ? run_or_model : run_or_model / "model";
+  std::ifstream in(folder.dir / "config.json");
+  KILN_CHECK(in.good(), "{}: no config.json (expected {} or its model/ folder)", run_or_model.string(), what);
+  folder.config = nlohmann::json::parse(in, nullptr, false);
+  KILN_CHECK(!folder.config.is_discarded() && folder.config.is_object(), "{}: config.json is not valid JSON",
+             (folder.dir / "config.json").string());
+  folder.weights = io::load_safetensors(folder.dir / "model.safetensors").tensors;
+  return folder;
+}
+
+}  // namespace kiln::train

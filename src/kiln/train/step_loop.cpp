@@ -1,0 +1,73 @@
+#include "kiln/train/step_loop.hpp"
+
+#include <chrono>
+#include <cmath>
+#include <fstream>
+
+#include <fmt/core.h>
+
+#include "kiln/autograd/engine.hpp"
+#include "kiln/base/error.hpp"
+#include "kiln/base/progress.hpp"
+#include "kiln/optim/optimizer.hpp"
+#include "kiln/optim/schedule.hpp"
+
+namespace kiln::train {
+
+StepLoopResult run_step_loop(const std::map<std::string, Tensor>& parameters, const StepLoss& loss,
+                             const StepLoopOptions& o, const std::filesystem::path& metrics_path,
+                             const StepEvaluation& evaluate) {
+  KILN_CHECK(o.steps >= 1, "train.steps must be at least 1, got {}", o.steps);
+  std::map<std::string, Tensor> trained;
+  for (const auto& [name, p] : parameters)
+    if (p.requires_grad()) trained.emplace(name, p);
+  optim::AdamWOptions adamw_options;
+  adamw_options.lr = o.lr;
+  adamw_options.beta1 = o.beta1;
+  adamw_options.beta2 = o.beta2;
+  adamw_options.weight_decay = o.weight_decay;
+  optim::AdamW adamw(trained, adamw_options);
+  if (!metrics_path.parent_path().empty()) std::filesystem::create_directories(metrics_path.parent_path());
+  std::ofstream metrics(metrics_path, std::ios::trunc);
+  KILN_CHECK(metrics.good(), "{}: cannot write metrics", metrics_path.string());
+  ProgressBar bar("train", o.steps, "step");
+  const auto start = std::chrono::steady_clock::now();
+  StepLoopResult result;
+  for (int64_t step = 0; step < o.steps; ++step) {
+    const double lr = optim::warmup_cosine(step, o.warmup_steps, o.steps, o.lr, o.min_lr);
+    adamw.set_lr(lr);
+    adamw.zero_grad();
+    nlohmann::json record = {{"step", step + 1}, {"lr", lr}};
+    const Tensor value = loss(step, record);
+    const double v = value.item();
+    KILN_CHECK(std::isfinite(v), "step {}: the training loss is {}; stopping", step + 1, v);
+    backward(value);
+    const double norm = o.grad_clip > 0 ? optim::clip_grad_norm(trained, o.grad_clip) : 0.0;
+    adamw.step();
+    result.last_loss = v;
+    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const double rate = static_cast<double>((step + 1) * o.items_per_step) / elapsed;
+    record["loss"] = v;
+    record["grad_norm"] = norm;
+    record[o.unit + "_per_s"] = rate;
+    record["elapsed_s"] = elapsed;
+    const bool evaluating = evaluate && ((o.eval_every > 0 && (step + 1) % o.eval_every == 0) || step + 1 == o.steps);
+    if (evaluating) evaluate(step + 1, record);
+    metrics << record.dump() << "\n";
+    metrics.flush();
+    bar.update(step + 1, fmt::format("loss {:.4f}  {} {}/s", v, human_count(rate), o.unit));
+    if (evaluating && !ProgressBar::stderr_is_terminal()) {
+      std::string extra;
+      for (const auto& [key, value_json] : record.items())
+        if (key.rfind("val_", 0) == 0 && value_json.is_number()) extra += fmt::format("  {} {:.4f}", key, value_json.get<double>());
+      fmt::print(stderr, "step {}/{}  loss {:.4f}  {:.0f} {}/s{}\n", step + 1, o.steps, v, rate, o.unit, extra);
+    }
+  }
+  bar.finish();
+  result.steps = o.steps;
+  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  result.items_per_second = static_cast<double>(o.steps * o.items_per_step) / result.seconds;
+  return result;
+}
+
+}  // namespace kiln::train
