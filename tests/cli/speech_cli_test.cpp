@@ -1,0 +1,156 @@
+// CPC and online detection as a user runs them, on a tiny synthesised speech
+// set and stream set: `kiln data speech|streams`, `kiln train` with
+// model.arch = cpc / oadtr / gru (log-mel and CPC features), `kiln probe`,
+// `kiln detect` on a split and on a WAV file; wrong WAV formats and manifests
+// naming missing files end in one clear line and a non-zero exit.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Result {
+  int status;
+  std::string output;
+};
+
+Result run(const std::string& args) {
+  const std::string command = "cd " + std::string(KILN_SOURCE_DIR) + " && OMP_NUM_THREADS=1 " +
+                              std::string(KILN_BINARY) + " " + args + " 2>&1";
+  FILE* pipe = popen(command.c_str(), "r");
+  std::string output;
+  std::array<char, 4096> buffer{};
+  while (pipe != nullptr && fgets(buffer.data(), buffer.size(), pipe) != nullptr) output += buffer.data();
+  const int status = pipe != nullptr ? pclose(pipe) : -1;
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
+}
+
+bool one_error_line(const Result& r) {
+  return r.status == 1 && r.output.rfind("kiln: error: ", 0) == 0 && r.output.find('\n') == r.output.size() - 1;
+}
+
+// A 16-bit PCM WAV header + silence, at any rate and channel count.
+void write_pcm_wav(const fs::path& path, int rate, int channels, int frames) {
+  std::ofstream out(path, std::ios::binary);
+  const auto put = [&](uint32_t v, int bytes) {
+    for (int i = 0; i < bytes; ++i) out.put(static_cast<char>((v >> (8 * i)) & 0xff));
+  };
+  const auto data_bytes = static_cast<uint32_t>(frames * channels * 2);
+  out.write("RIFF", 4);
+  put(36 + data_bytes, 4);
+  out.write("WAVEfmt ", 8);
+  put(16, 4);
+  put(1, 2);
+  put(static_cast<uint32_t>(channels), 2);
+  put(static_cast<uint32_t>(rate), 4);
+  put(static_cast<uint32_t>(rate * channels * 2), 4);
+  put(static_cast<uint32_t>(channels * 2), 2);
+  put(16, 2);
+  out.write("data", 4);
+  put(data_bytes, 4);
+  for (uint32_t i = 0; i < data_bytes; ++i) out.put(0);
+}
+
+class SpeechCli : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = fs::temp_directory_path() / "kiln-speech-cli-test";
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    text_ = dir_ / "verses.txt";
+    std::ofstream text(text_);
+    for (int i = 0; i < 40; ++i)
+      text << "and the " << (i % 2 ? "people" : "children") << " went up unto the mountain on day " << i
+           << " and rested there\n";
+  }
+  static fs::path dir_, text_;
+};
+fs::path SpeechCli::dir_, SpeechCli::text_;
+
+const std::string kTinyCpc =
+    " --set train.steps=3 --set train.eval_every=3 --set train.batch_size=2 --set train.eval_windows=2"
+    " --set model.channels=16 --set model.context=16 --set model.negatives=8";
+const std::string kTinyOadtr =
+    " --set train.steps=3 --set train.eval_every=3 --set train.batch_size=4 --set model.d_model=16"
+    " --set model.enc_heads=2 --set model.dec_heads=2 --set model.enc_layers=1 --set model.dec_layers=1"
+    " --set model.queries=2 --set model.window=8";
+
+TEST_F(SpeechCli, CpcPretrainsAndProbes) {
+  const fs::path speech = dir_ / "speech";
+  Result r = run("data speech --text " + text_.string() + " --out " + speech.string() + " --speakers 3 --utterances 5");
+  ASSERT_EQ(r.status, 0) << r.output;
+  r = run("train -c configs/speech-cpc.toml --set data.speech=" + speech.string() + " --set run.dir=" +
+          (dir_ / "cpc").string() + kTinyCpc);
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("InfoNCE accuracy per step k = 1..12"), std::string::npos) << r.output;
+  EXPECT_TRUE(fs::exists(dir_ / "cpc" / "model" / "model.safetensors"));
+  EXPECT_TRUE(fs::exists(dir_ / "cpc" / "model" / "config.json"));
+  r = run("probe --run " + (dir_ / "cpc").string() + " --data " + speech.string() + " --epochs 1");
+  ASSERT_EQ(r.status, 0) << r.output;
+  for (const char* row : {"CPC c_t (trained)", "CPC c_t (random init)", "log-mel (40)"})
+    EXPECT_NE(r.output.find(row), std::string::npos) << r.output;
+  EXPECT_TRUE(fs::exists(dir_ / "cpc" / "probe.json"));
+
+  // A manifest naming a file that is not there.
+  fs::remove(speech / "wav" / "s01" / "000.wav");
+  r = run("probe --features logmel --data " + speech.string());
+  EXPECT_TRUE(one_error_line(r)) << r.output;
+}
+
+TEST_F(SpeechCli, DetectorsTrainScoreAndDetect) {
+  const fs::path streams = dir_ / "streams";
+  Result r = run("data streams --text " + text_.string() + " --out " + streams.string() + " --streams 2 --seconds 6");
+  ASSERT_EQ(r.status, 0) << r.output;
+  r = run("train -c configs/streams-oadtr.toml --set data.streams=" + streams.string() + " --set run.dir=" +
+          (dir_ / "oadtr").string() + kTinyOadtr);
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("per-frame mAP"), std::string::npos) << r.output;
+  r = run("train -c configs/streams-gru.toml --set data.streams=" + streams.string() + " --set run.dir=" +
+          (dir_ / "gru").string() + " --set train.steps=3 --set train.eval_every=3 --set model.hidden=8 --set model.window=8");
+  ASSERT_EQ(r.status, 0) << r.output;
+
+  r = run("detect --run " + (dir_ / "oadtr").string() + " --streams " + streams.string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("AP per class:  zero"), std::string::npos) << r.output;
+  const fs::path stream = streams / "streams" / "0000.wav";
+  r = run("detect --run " + (dir_ / "gru").string() + " " + stream.string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("online: 600 frames one at a time"), std::string::npos) << r.output;
+
+  write_pcm_wav(dir_ / "8k.wav", 8000, 1, 800);
+  r = run("detect --run " + (dir_ / "gru").string() + " " + (dir_ / "8k.wav").string());
+  EXPECT_TRUE(one_error_line(r)) << r.output;
+  EXPECT_NE(r.output.find("8000"), std::string::npos) << r.output;
+  write_pcm_wav(dir_ / "stereo.wav", 16000, 2, 1600);
+  r = run("detect --run " + (dir_ / "gru").string() + " " + (dir_ / "stereo.wav").string());
+  EXPECT_TRUE(one_error_line(r)) << r.output;
+  std::ofstream(dir_ / "not.wav") << "this is not audio";
+  r = run("detect --run " + (dir_ / "gru").string() + " " + (dir_ / "not.wav").string());
+  EXPECT_TRUE(one_error_line(r)) << r.output;
+  r = run("detect --run " + (dir_ / "nothing").string() + " --streams " + streams.string());
+  EXPECT_TRUE(one_error_line(r)) << r.output;
+}
+
+TEST_F(SpeechCli, DetectorOnCpcFeatures) {
+  const fs::path speech = dir_ / "speech2", streams = dir_ / "streams2";
+  ASSERT_EQ(run("data speech --text " + text_.string() + " --out " + speech.string() + " --speakers 2 --utterances 4").status, 0);
+  ASSERT_EQ(run("data streams --text " + text_.string() + " --out " + streams.string() + " --streams 2 --seconds 4").status, 0);
+  Result r = run("train -c configs/speech-cpc.toml --set data.speech=" + speech.string() + " --set run.dir=" +
+                 (dir_ / "cpc2").string() + kTinyCpc);
+  ASSERT_EQ(r.status, 0) << r.output;
+  r = run("train -c configs/streams-oadtr.toml --set data.streams=" + streams.string() + " --set run.dir=" +
+          (dir_ / "oadtr-cpc").string() + " --set data.features=cpc --set data.cpc_run=" + (dir_ / "cpc2").string() +
+          kTinyOadtr);
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("oadtr on cpc features"), std::string::npos) << r.output;
+}
+
+}  // namespace
