@@ -3,6 +3,7 @@
 // layout). Written into a staging folder beside it and renamed into place, so
 // a crash leaves either the previous folder or the new one, never a mix.
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <string>
 
@@ -13,8 +14,10 @@
 
 namespace kiln::train {
 
+// `extra_files` writes anything else the folder holds (a vocabulary) into the staging folder.
 void save_model_folder(const std::filesystem::path& dir, const nlohmann::json& config,
-                       const std::map<std::string, Tensor>& weights);
+                       const std::map<std::string, Tensor>& weights,
+                       const std::function<void(const std::filesystem::path& staging)>& extra_files = {});
 
 struct ModelFolder {
   std::filesystem::path dir;

@@ -27,6 +27,7 @@
 #include "kiln/optim/optimizer.hpp"
 #include "kiln/optim/schedule.hpp"
 #include "kiln/train/config_file.hpp"
+#include "kiln/train/model_folder.hpp"
 #include "kiln/train/image_trainer.hpp"
 
 namespace kiln::cli {
@@ -43,12 +44,6 @@ std::vector<std::string> read_lines(const fs::path& path) {
   while (std::getline(in, line)) lines.push_back(line);
   KILN_CHECK(!lines.empty(), "{}: empty", path.string());
   return lines;
-}
-
-void write_text(const fs::path& path, const std::string& text) {
-  io::AtomicFile file(path);
-  file.write(text.data(), text.size());
-  file.commit();
 }
 
 models::BertConfig read_bert_model(train::ConfigFile& f) {
@@ -100,12 +95,11 @@ models::BertConfig bert_from_json(const fs::path& path) {
 
 void save_bert(const fs::path& dir, const models::BertModel& model, const data::WordPieceTokenizer& tokenizer,
                const nlohmann::json& extra = {}) {
-  fs::create_directories(dir);
-  io::save_safetensors(dir / "model.safetensors", model.parameters(), {{"format", "pt"}});
   nlohmann::json config = bert_json(model.config());
   if (!extra.is_null()) config["kiln"] = extra;
-  write_text(dir / "config.json", config.dump(2) + "\n");
-  data::write_wordpiece_vocab(dir / "vocab.txt", tokenizer.vocab());
+  train::save_model_folder(dir, config, model.parameters(), [&](const fs::path& staging) {
+    data::write_wordpiece_vocab(staging / "vocab.txt", tokenizer.vocab());
+  });
 }
 
 struct Sequences {

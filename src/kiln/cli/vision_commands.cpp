@@ -26,6 +26,7 @@
 #include "kiln/optim/schedule.hpp"
 #include "kiln/train/config_file.hpp"
 #include "kiln/train/image_trainer.hpp"
+#include "kiln/train/model_folder.hpp"
 
 namespace kiln::cli {
 
@@ -131,12 +132,7 @@ models::VitConfig vit_from_json(const nlohmann::json& j) {
 }
 
 void save_model(const fs::path& dir, const nlohmann::json& config, const std::map<std::string, Tensor>& weights) {
-  fs::create_directories(dir);
-  io::save_safetensors(dir / "model.safetensors", weights, {{"format", "pt"}});
-  const std::string text = config.dump(2) + "\n";
-  io::AtomicFile file(dir / "config.json");
-  file.write(text.data(), text.size());
-  file.commit();
+  train::save_model_folder(dir, config, weights);
 }
 
 nlohmann::json read_config_json(const fs::path& dir) {

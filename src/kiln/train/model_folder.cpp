@@ -13,7 +13,8 @@ namespace kiln::train {
 
 namespace fs = std::filesystem;
 
-void save_model_folder(const fs::path& dir, const nlohmann::json& config, const std::map<std::string, Tensor>& weights) {
+void save_model_folder(const fs::path& dir, const nlohmann::json& config, const std::map<std::string, Tensor>& weights,
+                       const std::function<void(const fs::path&)>& extra_files) {
   const fs::path parent = dir.parent_path().empty() ? fs::path(".") : dir.parent_path();
   fs::create_directories(parent);
   const fs::path staging = parent / fmt::format("{}.partial-{}", dir.filename().string(), ::getpid());
@@ -26,6 +27,7 @@ void save_model_folder(const fs::path& dir, const nlohmann::json& config, const 
     file.write(text.data(), text.size());
     file.commit();
   }
+  if (extra_files) extra_files(staging);
   const fs::path old = parent / fmt::format("{}.old-{}", dir.filename().string(), ::getpid());
   fs::remove_all(old);
   if (fs::exists(dir)) fs::rename(dir, old);
