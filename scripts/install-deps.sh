@@ -10,8 +10,9 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   # math and threads
   libdnnl-dev
-  # files, text, program
+  # files, text, program, audio (libsndfile for WAV; espeak-ng synthesises the speech sets)
   nlohmann-json3-dev libtomlplusplus-dev libcli11-dev libfmt-dev libspdlog-dev zlib1g-dev libsentencepiece-dev libstb-dev
+  espeak-ng libespeak-ng-dev libsndfile1-dev
   # distributed training (optional at build time; the suite runs its MPI tests with it)
   libopenmpi-dev openmpi-bin procps
   # reference implementation for tests (run with /usr/bin/python3)
