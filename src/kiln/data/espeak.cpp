@@ -293,12 +293,42 @@ std::pair<int64_t, int64_t> voiced_span(const std::vector<float>& samples, doubl
 
 std::string speakable(const std::string& line, std::vector<std::string>* words) {
   std::istringstream in(line);
-  std::string token, out;
-  while (in >> token) {
-    const bool word = std::any_of(token.begin(), token.end(), [](unsigned char c) { return std::isalnum(c); });
-    if (word && words != nullptr) words->push_back(token);
-    if (!out.empty() && word) out += ' ';
-    if (!out.empty() || word) out += token;  // leading punctuation is dropped
+  std::vector<std::string> tokens;
+  for (std::string token; in >> token;) tokens.push_back(token);
+  const auto is_word = [](const std::string& t) {
+    return std::any_of(t.begin(), t.end(), [](unsigned char c) { return std::isalnum(c); });
+  };
+  // The normalisation of scripts/prepare-kjv.sh spaces out every punctuation
+  // mark; put them back as written: "lord ' s" → "lord's", "to - morrow" →
+  // "to-morrow", "( and" → "(and", "said , let" → "said, let".
+  static const std::vector<std::string> kClitics = {"s", "t", "d", "ll", "re", "ve"};
+  std::string out;
+  bool glue = true;  // the next token follows without a space
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    const std::string& t = tokens[i];
+    if (is_word(t)) {
+      out += glue || out.empty() ? "" : " ";
+      out += t;
+      glue = false;
+    } else if (t == "(") {
+      out += out.empty() ? "(" : " (";
+      glue = true;
+    } else if (out.empty()) {
+      continue;  // leading punctuation is dropped
+    } else {
+      out += t;
+      const bool next_clitic = i + 1 < tokens.size() &&
+                               std::find(kClitics.begin(), kClitics.end(), tokens[i + 1]) != kClitics.end();
+      glue = t == "-" || (t == "'" && next_clitic);
+    }
+  }
+  if (words != nullptr) {
+    std::istringstream spoken(out);
+    for (std::string token; spoken >> token;) {
+      const auto first = std::find_if(token.begin(), token.end(), [](unsigned char c) { return std::isalnum(c); });
+      const auto last = std::find_if(token.rbegin(), token.rend(), [](unsigned char c) { return std::isalnum(c); }).base();
+      if (first < last) words->emplace_back(first, last);
+    }
   }
   return out;
 }

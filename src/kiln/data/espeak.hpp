@@ -18,9 +18,9 @@ struct Speaker {
   int pitch = 50, range = 50, rate = 175;
 };
 
-// `count` distinct speakers from `seed`: every speaker differs from every other
-// in its (base voice, variant) pair, and pitch and rate are spread evenly over
-// their ranges in a seeded order, so no two share both.
+// `count` distinct speakers from `seed`: the first 91 have different (base
+// voice, variant) pairs, and pitch and rate are spread evenly over their
+// ranges in seeded orders (all different up to 60 speakers).
 std::vector<Speaker> choose_speakers(int64_t count, uint64_t seed);
 
 struct Clip {
@@ -42,8 +42,9 @@ class Synthesizer {
 // [first, last) of the samples louder than `fraction` of the peak; {0, 0} when silent.
 std::pair<int64_t, int64_t> voiced_span(const std::vector<float>& samples, double fraction = 0.02);
 
-// The normalised KJV line as text to speak: punctuation tokens joined to the
-// preceding word ("said , let" → "said, let"); `words` gets the word tokens.
+// The normalised KJV line as text to speak, punctuation written as usual
+// ("said , let" → "said, let", "lord ' s" → "lord's"); `words` gets its words
+// (whitespace-separated, leading and trailing punctuation removed).
 std::string speakable(const std::string& line, std::vector<std::string>* words = nullptr);
 
 // A set folder written under a temporary name next to `out` and renamed onto
