@@ -1,6 +1,7 @@
 #pragma once
 // Optimizers over named parameters (the names key their saved state, so a
 // resumed run finds each parameter's moments again).
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -72,5 +73,13 @@ class Sgd {
 // Scales all gradients so their global L2 norm is at most max_norm; returns
 // the norm before clipping (torch.nn.utils.clip_grad_norm_).
 double clip_grad_norm(const std::map<std::string, Tensor>& parameters, double max_norm);
+
+// The two halves of clipping, for callers whose norm spans processes (expert
+// parallelism): Σ‖g‖² over the gradients of the parameters `select` accepts
+// (all when empty), and the scaling of every gradient by max_norm/(norm+1e-6)
+// when that is below 1.
+double grad_squared_sum(const std::map<std::string, Tensor>& parameters,
+                        const std::function<bool(const std::string&)>& select = {});
+void scale_grads_to_norm(const std::map<std::string, Tensor>& parameters, double norm, double max_norm);
 
 }  // namespace kiln::optim

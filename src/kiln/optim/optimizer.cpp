@@ -134,17 +134,21 @@ void scale_in_place(float* g, int64_t n, float factor) {
 
 }  // namespace
 
-double clip_grad_norm(const std::map<std::string, Tensor>& parameters, double max_norm) {
+double grad_squared_sum(const std::map<std::string, Tensor>& parameters,
+                        const std::function<bool(const std::string&)>& select) {
   double total = 0;
   for (const auto& [name, p] : parameters) {
     const Tensor g = p.grad();
-    if (!g.defined()) continue;
+    if (!g.defined() || (select && !select(name))) continue;
     const Tensor c = g.contiguous();
     total += squared_sum(c.data<float>(), c.numel());
   }
-  const double norm = std::sqrt(total);
+  return total;
+}
+
+void scale_grads_to_norm(const std::map<std::string, Tensor>& parameters, double norm, double max_norm) {
   const double coefficient = max_norm / (norm + 1e-6);
-  if (coefficient >= 1.0) return norm;
+  if (coefficient >= 1.0) return;
   for (const auto& [name, p] : parameters) {
     Tensor g = p.grad();
     if (!g.defined()) continue;
@@ -156,6 +160,11 @@ double clip_grad_norm(const std::map<std::string, Tensor>& parameters, double ma
     }
     scale_in_place(g.data<float>(), g.numel(), static_cast<float>(coefficient));
   }
+}
+
+double clip_grad_norm(const std::map<std::string, Tensor>& parameters, double max_norm) {
+  const double norm = std::sqrt(grad_squared_sum(parameters));
+  scale_grads_to_norm(parameters, norm, max_norm);
   return norm;
 }
 

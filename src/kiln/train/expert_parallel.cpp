@@ -1,5 +1,7 @@
 #include "kiln/train/expert_parallel.hpp"
 
+#include "kiln/optim/optimizer.hpp"
+
 #include <cmath>
 #include <cstring>
 
@@ -61,29 +63,12 @@ io::TensorMap gather_experts(Communicator& comm, const models::GptConfig& config
 
 double clip_grad_norm_expert_parallel(Communicator& comm, const std::map<std::string, Tensor>& parameters,
                                       double max_norm) {
-  std::array<double, 2> squares{0, 0};  // replicated, experts
-  for (const auto& [name, p] : parameters) {
-    const Tensor g = p.grad();
-    if (!g.defined()) continue;
-    const Tensor c = g.contiguous();
-    double s = 0;
-    for (int64_t i = 0; i < c.numel(); ++i) s += static_cast<double>(c.data<float>()[i]) * c.data<float>()[i];
-    squares[models::is_routed_expert_parameter(name) ? 1 : 0] += s;
-  }
-  comm.allreduce_sum(std::span<double>(&squares[1], 1));
-  const double norm = std::sqrt(squares[0] + squares[1]);
-  const double coefficient = max_norm / (norm + 1e-6);
-  if (coefficient >= 1.0) return norm;
-  for (const auto& [name, p] : parameters) {
-    Tensor g = p.grad();
-    if (!g.defined()) continue;
-    if (!g.is_contiguous()) {
-      g = g.contiguous().clone();
-      p.set_grad(g);
-    }
-    float* data = g.data<float>();
-    for (int64_t i = 0; i < g.numel(); ++i) data[i] *= static_cast<float>(coefficient);
-  }
+  const double replicated =
+      optim::grad_squared_sum(parameters, [](const std::string& name) { return !models::is_routed_expert_parameter(name); });
+  double experts = optim::grad_squared_sum(parameters, models::is_routed_expert_parameter);
+  comm.allreduce_sum(std::span<double>(&experts, 1));
+  const double norm = std::sqrt(replicated + experts);
+  optim::scale_grads_to_norm(parameters, norm, max_norm);
   return norm;
 }
 
