@@ -487,6 +487,37 @@ struct DetectArgs {
   int64_t min_frames = 5;
 };
 
+// With the stream's own labels beside the WAV (as `kiln data streams` writes
+// them): how many labelled keywords a detected segment of the same class overlaps.
+template <typename Segments>
+void report_against_labels(const fs::path& labels_path, const Segments& found, const std::vector<std::string>& classes) {
+  std::ifstream in(labels_path);
+  if (!in.good()) return;
+  std::vector<int64_t> labels;
+  for (int64_t v = 0; in >> v;) labels.push_back(v);
+  int64_t keywords = 0, hit = 0, matched = 0;
+  for (size_t t = 0; t < labels.size();) {
+    size_t end = t;
+    while (end < labels.size() && labels[end] == labels[t]) ++end;
+    if (labels[t] > 0 && labels[t] < static_cast<int64_t>(classes.size())) {
+      ++keywords;
+      bool seen = false;
+      for (const auto& s : found)
+        seen = seen || (s.label == labels[t] && s.start < static_cast<int64_t>(end) && s.end > static_cast<int64_t>(t));
+      hit += seen;
+    }
+    t = end;
+  }
+  for (const auto& s : found) {
+    bool real = false;
+    for (int64_t t = s.start; t < std::min<int64_t>(s.end, static_cast<int64_t>(labels.size())); ++t)
+      real = real || labels[static_cast<size_t>(t)] == s.label;
+    matched += real;
+  }
+  fmt::print("  against {}: {} of {} labelled keywords found; {} of {} detections are a labelled keyword\n",
+             labels_path.filename().string(), hit, keywords, matched, found.size());
+}
+
 void detect_files(const DetectArgs& a) {
   LoadedDetector d = load_detector(a.run);
   const train::FrameFeaturizer featurizer = d.source.featurizer();
@@ -501,9 +532,14 @@ void detect_files(const DetectArgs& a) {
     std::vector<double> latency_ms;
     int64_t run_class = 0, run_start = 0;
     double run_score = 0;
+    struct Segment {
+      int64_t start, end, label;
+    };
+    std::vector<Segment> found;
     fmt::print("{}: {:.2f} s, {} frames\n", file, static_cast<double>(audio.size()) / data::kSpeechSampleRate,
                stream.frames());
     const auto close_run = [&](int64_t end) {
+      if (run_class != 0 && end - run_start >= a.min_frames) found.push_back({run_start, end, run_class});
       if (run_class != 0 && end - run_start >= a.min_frames)
         fmt::print("  {:7.2f} – {:7.2f} s  {:<10} mean p {:.2f}\n", static_cast<double>(run_start) * 0.01,
                    static_cast<double>(end) * 0.01, d.classes[static_cast<size_t>(run_class)],
@@ -527,6 +563,7 @@ void detect_files(const DetectArgs& a) {
       run_score += 1.0 / total;
     }
     close_run(stream.frames());
+    report_against_labels(fs::path(file).replace_extension(".labels"), found, d.classes);
     std::sort(latency_ms.begin(), latency_ms.end());
     fmt::print("  online: {} frames one at a time, latency per frame median {:.3f} ms, p95 {:.3f} ms ({} classes)\n",
                latency_ms.size(), latency_ms[latency_ms.size() / 2], latency_ms[latency_ms.size() * 95 / 100], classes);
