@@ -1,5 +1,6 @@
 #pragma once
 // Loading named weights into a model's parameter map, shared by every model.
+#include <cstdint>
 #include <map>
 #include <string>
 
@@ -11,6 +12,10 @@ namespace kiln::models {
 // requires_grad kept). A name in `weights` the model lacks is an error; so is
 // a parameter missing from `weights` unless `partial` (it then keeps its value).
 // `model` names the model in errors ("a llama model", "this ViT").
+// U(−bound, bound) from Philox (seed, stream), requires_grad set: PyTorch's
+// default initialisation of Linear, Conv1d and GRU weights (bound 1/√fan_in).
+Tensor uniform_parameter(const Shape& shape, double bound, uint64_t seed, uint64_t stream);
+
 void load_named_parameters(std::map<std::string, Tensor>& parameters, const std::map<std::string, Tensor>& weights,
                            const std::string& model, bool partial = false);
 

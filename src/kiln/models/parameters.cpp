@@ -1,8 +1,19 @@
 #include "kiln/models/parameters.hpp"
 
 #include "kiln/base/error.hpp"
+#include "kiln/base/philox.hpp"
 
 namespace kiln::models {
+
+Tensor uniform_parameter(const Shape& shape, double bound, uint64_t seed, uint64_t stream) {
+  Tensor t = Tensor::empty(shape);
+  const PhiloxKey key{seed, stream};
+  float* data = t.data<float>();
+  for (int64_t i = 0; i < t.numel(); ++i)
+    data[i] = static_cast<float>(bound * (2.0 * philox_uniform(key, static_cast<uint64_t>(i)) - 1.0));
+  t.set_requires_grad(true);
+  return t;
+}
 
 void load_named_parameters(std::map<std::string, Tensor>& parameters, const std::map<std::string, Tensor>& weights,
                            const std::string& model, bool partial) {

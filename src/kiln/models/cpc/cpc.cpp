@@ -77,17 +77,6 @@ std::vector<int64_t> cpc_negative_indices(const CpcConfig& config, int64_t batch
 
 namespace {
 
-// PyTorch's default initialisation of Conv1d, GRU and Linear: U(−a, a).
-Tensor uniform_parameter(const Shape& shape, double bound, uint64_t seed, uint64_t stream) {
-  Tensor t = Tensor::empty(shape);
-  const PhiloxKey key{seed, stream};
-  float* data = t.data<float>();
-  for (int64_t i = 0; i < t.numel(); ++i)
-    data[i] = static_cast<float>(bound * (2.0 * philox_uniform(key, static_cast<uint64_t>(i)) - 1.0));
-  t.set_requires_grad(true);
-  return t;
-}
-
 Tensor constant_parameter(const Shape& shape, double value) {
   Tensor t = Tensor::full(shape, value);
   t.set_requires_grad(true);

@@ -48,8 +48,8 @@ class ParameterMaker {
 
   void linear(const std::string& name, int64_t out, int64_t in, bool bias = true) {
     const double bound = 1.0 / std::sqrt(static_cast<double>(in));
-    add(name + ".weight", uniform({out, in}, bound));
-    if (bias) add(name + ".bias", uniform({out}, bound));
+    parameters_[name + ".weight"] = uniform_parameter({out, in}, bound, seed_, stream_++);
+    if (bias) parameters_[name + ".bias"] = uniform_parameter({out}, bound, seed_, stream_++);
   }
   void layer_norm(const std::string& name, int64_t d) {
     add(name + ".weight", Tensor::ones({d}));
@@ -63,16 +63,11 @@ class ParameterMaker {
     add(name, t);
   }
   void zeros(const std::string& name, const Shape& shape) { add(name, Tensor::zeros(shape)); }
-  void uniform(const std::string& name, const Shape& shape, double bound) { add(name, uniform(shape, bound)); }
+  void uniform(const std::string& name, const Shape& shape, double bound) {
+    parameters_[name] = uniform_parameter(shape, bound, seed_, stream_++);
+  }
 
  private:
-  Tensor uniform(const Shape& shape, double bound) {
-    Tensor t = Tensor::empty(shape);
-    const PhiloxKey key{seed_, stream_++};
-    for (int64_t i = 0; i < t.numel(); ++i)
-      t.data<float>()[i] = static_cast<float>(bound * (2.0 * philox_uniform(key, static_cast<uint64_t>(i)) - 1.0));
-    return t;
-  }
   void add(const std::string& name, Tensor t) {
     t.set_requires_grad(true);
     parameters_[name] = std::move(t);
