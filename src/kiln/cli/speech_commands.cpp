@@ -98,12 +98,12 @@ void run_cpc_pretraining(train::ConfigFile& f) {
                    : models::CpcNegatives::same_sequence;
   c.exclude_positives = f.get_bool("model.exclude_positives", true);
   c.channel_norm = f.get_bool("model.channel_norm", true);
-  c.mean_score = f.get_bool("model.mean_score", false);
+  c.mean_score = f.get_bool("model.mean_score", true);
   train::StepLoopOptions o;
-  o.steps = f.get_int("train.steps", 1500, 1, 1 << 30);
+  o.steps = f.get_int("train.steps", 2000, 1, 1 << 30);
   const int64_t batch = f.get_int("train.batch_size", 16, 1, 1 << 14);
   const int64_t window = f.get_int("train.window", 20480, 1600, 1 << 24);
-  o.lr = f.get_double("train.lr", 1e-3, 0, 10);
+  o.lr = f.get_double("train.lr", 3e-4, 0, 10);
   o.min_lr = f.get_double("train.min_lr", 1e-5, 0, 10);
   o.warmup_steps = f.get_int("train.warmup_steps", 100, 0, 1 << 30);
   o.weight_decay = f.get_double("train.weight_decay", 0.0, 0, 10);
@@ -429,7 +429,7 @@ void run_detector_training(train::ConfigFile& f) {
   train::StepLoopOptions o;
   o.steps = f.get_int("train.steps", 2000, 1, 1 << 30);
   const int64_t batch = f.get_int("train.batch_size", 64, 1, 1 << 14);
-  o.lr = f.get_double("train.lr", 3e-4, 0, 10);
+  o.lr = f.get_double("train.lr", 1e-3, 0, 10);
   o.min_lr = f.get_double("train.min_lr", 1e-6, 0, 10);
   o.warmup_steps = f.get_int("train.warmup_steps", 100, 0, 1 << 30);
   o.weight_decay = f.get_double("train.weight_decay", 1e-4, 0, 10);
