@@ -3,33 +3,21 @@
 // from that run and from scratch; mismatched label files and vocabularies
 // without the special tokens are one-line errors.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <array>
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <string>
+
+#include "support/cli.hpp"
 
 namespace {
 
 namespace fs = std::filesystem;
 
-struct Result {
-  int status;
-  std::string output;
-};
+using Result = kiln::testing::CommandResult;
 
-Result run(const std::string& args) {
-  const std::string command = "OMP_NUM_THREADS=1 " + std::string(KILN_BINARY) + " " + args + " 2>&1";
-  FILE* pipe = popen(command.c_str(), "r");
-  std::string output;
-  std::array<char, 4096> buffer{};
-  while (pipe != nullptr && fgets(buffer.data(), buffer.size(), pipe) != nullptr) output += buffer.data();
-  const int status = pipe != nullptr ? pclose(pipe) : -1;
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
-}
+Result run(const std::string& args) { return kiln::testing::run_kiln(args); }
 
 TEST(BertCli, PretrainsThenFinetunesFromTheRunAndFromScratch) {
   const fs::path dir = fs::temp_directory_path() / ("kiln_bert_cli_" + std::to_string(::getpid()));

@@ -4,34 +4,21 @@
 // `kiln detect` on a split and on a WAV file; wrong WAV formats and manifests
 // naming missing files end in one clear line and a non-zero exit.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
-#include <array>
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
 
+#include "support/cli.hpp"
+
 namespace {
 
 namespace fs = std::filesystem;
 
-struct Result {
-  int status;
-  std::string output;
-};
+using Result = kiln::testing::CommandResult;
 
-Result run(const std::string& args) {
-  const std::string command = "cd " + std::string(KILN_SOURCE_DIR) + " && OMP_NUM_THREADS=1 " +
-                              std::string(KILN_BINARY) + " " + args + " 2>&1";
-  FILE* pipe = popen(command.c_str(), "r");
-  std::string output;
-  std::array<char, 4096> buffer{};
-  while (pipe != nullptr && fgets(buffer.data(), buffer.size(), pipe) != nullptr) output += buffer.data();
-  const int status = pipe != nullptr ? pclose(pipe) : -1;
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
-}
+Result run(const std::string& args) { return kiln::testing::run_kiln(args); }
 
 bool one_error_line(const Result& r) {
   return r.status == 1 && r.output.rfind("kiln: error: ", 0) == 0 && r.output.find('\n') == r.output.size() - 1;

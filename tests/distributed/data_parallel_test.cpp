@@ -6,11 +6,9 @@
 // checkpoint on a different number of ranks. Skipped where kiln was built
 // without MPI or mpirun is missing.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
 #include <chrono>
 #include <cmath>
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -20,26 +18,16 @@
 #include "kiln/io/safetensors.hpp"
 #include "kiln/train/communicator.hpp"
 
+#include "support/cli.hpp"
+
 namespace {
 
 namespace fs = std::filesystem;
 
-struct Outcome {
-  int status = -1;
-  std::string output;
-};
+using Outcome = kiln::testing::CommandResult;
+using kiln::testing::run_shell;
 
-Outcome shell(const std::string& command) {
-  Outcome out;
-  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
-  char buffer[4096];
-  while (pipe != nullptr && std::fgets(buffer, sizeof buffer, pipe) != nullptr) out.output += buffer;
-  const int raw = pipe != nullptr ? ::pclose(pipe) : -1;
-  out.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-  return out;
-}
-
-bool have_mpirun() { return kiln::train::built_with_mpi() && shell("command -v mpirun").status == 0; }
+bool have_mpirun() { return kiln::train::built_with_mpi() && run_shell("command -v mpirun").status == 0; }
 
 std::string mpirun(int ranks) {
   return "OMP_NUM_THREADS=1 timeout -s KILL 180 mpirun --allow-run-as-root --oversubscribe --bind-to none -np " + std::to_string(ranks) + " ";
@@ -82,10 +70,10 @@ void expect_same_curve(const fs::path& a, const fs::path& b, double tolerance) {
 TEST(DataParallel, OneTwoAndFourRanksFollowTheSingleProcessCurve) {
   if (!have_mpirun()) GTEST_SKIP() << "kiln built without MPI or no mpirun";
   const fs::path single = fresh("single");
-  ASSERT_EQ(shell("OMP_NUM_THREADS=1 " + train_args(single, 50)).status, 0);
+  ASSERT_EQ(run_shell("OMP_NUM_THREADS=1 " + train_args(single, 50)).status, 0);
   for (int ranks : {1, 2, 4}) {
     const fs::path run = fresh("ranks" + std::to_string(ranks));
-    const Outcome out = shell(mpirun(ranks) + train_args(run, 50));
+    const Outcome out = run_shell(mpirun(ranks) + train_args(run, 50));
     ASSERT_EQ(out.status, 0) << out.output;
     // Reduction order differs (per-rank partial sums): float rounding only.
     expect_same_curve(single, run, 2e-4);
@@ -103,8 +91,8 @@ TEST(DataParallel, MoeBiasFollowsGlobalLoads) {
       "--set train.attention=stream --set model.n_routed_experts=4 --set model.n_activated_experts=2 "
       "--set model.moe_inter_dim=32 --set model.first_k_dense=1 --set model.bias_update_speed=0.01";
   const fs::path single = fresh("moe1"), pair = fresh("moe2");
-  ASSERT_EQ(shell("OMP_NUM_THREADS=1 " + train_args(single, 20, moe)).status, 0);
-  const Outcome out = shell(mpirun(2) + train_args(pair, 20, moe));
+  ASSERT_EQ(run_shell("OMP_NUM_THREADS=1 " + train_args(single, 20, moe)).status, 0);
+  const Outcome out = run_shell(mpirun(2) + train_args(pair, 20, moe));
   ASSERT_EQ(out.status, 0) << out.output;
   // Routing is discontinuous: a rounding difference that moves one token to
   // another expert shifts the loss by more than in a dense model.
@@ -123,9 +111,9 @@ TEST(ExpertParallel, MatchesTheSingleProcessMoeAndResumesOnOneRank) {
       "--set model.moe_inter_dim=32 --set model.first_k_dense=1 --set model.bias_update_speed=0.01 "
       "--set model.mtp_depth=1";
   const fs::path single = fresh("ep1"), pair = fresh("ep2");
-  ASSERT_EQ(shell("OMP_NUM_THREADS=1 " + train_args(single, 20, moe)).status, 0);
+  ASSERT_EQ(run_shell("OMP_NUM_THREADS=1 " + train_args(single, 20, moe)).status, 0);
   // Rank 0 owns experts 0-1, rank 1 experts 2-3; token rows cross with MPI_Alltoallv.
-  const Outcome out = shell(mpirun(2) + train_args(pair, 20, moe + " --set train.expert_parallel=true"));
+  const Outcome out = run_shell(mpirun(2) + train_args(pair, 20, moe + " --set train.expert_parallel=true"));
   ASSERT_EQ(out.status, 0) << out.output;
   expect_same_curve(single, pair, 1e-3);
   // The checkpoint rank 0 wrote holds every expert, equal to the single-process weights.
@@ -151,7 +139,7 @@ TEST(ExpertParallel, MatchesTheSingleProcessMoeAndResumesOnOneRank) {
     std::ofstream rewrite(pair / "metrics.jsonl", std::ios::trunc);
     for (const auto& l : lines) rewrite << l << "\n";
   }
-  const Outcome resumed = shell("OMP_NUM_THREADS=1 " + train_args(pair, 20, moe + " --resume"));
+  const Outcome resumed = run_shell("OMP_NUM_THREADS=1 " + train_args(pair, 20, moe + " --resume"));
   ASSERT_EQ(resumed.status, 0) << resumed.output;
   expect_same_curve(single, pair, 1e-3);
   fs::remove_all(single);
@@ -163,7 +151,7 @@ TEST(DataParallel, BadInputOnOneRankEndsTheJobWithItsMessage) {
   const fs::path run = fresh("bad");
   const auto start = std::chrono::steady_clock::now();
   // MPMD launch: rank 1 alone is given a training file that does not exist.
-  const Outcome out = shell("OMP_NUM_THREADS=1 timeout -s KILL 180 mpirun --allow-run-as-root --oversubscribe --bind-to none -np 1 " +
+  const Outcome out = run_shell("OMP_NUM_THREADS=1 timeout -s KILL 180 mpirun --allow-run-as-root --oversubscribe --bind-to none -np 1 " +
                             train_args(run, 20) + " : -np 1 " + train_args(run, 20, "--set data.train=/nonexistent.txt"));
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   EXPECT_NE(out.status, 0);
@@ -177,7 +165,7 @@ TEST(DataParallel, KilledRankEndsTheJobAndTheRunResumesOnOtherRanks) {
   if (!have_mpirun()) GTEST_SKIP() << "kiln built without MPI or no mpirun";
   const fs::path straight = fresh("straight"), run = fresh("killed");
   constexpr int kSteps = 150;
-  ASSERT_EQ(shell("OMP_NUM_THREADS=1 " + train_args(straight, kSteps)).status, 0);
+  ASSERT_EQ(run_shell("OMP_NUM_THREADS=1 " + train_args(straight, kSteps)).status, 0);
   const std::string log = (fs::temp_directory_path() / ("kiln_dp_killed_" + std::to_string(::getpid()) + ".log")).string();
   const std::string launch = mpirun(2) + train_args(run, kSteps) + " > " + log + " 2>&1; echo $? >> " + log;
   std::thread job([&] { std::system(launch.c_str()); });
@@ -187,7 +175,7 @@ TEST(DataParallel, KilledRankEndsTheJobAndTheRunResumesOnOtherRanks) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   ASSERT_TRUE(fs::exists(run / "checkpoints" / "step-0000010"));
   // Kill one kiln rank of this run outright (anchored on the binary: not mpirun, not a shell).
-  const Outcome killed = shell("pkill -9 -n -f '^" + std::string(KILN_BINARY) + " train .*run.dir=" + run.string() + " '");
+  const Outcome killed = run_shell("pkill -9 -n -f '^" + std::string(KILN_BINARY) + " train .*run.dir=" + run.string() + " '");
   EXPECT_EQ(killed.status, 0) << "no rank to kill: " << killed.output;
   const auto killed_at = std::chrono::steady_clock::now();
   job.join();
@@ -198,7 +186,7 @@ TEST(DataParallel, KilledRankEndsTheJobAndTheRunResumesOnOtherRanks) {
   EXPECT_EQ(text.find("\n0\n", text.size() > 3 ? text.size() - 3 : 0), std::string::npos) << "non-zero exit: " << text;
   ASSERT_FALSE(fs::exists(run / "checkpoints" / "step-0000150")) << "the run finished before the kill";
   // Resume on one rank from whatever checkpoint was complete: the curve continues.
-  const Outcome resumed = shell("OMP_NUM_THREADS=1 " + train_args(run, kSteps, "--resume"));
+  const Outcome resumed = run_shell("OMP_NUM_THREADS=1 " + train_args(run, kSteps, "--resume"));
   ASSERT_EQ(resumed.status, 0) << resumed.output;
   const auto a = metrics(straight), b = metrics(run);
   ASSERT_EQ(a.back()["step"], kSteps);

@@ -29,6 +29,10 @@ struct AdamWOptions {
 
 // torch.optim.AdamW: decoupled weight decay, bias-corrected moments, eps
 // outside the square root. One fused loop per parameter.
+// The parameters an optimizer should own: those that require a gradient
+// (an MoE routing bias moves by balancing, a frozen encoder not at all).
+std::map<std::string, Tensor> gradient_trained(const std::map<std::string, Tensor>& parameters);
+
 class AdamW {
  public:
   AdamW(std::map<std::string, Tensor> parameters, AdamWOptions options);

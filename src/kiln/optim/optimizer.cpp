@@ -27,6 +27,13 @@ const Tensor& checked_grad(const std::string& name, const Tensor& param, const T
 
 }  // namespace
 
+std::map<std::string, Tensor> gradient_trained(const std::map<std::string, Tensor>& parameters) {
+  std::map<std::string, Tensor> trained;
+  for (const auto& [name, p] : parameters)
+    if (p.requires_grad()) trained.emplace(name, p);
+  return trained;
+}
+
 AdamW::AdamW(std::map<std::string, Tensor> parameters, AdamWOptions options)
     : parameters_(std::move(parameters)), options_(options) {
   for (const auto& [name, p] : parameters_) {

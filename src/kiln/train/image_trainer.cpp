@@ -81,9 +81,7 @@ ImageTrainResult train_images(const ImageData& data, std::map<std::string, Tenso
                               const std::function<void(int64_t, nlohmann::json&)>& after_epoch) {
   KILN_CHECK(data.size() >= o.batch_size, "the training set has {} images, fewer than one batch of {}", data.size(),
              o.batch_size);
-  std::map<std::string, Tensor> trained;
-  for (const auto& [name, p] : parameters)
-    if (p.requires_grad()) trained.emplace(name, p);
+  const std::map<std::string, Tensor> trained = optim::gradient_trained(parameters);
   optim::AdamWOptions adamw_options;
   adamw_options.lr = o.lr;
   adamw_options.beta1 = o.beta1;

@@ -64,10 +64,7 @@ void LmTrainer::make_optimizer() {
   adamw.beta2 = options_.beta2;
   adamw.eps = options_.eps;
   adamw.weight_decay = options_.weight_decay;
-  // Only gradient-trained tensors: the MoE routing bias moves by balancing.
-  std::map<std::string, Tensor> trained;
-  for (const auto& [name, p] : model_.parameters())
-    if (p.requires_grad()) trained.emplace(name, p);
+  const std::map<std::string, Tensor> trained = optim::gradient_trained(model_.parameters());
   optimizer_ = std::make_shared<OptimizerHolder>(OptimizerHolder{optim::AdamW(trained, adamw)});
   reducer_.reset();  // unhook the old tensors first
   // Routed experts under expert parallelism already hold the gradient from every rank's tokens.

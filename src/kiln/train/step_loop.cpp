@@ -18,9 +18,7 @@ StepLoopResult run_step_loop(const std::map<std::string, Tensor>& parameters, co
                              const StepLoopOptions& o, const std::filesystem::path& metrics_path,
                              const StepEvaluation& evaluate) {
   KILN_CHECK(o.steps >= 1, "train.steps must be at least 1, got {}", o.steps);
-  std::map<std::string, Tensor> trained;
-  for (const auto& [name, p] : parameters)
-    if (p.requires_grad()) trained.emplace(name, p);
+  const std::map<std::string, Tensor> trained = optim::gradient_trained(parameters);
   optim::AdamWOptions adamw_options;
   adamw_options.lr = o.lr;
   adamw_options.beta1 = o.beta1;
