@@ -27,12 +27,12 @@ struct AdamWOptions {
   ParamGroupRule decay_rule;
 };
 
-// torch.optim.AdamW: decoupled weight decay, bias-corrected moments, eps
-// outside the square root. One fused loop per parameter.
 // The parameters an optimizer should own: those that require a gradient
 // (an MoE routing bias moves by balancing, a frozen encoder not at all).
 std::map<std::string, Tensor> gradient_trained(const std::map<std::string, Tensor>& parameters);
 
+// torch.optim.AdamW: decoupled weight decay, bias-corrected moments, eps
+// outside the square root. One fused loop per parameter.
 class AdamW {
  public:
   AdamW(std::map<std::string, Tensor> parameters, AdamWOptions options);

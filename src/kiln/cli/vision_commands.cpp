@@ -21,6 +21,7 @@
 #include "kiln/io/atomic_file.hpp"
 #include "kiln/io/safetensors.hpp"
 #include "kiln/models/mae/mae.hpp"
+#include "kiln/models/parameters.hpp"
 #include "kiln/models/vit/vit.hpp"
 #include "kiln/optim/optimizer.hpp"
 #include "kiln/optim/schedule.hpp"

@@ -15,6 +15,21 @@ Tensor uniform_parameter(const Shape& shape, double bound, uint64_t seed, uint64
   return t;
 }
 
+Tensor init_parameter(const Shape& shape, double std, uint64_t seed, uint64_t stream) {
+  if (std <= 0) return Tensor::full(shape, std == 0 ? 1.0 : 0.0);
+  Tensor t = Tensor::empty(shape);
+  const PhiloxKey key{seed, stream};
+  float* data = t.data<float>();
+  for (int64_t i = 0; i < t.numel(); ++i) data[i] = static_cast<float>(std) * philox_normal(key, static_cast<uint64_t>(i));
+  return t;
+}
+
+const Tensor& find_parameter(const std::map<std::string, Tensor>& parameters, const std::string& name) {
+  auto it = parameters.find(name);
+  KILN_CHECK(it != parameters.end(), "model has no parameter '{}'", name);
+  return it->second;
+}
+
 void load_named_parameters(std::map<std::string, Tensor>& parameters, const std::map<std::string, Tensor>& weights,
                            const std::string& model, bool partial) {
   for (const auto& [name, tensor] : weights)

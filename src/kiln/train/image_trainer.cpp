@@ -82,12 +82,8 @@ ImageTrainResult train_images(const ImageData& data, std::map<std::string, Tenso
   KILN_CHECK(data.size() >= o.batch_size, "the training set has {} images, fewer than one batch of {}", data.size(),
              o.batch_size);
   const std::map<std::string, Tensor> trained = optim::gradient_trained(parameters);
-  optim::AdamWOptions adamw_options;
-  adamw_options.lr = o.lr;
-  adamw_options.beta1 = o.beta1;
-  adamw_options.beta2 = o.beta2;
-  adamw_options.weight_decay = o.weight_decay;
-  optim::AdamW adamw(trained, adamw_options);
+  optim::AdamW adamw(trained,
+                     {.lr = o.lr, .beta1 = o.beta1, .beta2 = o.beta2, .weight_decay = o.weight_decay, .decay_rule = {}});
   const int64_t per_epoch = data.size() / o.batch_size;
   int64_t total = per_epoch * o.epochs;
   if (o.max_steps > 0) total = std::min(total, o.max_steps);

@@ -19,12 +19,8 @@ StepLoopResult run_step_loop(const std::map<std::string, Tensor>& parameters, co
                              const StepEvaluation& evaluate) {
   KILN_CHECK(o.steps >= 1, "train.steps must be at least 1, got {}", o.steps);
   const std::map<std::string, Tensor> trained = optim::gradient_trained(parameters);
-  optim::AdamWOptions adamw_options;
-  adamw_options.lr = o.lr;
-  adamw_options.beta1 = o.beta1;
-  adamw_options.beta2 = o.beta2;
-  adamw_options.weight_decay = o.weight_decay;
-  optim::AdamW adamw(trained, adamw_options);
+  optim::AdamW adamw(trained,
+                     {.lr = o.lr, .beta1 = o.beta1, .beta2 = o.beta2, .weight_decay = o.weight_decay, .decay_rule = {}});
   if (!metrics_path.parent_path().empty()) std::filesystem::create_directories(metrics_path.parent_path());
   std::ofstream metrics(metrics_path, std::ios::trunc);
   KILN_CHECK(metrics.good(), "{}: cannot write metrics", metrics_path.string());

@@ -51,8 +51,6 @@ Tensor vit_block(const std::map<std::string, Tensor>& params, const std::string&
 // Adds the parameters of one such block (width d, MLP width m) under `prefix`.
 void add_vit_block_parameters(std::map<std::string, Tensor>& params, const std::string& prefix, int64_t d,
                               int64_t m, double std, uint64_t seed, uint64_t& stream);
-// normal(0, std²) for std > 0, ones for std == 0, zeros for std < 0.
-Tensor init_parameter(const Shape& shape, double std, uint64_t seed, uint64_t stream);
 
 class VitModel {
  public:

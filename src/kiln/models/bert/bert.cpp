@@ -88,9 +88,7 @@ void BertModel::load_parameters(const std::map<std::string, Tensor>& weights, bo
 }
 
 const Tensor& BertModel::param(const std::string& name) const {
-  auto it = parameters_.find(name);
-  KILN_CHECK(it != parameters_.end(), "model has no parameter '{}'", name);
-  return it->second;
+  return find_parameter(parameters_, name);
 }
 
 Tensor BertModel::dropout(const Tensor& x, bool training, uint64_t seed, uint64_t stream) const {

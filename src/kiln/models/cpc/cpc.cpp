@@ -120,9 +120,7 @@ void CpcModel::load_parameters(const std::map<std::string, Tensor>& weights) {
 }
 
 const Tensor& CpcModel::param(const std::string& name) const {
-  auto it = parameters_.find(name);
-  KILN_CHECK(it != parameters_.end(), "model has no parameter '{}'", name);
-  return it->second;
+  return find_parameter(parameters_, name);
 }
 
 Tensor CpcModel::encode(const Tensor& waves) const {

@@ -161,9 +161,7 @@ void GptModel::load_parameters(const std::map<std::string, Tensor>& weights) {
 }
 
 const Tensor& GptModel::param(const std::string& name) const {
-  auto it = parameters_.find(name);
-  KILN_CHECK(it != parameters_.end(), "model has no parameter '{}'", name);
-  return it->second;
+  return find_parameter(parameters_, name);
 }
 
 std::string GptModel::layer_prefix(int64_t layer) const {

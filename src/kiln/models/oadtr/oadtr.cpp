@@ -56,11 +56,7 @@ class ParameterMaker {
     add(name + ".bias", Tensor::zeros({d}));
   }
   void normal(const std::string& name, const Shape& shape, double std) {
-    Tensor t = Tensor::empty(shape);
-    const PhiloxKey key{seed_, stream_++};
-    for (int64_t i = 0; i < t.numel(); ++i)
-      t.data<float>()[i] = static_cast<float>(std) * philox_normal(key, static_cast<uint64_t>(i));
-    add(name, t);
+    add(name, init_parameter(shape, std, seed_, stream_++));
   }
   void zeros(const std::string& name, const Shape& shape) { add(name, Tensor::zeros(shape)); }
   void uniform(const std::string& name, const Shape& shape, double bound) {
@@ -136,9 +132,7 @@ void OadtrModel::load_parameters(const std::map<std::string, Tensor>& weights) {
 }
 
 const Tensor& OadtrModel::param(const std::string& name) const {
-  auto it = parameters_.find(name);
-  KILN_CHECK(it != parameters_.end(), "model has no parameter '{}'", name);
-  return it->second;
+  return find_parameter(parameters_, name);
 }
 
 DetectorOutput OadtrModel::forward(const Tensor& windows, bool training, const PhiloxKey& key) const {
@@ -238,9 +232,7 @@ void GruDetector::load_parameters(const std::map<std::string, Tensor>& weights) 
 }
 
 const Tensor& GruDetector::param(const std::string& name) const {
-  auto it = parameters_.find(name);
-  KILN_CHECK(it != parameters_.end(), "model has no parameter '{}'", name);
-  return it->second;
+  return find_parameter(parameters_, name);
 }
 
 DetectorOutput GruDetector::forward(const Tensor& windows) const {

@@ -113,14 +113,6 @@ Tensor sincos_position_table(int64_t dim, int64_t grid) {
   return table;
 }
 
-Tensor init_parameter(const Shape& shape, double std, uint64_t seed, uint64_t stream) {
-  if (std <= 0) return Tensor::full(shape, std == 0 ? 1.0 : 0.0);
-  Tensor t = Tensor::empty(shape);
-  const PhiloxKey key{seed, stream};
-  for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = static_cast<float>(std) * philox_normal(key, static_cast<uint64_t>(i));
-  return t;
-}
-
 void add_vit_block_parameters(std::map<std::string, Tensor>& params, const std::string& p, int64_t d, int64_t m,
                               double std, uint64_t seed, uint64_t& stream) {
   const auto add = [&](const std::string& name, const Shape& shape, double s) {
@@ -198,9 +190,7 @@ void VitModel::load_parameters(const std::map<std::string, Tensor>& weights) {
 }
 
 const Tensor& VitModel::param(const std::string& name) const {
-  auto it = parameters_.find(name);
-  KILN_CHECK(it != parameters_.end(), "model has no parameter '{}'", name);
-  return it->second;
+  return find_parameter(parameters_, name);
 }
 
 Tensor VitModel::position_table() const {
