@@ -84,6 +84,23 @@ TEST_F(VisionCli, VitLearnsAndWritesModelConfigAndConfusionMatrix) {
   EXPECT_NE(eval.output.find("accuracy"), std::string::npos);
 }
 
+TEST_F(VisionCli, VitResumesFromItsTrainingStateAndRefusesAnotherSchedule) {
+  const std::string args = "vit train" + data_args() + " --set train.epochs=2 --set run.dir=" + (dir_ / "resume").string();
+  ASSERT_EQ(run(args).status, 0);
+  EXPECT_TRUE(fs::exists(dir_ / "resume" / "trainer_state" / "trainer_state.safetensors"));
+  const Result resumed = run(args + " --resume");
+  ASSERT_EQ(resumed.status, 0) << resumed.output;
+  EXPECT_NE(resumed.output.find("resumed after epoch 2 (step 16/16)"), std::string::npos) << resumed.output;
+  EXPECT_NE(resumed.output.find("test set: accuracy"), std::string::npos) << resumed.output;
+  const Result other = run(args + " --resume --set train.batch_size=16");
+  EXPECT_EQ(other.status, 1);
+  EXPECT_NE(other.output.find("kiln: error: --resume: "), std::string::npos) << other.output;
+  EXPECT_NE(other.output.find("batch_size = 32, this run asks 16"), std::string::npos) << other.output;
+  const Result fresh = run("vit train" + data_args() + " --resume --set run.dir=" + (dir_ / "never").string());
+  EXPECT_EQ(fresh.status, 1);
+  EXPECT_NE(fresh.output.find("has no trainer_state/"), std::string::npos) << fresh.output;
+}
+
 TEST_F(VisionCli, MaePretrainsShowsProbesAndFinetunes) {
   const fs::path run_dir = dir_ / "mae";
   const std::string mae = data_args() + " --set model.decoder_dim=16 --set model.decoder_layers=1 --set model.decoder_heads=2" +

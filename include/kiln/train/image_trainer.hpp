@@ -47,6 +47,7 @@ struct ImageTrainOptions {
   double mean = 0.0, std = 1.0;  // pixel normalisation (pixels in [0, 1])
   uint64_t seed = 0;
   int64_t max_steps = 0;         // > 0: stop early (tests, timing)
+  bool resume = false;           // continue from <run>/trainer_state (saved after every epoch)
 };
 
 struct Evaluation {
@@ -63,8 +64,11 @@ using BatchLoss = std::function<Tensor(const Tensor& images, const Tensor& label
 using BatchLogits = std::function<Tensor(const Tensor& images)>;
 
 // Trains `parameters` (those that require grad) with AdamW on `loss`;
-// appends one JSON line per step to <run>/metrics.jsonl and calls
-// `after_epoch(epoch)` (evaluation, checkpoints) after each epoch.
+// appends one JSON line per step to <run>/metrics.jsonl, calls
+// `after_epoch(epoch)` (evaluation, checkpoints) after each epoch, then saves
+// the training state. A resumed run continues at the next epoch and reaches
+// the same weights as one that never stopped (batches, augmentation and the
+// loss's randomness are all drawn from the step number).
 struct ImageTrainResult {
   int64_t steps = 0;
   double seconds = 0;

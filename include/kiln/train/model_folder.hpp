@@ -14,6 +14,11 @@
 
 namespace kiln::train {
 
+// Calls `write(staging)` to fill a fresh folder beside `dir`, then renames it
+// to `dir` (replacing what was there).
+void write_folder_staged(const std::filesystem::path& dir,
+                         const std::function<void(const std::filesystem::path& staging)>& write);
+
 // `extra_files` writes anything else the folder holds (a vocabulary) into the staging folder.
 void save_model_folder(const std::filesystem::path& dir, const nlohmann::json& config,
                        const std::map<std::string, Tensor>& weights,

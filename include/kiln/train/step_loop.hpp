@@ -25,8 +25,12 @@ struct StepLoopOptions {
   int64_t eval_every = 0;     // 0: only after the last step
   int64_t items_per_step = 1; // for the throughput figure
   std::string unit = "item";  // "frames", "windows"
+  uint64_t seed = 0;          // the batches' seed, kept with the training state
+  bool resume = false;        // continue from <run>/trainer_state (saved at every evaluation)
 };
 
+// The loss must draw its batch from the step number alone, so that a resumed
+// run reaches the same weights as one that never stopped.
 // Returns the step's loss (graph attached); may add fields to `record`.
 using StepLoss = std::function<Tensor(int64_t step, nlohmann::json& record)>;
 using StepEvaluation = std::function<void(int64_t step, nlohmann::json& record)>;
@@ -38,8 +42,9 @@ struct StepLoopResult {
   double last_loss = 0;
 };
 
+// Writes <run_dir>/metrics.jsonl and, after every evaluation, <run_dir>/trainer_state.
 StepLoopResult run_step_loop(const std::map<std::string, Tensor>& parameters, const StepLoss& loss,
-                             const StepLoopOptions& options, const std::filesystem::path& metrics_path,
+                             const StepLoopOptions& options, const std::filesystem::path& run_dir,
                              const StepEvaluation& evaluate = {});
 
 }  // namespace kiln::train

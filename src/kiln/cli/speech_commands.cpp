@@ -84,7 +84,7 @@ std::string join_accuracies(const std::vector<double>& accuracy) {
 
 }  // namespace
 
-void run_cpc_pretraining(train::ConfigFile& f) {
+void run_cpc_pretraining(train::ConfigFile& f, bool resume) {
   const fs::path run_dir = f.get_string("run.dir", "runs/speech-cpc");
   const fs::path speech = f.get_string("data.speech", "data/speech");
   models::CpcConfig c;
@@ -124,6 +124,8 @@ void run_cpc_pretraining(train::ConfigFile& f) {
              c.parameter_count(), window, frames, c.steps, c.negatives, train_clips.size(), valid_clips.size());
   o.items_per_step = batch * frames;
   o.unit = "frames";
+  o.seed = seed;
+  o.resume = resume;
 
   const Tensor valid_windows = train::random_audio_windows(valid_clips.audio, eval_windows, window, seed + 1, 0);
   const std::vector<int64_t> valid_negatives = models::cpc_negative_indices(c, eval_windows, frames, seed + 1, 0);
@@ -144,7 +146,7 @@ void run_cpc_pretraining(train::ConfigFile& f) {
     train::save_model_folder(run_dir / "model", cpc_json(c, window), model.parameters());
   };
   fs::create_directories(run_dir);
-  const train::StepLoopResult result = train::run_step_loop(model.parameters(), loss, o, run_dir / "metrics.jsonl", evaluate);
+  const train::StepLoopResult result = train::run_step_loop(model.parameters(), loss, o, run_dir, evaluate);
   NoGradGuard no_grad;
   const models::CpcLoss final_loss = model.loss(valid_windows, valid_negatives);
   nlohmann::json summary = {{"steps", result.steps},
@@ -401,7 +403,7 @@ nlohmann::json map_json(const MapReport& r, const std::vector<std::string>& clas
 
 }  // namespace
 
-void run_detector_training(train::ConfigFile& f) {
+void run_detector_training(train::ConfigFile& f, bool resume) {
   const std::string arch = f.get_string("model.arch", "oadtr", {"oadtr", "gru"});
   const fs::path run_dir = f.get_string("run.dir", arch == "oadtr" ? "runs/streams-oadtr" : "runs/streams-gru");
   const fs::path streams = f.get_string("data.streams", "data/streams");
@@ -450,6 +452,8 @@ void run_detector_training(train::ConfigFile& f) {
              dim, train_data.streams.size(), total_frames, m.window);
   o.items_per_step = batch;
   o.unit = "windows";
+  o.seed = seed;
+  o.resume = resume;
   const nlohmann::json config = detector_json(arch, m, g, source, train_data.classes);
   const auto loss = [&](int64_t step, nlohmann::json& record) {
     const train::DetectionBatch b = train::detection_batch(
@@ -469,7 +473,7 @@ void run_detector_training(train::ConfigFile& f) {
     train::save_model_folder(run_dir / "model", config, detector.parameters());
   };
   fs::create_directories(run_dir);
-  const train::StepLoopResult result = train::run_step_loop(detector.parameters(), loss, o, run_dir / "metrics.jsonl", evaluate);
+  const train::StepLoopResult result = train::run_step_loop(detector.parameters(), loss, o, run_dir, evaluate);
   const StreamFeatures test_data = stream_features(streams, "test", source);
   const MapReport test = evaluate_streams(detector, test_data, m.window);
   print_map(test, test_data.classes, fmt::format("{} on {} features, test split", arch, source.kind));

@@ -169,10 +169,12 @@ struct Args {
   int64_t count = 8;
   int64_t epochs = 10;
   double lr = 0.1;
+  bool resume = false;
 };
 
 void vit_train(const Args& a) {
   VisionRun r = read_vision_config(a.config, a.overrides, false);
+  r.train.resume = a.resume;
   const train::ImageData data = load_image_set(r.train_data), test = load_image_set(r.test_data);
   check_images_fit(data, r.vit, r.train_data);
   check_images_fit(test, r.vit, r.test_data);
@@ -240,6 +242,7 @@ models::MaeModel load_mae(const fs::path& dir) {
 
 void mae_train(const Args& a) {
   VisionRun r = read_vision_config(a.config, a.overrides, true);
+  r.train.resume = a.resume;
   const train::ImageData data = load_image_set(r.train_data);
   check_images_fit(data, r.vit, r.train_data);
   models::MaeModel model(r.mae, r.train.seed + 1);
@@ -389,6 +392,7 @@ void mae_probe(const Args& a) {
 // table becomes learned positions), trained like `kiln vit train`.
 void mae_finetune(const Args& a) {
   VisionRun r = read_vision_config(a.config, a.overrides, false);
+  r.train.resume = a.resume;
   const models::MaeModel pretrained = load_mae(model_dir(a.run));
   models::VitConfig v = pretrained.config().encoder;
   v.sincos_positions = false;
@@ -422,6 +426,7 @@ void add_vision_commands(CLI::App& app) {
   CLI::App* vit_train_cmd = vit->add_subcommand("train", "Train a ViT classifier (default: Fashion-MNIST)");
   vit_train_cmd->add_option("-c,--config", args->config, "TOML file (configs/fmnist-vit.toml)");
   vit_train_cmd->add_option("--set", args->overrides, "Override a field: section.key=value");
+  vit_train_cmd->add_flag("--resume", args->resume, "Continue from the run folder's trainer_state (saved after every epoch)");
   vit_train_cmd->callback([args] { vit_train(*args); });
   CLI::App* vit_eval_cmd = vit->add_subcommand("eval", "Accuracy and confusion matrix (PNG) of a trained ViT");
   vit_eval_cmd->add_option("run", args->run, "Run folder or model folder")->required();
@@ -433,6 +438,7 @@ void add_vision_commands(CLI::App& app) {
   CLI::App* mae_train_cmd = mae->add_subcommand("train", "Pre-train an MAE (default: Fashion-MNIST)");
   mae_train_cmd->add_option("-c,--config", args->config, "TOML file (configs/fmnist-mae.toml)");
   mae_train_cmd->add_option("--set", args->overrides, "Override a field: section.key=value");
+  mae_train_cmd->add_flag("--resume", args->resume, "Continue from the run folder's trainer_state (saved after every epoch)");
   mae_train_cmd->callback([args] { mae_train(*args); });
   CLI::App* show = mae->add_subcommand("show", "PNG grid: originals, masked inputs, reconstructions");
   show->add_option("run", args->run, "MAE run or model folder")->required();
@@ -449,6 +455,7 @@ void add_vision_commands(CLI::App& app) {
   finetune->add_option("run", args->run, "MAE run or model folder")->required();
   finetune->add_option("-c,--config", args->config, "TOML file for the fine-tuning run (configs/fmnist-vit.toml)");
   finetune->add_option("--set", args->overrides, "Override a field: section.key=value");
+  finetune->add_flag("--resume", args->resume, "Continue from the run folder's trainer_state (saved after every epoch)");
   finetune->callback([args] { mae_finetune(*args); });
 }
 

@@ -14,6 +14,7 @@
 #include "kiln/io/png.hpp"
 #include "kiln/optim/optimizer.hpp"
 #include "kiln/optim/schedule.hpp"
+#include "kiln/train/training_state.hpp"
 
 namespace kiln::train {
 
@@ -87,14 +88,22 @@ ImageTrainResult train_images(const ImageData& data, std::map<std::string, Tenso
   const int64_t per_epoch = data.size() / o.batch_size;
   int64_t total = per_epoch * o.epochs;
   if (o.max_steps > 0) total = std::min(total, o.max_steps);
+  const nlohmann::json schedule = {{"images", data.size()}, {"batch_size", o.batch_size}, {"total_steps", total},
+                                   {"seed", o.seed}, {"lr", o.lr}, {"warmup_steps", o.warmup_steps}};
+  int64_t step = 0, first_epoch = 0;
+  if (o.resume) {
+    const nlohmann::json progress = restore_training_state(run_dir, schedule, parameters, adamw);
+    step = progress.at("step").get<int64_t>();
+    first_epoch = progress.at("epoch").get<int64_t>();
+    fmt::print(stderr, "resumed after epoch {} (step {}/{})\n", first_epoch, step, total);
+  }
   fs::create_directories(run_dir);
-  std::ofstream metrics(run_dir / "metrics.jsonl", std::ios::trunc);
-  KILN_CHECK(metrics.good(), "{}: cannot write metrics", (run_dir / "metrics.jsonl").string());
+  std::ofstream metrics = open_metrics(run_dir / "metrics.jsonl", o.resume, step);
   ProgressBar bar("train", total, "step");
   const auto start = std::chrono::steady_clock::now();
+  const int64_t start_step = step;
   ImageTrainResult result;
-  int64_t step = 0;
-  for (int64_t epoch = 0; epoch < o.epochs && step < total; ++epoch) {
+  for (int64_t epoch = first_epoch; epoch < o.epochs && step < total; ++epoch) {
     const std::vector<int64_t> order = epoch_order(data.size(), o.seed, epoch);
     double epoch_loss = 0;
     int64_t epoch_steps = 0;
@@ -114,12 +123,13 @@ ImageTrainResult train_images(const ImageData& data, std::map<std::string, Tenso
       ++epoch_steps;
       result.last_loss = v;
       const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      const double rate = static_cast<double>((step + 1) * o.batch_size) / elapsed;
+      const double rate = static_cast<double>((step + 1 - start_step) * o.batch_size) / elapsed;
       nlohmann::json record = {{"step", step + 1}, {"epoch", epoch + 1}, {"loss", v}, {"lr", lr},
                                {"grad_norm", norm}, {"images_per_s", rate}, {"elapsed_s", elapsed}};
       if (k + 1 == per_epoch || step + 1 == total) {
         record["epoch_loss"] = epoch_loss / static_cast<double>(epoch_steps);
         if (after_epoch) after_epoch(epoch + 1, record);
+        save_training_state(run_dir, {{"step", step + 1}, {"epoch", epoch + 1}}, schedule, parameters, adamw);
       }
       metrics << record.dump() << "\n";
       metrics.flush();
@@ -136,7 +146,8 @@ ImageTrainResult train_images(const ImageData& data, std::map<std::string, Tenso
   bar.finish();
   result.steps = step;
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  result.images_per_second = static_cast<double>(step * o.batch_size) / result.seconds;
+  result.images_per_second =
+      step > start_step ? static_cast<double>((step - start_step) * o.batch_size) / result.seconds : 0.0;
   return result;
 }
 

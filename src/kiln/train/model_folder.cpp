@@ -13,26 +13,30 @@ namespace kiln::train {
 
 namespace fs = std::filesystem;
 
-void save_model_folder(const fs::path& dir, const nlohmann::json& config, const std::map<std::string, Tensor>& weights,
-                       const std::function<void(const fs::path&)>& extra_files) {
+void write_folder_staged(const fs::path& dir, const std::function<void(const fs::path&)>& write) {
   const fs::path parent = dir.parent_path().empty() ? fs::path(".") : dir.parent_path();
   fs::create_directories(parent);
   const fs::path staging = parent / fmt::format("{}.partial-{}", dir.filename().string(), ::getpid());
   fs::remove_all(staging);
   fs::create_directories(staging);
-  io::save_safetensors(staging / "model.safetensors", weights, {{"format", "pt"}});
-  {
-    const std::string text = config.dump(2) + "\n";
-    io::AtomicFile file(staging / "config.json");
-    file.write(text.data(), text.size());
-    file.commit();
-  }
-  if (extra_files) extra_files(staging);
+  write(staging);
   const fs::path old = parent / fmt::format("{}.old-{}", dir.filename().string(), ::getpid());
   fs::remove_all(old);
   if (fs::exists(dir)) fs::rename(dir, old);
   fs::rename(staging, dir);
   fs::remove_all(old);
+}
+
+void save_model_folder(const fs::path& dir, const nlohmann::json& config, const std::map<std::string, Tensor>& weights,
+                       const std::function<void(const fs::path&)>& extra_files) {
+  write_folder_staged(dir, [&](const fs::path& staging) {
+    io::save_safetensors(staging / "model.safetensors", weights, {{"format", "pt"}});
+    const std::string text = config.dump(2) + "\n";
+    io::AtomicFile file(staging / "config.json");
+    file.write(text.data(), text.size());
+    file.commit();
+    if (extra_files) extra_files(staging);
+  });
 }
 
 ModelFolder load_model_folder(const fs::path& run_or_model, const std::string& what) {

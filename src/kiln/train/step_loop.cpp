@@ -11,23 +11,31 @@
 #include "kiln/base/progress.hpp"
 #include "kiln/optim/optimizer.hpp"
 #include "kiln/optim/schedule.hpp"
+#include "kiln/train/training_state.hpp"
 
 namespace kiln::train {
 
 StepLoopResult run_step_loop(const std::map<std::string, Tensor>& parameters, const StepLoss& loss,
-                             const StepLoopOptions& o, const std::filesystem::path& metrics_path,
+                             const StepLoopOptions& o, const std::filesystem::path& run_dir,
                              const StepEvaluation& evaluate) {
   KILN_CHECK(o.steps >= 1, "train.steps must be at least 1, got {}", o.steps);
   const std::map<std::string, Tensor> trained = optim::gradient_trained(parameters);
   optim::AdamW adamw(trained,
                      {.lr = o.lr, .beta1 = o.beta1, .beta2 = o.beta2, .weight_decay = o.weight_decay, .decay_rule = {}});
-  if (!metrics_path.parent_path().empty()) std::filesystem::create_directories(metrics_path.parent_path());
-  std::ofstream metrics(metrics_path, std::ios::trunc);
-  KILN_CHECK(metrics.good(), "{}: cannot write metrics", metrics_path.string());
+  const nlohmann::json schedule = {{"steps", o.steps}, {"seed", o.seed}, {"lr", o.lr}, {"warmup_steps", o.warmup_steps},
+                                   {"items_per_step", o.items_per_step}};
+  int64_t first_step = 0;
+  if (o.resume) {
+    first_step = restore_training_state(run_dir, schedule, parameters, adamw).at("step").get<int64_t>();
+    fmt::print(stderr, "resumed at step {}/{}\n", first_step, o.steps);
+  }
+  std::filesystem::create_directories(run_dir);
+  const std::filesystem::path metrics_path = run_dir / "metrics.jsonl";
+  std::ofstream metrics = open_metrics(metrics_path, o.resume, first_step);
   ProgressBar bar("train", o.steps, "step");
   const auto start = std::chrono::steady_clock::now();
   StepLoopResult result;
-  for (int64_t step = 0; step < o.steps; ++step) {
+  for (int64_t step = first_step; step < o.steps; ++step) {
     const double lr = optim::warmup_cosine(step, o.warmup_steps, o.steps, o.lr, o.min_lr);
     adamw.set_lr(lr);
     adamw.zero_grad();
@@ -40,13 +48,15 @@ StepLoopResult run_step_loop(const std::map<std::string, Tensor>& parameters, co
     adamw.step();
     result.last_loss = v;
     const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    const double rate = static_cast<double>((step + 1) * o.items_per_step) / elapsed;
+    const double rate = static_cast<double>((step + 1 - first_step) * o.items_per_step) / elapsed;
     record["loss"] = v;
     record["grad_norm"] = norm;
     record[o.unit + "_per_s"] = rate;
     record["elapsed_s"] = elapsed;
-    const bool evaluating = evaluate && ((o.eval_every > 0 && (step + 1) % o.eval_every == 0) || step + 1 == o.steps);
+    const bool milestone = (o.eval_every > 0 && (step + 1) % o.eval_every == 0) || step + 1 == o.steps;
+    const bool evaluating = evaluate && milestone;
     if (evaluating) evaluate(step + 1, record);
+    if (milestone) save_training_state(run_dir, {{"step", step + 1}}, schedule, parameters, adamw);
     metrics << record.dump() << "\n";
     metrics.flush();
     bar.update(step + 1, fmt::format("loss {:.4f}  {} {}/s", v, human_count(rate), o.unit));
@@ -60,7 +70,8 @@ StepLoopResult run_step_loop(const std::map<std::string, Tensor>& parameters, co
   bar.finish();
   result.steps = o.steps;
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  result.items_per_second = static_cast<double>(o.steps * o.items_per_step) / result.seconds;
+  result.items_per_second =
+      o.steps > first_step ? static_cast<double>((o.steps - first_step) * o.items_per_step) / result.seconds : 0.0;
   return result;
 }
 
