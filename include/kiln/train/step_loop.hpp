@@ -1,8 +1,9 @@
 #pragma once
 // A training loop counted in optimizer steps, for models whose batches are
-// drawn at random (CPC windows, detection windows): AdamW with warm-up +
-// cosine decay, gradient clipping, a NaN stop, one JSON line per step in
-// metrics.jsonl, a progress bar, and an evaluation callback every N steps.
+// drawn at random (CPC windows, detection windows, MLM windows): AdamW with
+// warm-up + cosine or linear decay, gradient clipping, a NaN stop, one JSON
+// line per step in metrics.jsonl, a progress bar, and an evaluation callback
+// every N steps.
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -19,6 +20,7 @@ struct StepLoopOptions {
   int64_t steps = 1000;
   int64_t warmup_steps = 100;
   double lr = 2e-4, min_lr = 1e-6;
+  bool linear_decay = false;  // after warm-up: linear to min_lr (BERT) instead of cosine
   double weight_decay = 0.0;
   double beta1 = 0.9, beta2 = 0.999;
   double grad_clip = 1.0;     // 0: no clipping

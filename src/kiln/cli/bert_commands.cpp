@@ -28,6 +28,7 @@
 #include "kiln/optim/schedule.hpp"
 #include "kiln/train/config_file.hpp"
 #include "kiln/train/model_folder.hpp"
+#include "kiln/train/step_loop.hpp"
 #include "kiln/train/image_trainer.hpp"
 
 namespace kiln::cli {
@@ -163,7 +164,7 @@ struct PretrainArgs {
 
 }  // namespace
 
-void run_bert_pretraining(train::ConfigFile& f) {
+void run_bert_pretraining(train::ConfigFile& f, bool resume) {
   const fs::path run_dir = f.get_string("run.dir", "runs/kjv-bert");
   const fs::path train_text = f.get_string("data.train", "data/kjv/train.txt");
   const fs::path valid_text = f.get_string("data.valid", "data/kjv/valid.txt");
@@ -205,16 +206,26 @@ void run_bert_pretraining(train::ConfigFile& f) {
   fmt::print(stderr, "BERT: {} layers, width {}, {:.2f}M parameters; {} WordPiece tokens; {} train / {} valid tokens\n",
              m.n_layer, m.d_model, static_cast<double>(m.parameter_count(true)) / 1e6, m.vocab_size,
              train_seq.stream.size(), valid_seq.stream.size());
-  std::map<std::string, Tensor> trained = model.parameters();
-  optim::AdamWOptions options;
-  options.lr = lr;
-  options.weight_decay = weight_decay;
-  options.beta2 = 0.999;
-  optim::AdamW adamw(trained, options);
-  std::ofstream metrics(run_dir / "metrics.jsonl", std::ios::trunc);
-  ProgressBar bar("pretrain", steps, "step");
-  const auto start = std::chrono::steady_clock::now();
-  const auto evaluate = [&] {
+  train::StepLoopOptions o;
+  o.steps = steps;
+  o.warmup_steps = warmup;
+  o.lr = lr;
+  o.min_lr = 0.0;
+  o.linear_decay = true;
+  o.weight_decay = weight_decay;
+  o.eval_every = eval_every;
+  o.items_per_step = batch * length;
+  o.unit = "tokens";
+  o.seed = seed;
+  o.resume = resume;
+  const auto loss = [&](int64_t step, nlohmann::json&) {
+    // New windows and a new masking every step: each epoch sees other masks (dynamic masking).
+    models::BertBatch b = mlm_windows(train_seq, batch, length, {seed, 0x77000000ULL + static_cast<uint64_t>(step)},
+                                      tokenizer, false, 0);
+    auto [tokens, labels] = masked(b, tokenizer, mask_rate, whole_word, seed, static_cast<uint64_t>(step));
+    return model.mlm_loss(b, labels, true, seed, static_cast<uint64_t>(step));
+  };
+  const auto evaluate = [&](int64_t, nlohmann::json& record) {
     NoGradGuard no_grad;
     double total = 0;
     const int64_t batches = 8;
@@ -223,37 +234,11 @@ void run_bert_pretraining(train::ConfigFile& f) {
       auto [tokens, labels] = masked(b, tokenizer, mask_rate, whole_word, seed + 1, static_cast<uint64_t>(k));
       total += model.mlm_loss(b, labels, false).item();
     }
-    return total / static_cast<double>(batches);
+    record["val_loss"] = total / static_cast<double>(batches);
+    save_bert(run_dir / "model", model, tokenizer);
   };
-  double last = 0;
-  for (int64_t step = 0; step < steps; ++step) {
-    // New windows and a new masking every step: each epoch sees other masks (dynamic masking).
-    models::BertBatch b = mlm_windows(train_seq, batch, length, {seed, 0x77000000ULL + static_cast<uint64_t>(step)},
-                                      tokenizer, false, 0);
-    auto [tokens, labels] = masked(b, tokenizer, mask_rate, whole_word, seed, static_cast<uint64_t>(step));
-    adamw.set_lr(optim::warmup_linear(step, warmup, steps, lr, 0.0));
-    adamw.zero_grad();
-    const Tensor loss = model.mlm_loss(b, labels, true, seed, static_cast<uint64_t>(step));
-    last = loss.item();
-    KILN_CHECK(std::isfinite(last), "step {}: the MLM loss is {}; stopping", step + 1, last);
-    backward(loss);
-    const double norm = optim::clip_grad_norm(trained, 1.0);
-    adamw.step();
-    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    const double rate = static_cast<double>((step + 1) * batch * length) / elapsed;
-    nlohmann::json record = {{"step", step + 1}, {"loss", last}, {"grad_norm", norm}, {"tokens_per_s", rate},
-                             {"elapsed_s", elapsed}};
-    if ((step + 1) % eval_every == 0 || step + 1 == steps) record["val_loss"] = evaluate();
-    metrics << record.dump() << "\n";
-    metrics.flush();
-    const std::string extra = fmt::format("mlm loss {:.4f}  {:.0f} tok/s", last, rate) +
-                              (record.contains("val_loss") ? fmt::format("  val {:.4f}", record["val_loss"].get<double>()) : "");
-    bar.update(step + 1, extra);
-    if (!ProgressBar::stderr_is_terminal() && record.contains("val_loss"))
-      fmt::print(stderr, "step {}/{}  {}\n", step + 1, steps, extra);
-  }
-  bar.finish();
-  save_bert(run_dir / "model", model, tokenizer);
+  const train::StepLoopResult result = train::run_step_loop(model.parameters(), loss, o, run_dir, evaluate);
+  const double last = result.last_loss;
   fmt::print("pre-trained {} steps: train MLM loss {:.4f}; checkpoint {}\n", steps, last, (run_dir / "model").string());
 }
 

@@ -26,7 +26,7 @@
 
 namespace kiln::cli {
 
-void run_bert_pretraining(train::ConfigFile& file);  // bert_commands.cpp
+void run_bert_pretraining(train::ConfigFile& file, bool resume);   // bert_commands.cpp
 void run_cpc_pretraining(train::ConfigFile& file, bool resume);    // speech_commands.cpp
 void run_detector_training(train::ConfigFile& file, bool resume);  // speech_commands.cpp
 
@@ -69,8 +69,7 @@ void train_on(const TrainArgs& args, train::Communicator& comm) {
                              : "llama";
   if (arch == "bert" || arch == "cpc" || arch == "oadtr" || arch == "gru") {
     KILN_CHECK(comm.size() == 1, "{} training runs in one process (MPI is for the decoder models)", arch);
-    KILN_CHECK(!(arch == "bert" && args.resume), "--resume is not built for BERT pre-training yet; start the run again");
-    if (arch == "bert") return run_bert_pretraining(file);
+    if (arch == "bert") return run_bert_pretraining(file, args.resume);
     if (arch == "cpc") return run_cpc_pretraining(file, args.resume);
     return run_detector_training(file, args.resume);
   }
@@ -355,7 +354,7 @@ void add_lm_commands(CLI::App& app) {
   CLI::App* train_cmd = app.add_subcommand("train", "Train a model from a TOML config: decoder LMs (LLaMA/DeepSeek-V3 or GPT-2 block; under mpirun data/expert-parallel), BERT (model.arch = \"bert\"), CPC (\"cpc\") or an online detector (\"oadtr\", \"gru\")");
   train_cmd->add_option("-c,--config", train->config, "TOML run configuration (configs/*.toml)");
   train_cmd->add_option("--set", train->overrides, "Override a field, e.g. --set model.n_layer=4 (repeatable)");
-  train_cmd->add_flag("--resume", train->resume, "Continue from the run folder's latest checkpoint (decoder LMs) or training state (CPC, OadTR, GRU)");
+  train_cmd->add_flag("--resume", train->resume, "Continue from the run folder's latest checkpoint (decoder LMs) or training state (BERT, CPC, OadTR, GRU)");
   train_cmd->callback([train] { run_train(*train); });
 
   auto eval = std::make_shared<EvalArgs>();

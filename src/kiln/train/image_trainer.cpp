@@ -83,18 +83,24 @@ ImageTrainResult train_images(const ImageData& data, std::map<std::string, Tenso
   KILN_CHECK(data.size() >= o.batch_size, "the training set has {} images, fewer than one batch of {}", data.size(),
              o.batch_size);
   const std::map<std::string, Tensor> trained = optim::gradient_trained(parameters);
-  optim::AdamW adamw(trained,
-                     {.lr = o.lr, .beta1 = o.beta1, .beta2 = o.beta2, .weight_decay = o.weight_decay, .decay_rule = {}});
+  optim::AdamW adamw(
+      trained, {.lr = o.lr, .beta1 = o.beta1, .beta2 = o.beta2, .weight_decay = o.weight_decay, .decay_rule = {}});
   const int64_t per_epoch = data.size() / o.batch_size;
   int64_t total = per_epoch * o.epochs;
   if (o.max_steps > 0) total = std::min(total, o.max_steps);
-  const nlohmann::json schedule = {{"images", data.size()}, {"batch_size", o.batch_size}, {"total_steps", total},
-                                   {"seed", o.seed}, {"lr", o.lr}, {"warmup_steps", o.warmup_steps}};
+  const nlohmann::json schedule = {{"images", data.size()},
+                                   {"batch_size", o.batch_size},
+                                   {"total_steps", total},
+                                   {"seed", o.seed},
+                                   {"lr", o.lr},
+                                   {"warmup_steps", o.warmup_steps}};
+  ImageTrainResult result;
   int64_t step = 0, first_epoch = 0;
   if (o.resume) {
     const nlohmann::json progress = restore_training_state(run_dir, schedule, parameters, adamw);
     step = progress.at("step").get<int64_t>();
     first_epoch = progress.at("epoch").get<int64_t>();
+    result.last_loss = progress.value("loss", 0.0);
     fmt::print(stderr, "resumed after epoch {} (step {}/{})\n", first_epoch, step, total);
   }
   fs::create_directories(run_dir);
@@ -102,14 +108,14 @@ ImageTrainResult train_images(const ImageData& data, std::map<std::string, Tenso
   ProgressBar bar("train", total, "step");
   const auto start = std::chrono::steady_clock::now();
   const int64_t start_step = step;
-  ImageTrainResult result;
   for (int64_t epoch = first_epoch; epoch < o.epochs && step < total; ++epoch) {
     const std::vector<int64_t> order = epoch_order(data.size(), o.seed, epoch);
     double epoch_loss = 0;
     int64_t epoch_steps = 0;
     for (int64_t k = 0; k < per_epoch && step < total; ++k, ++step) {
       const std::vector<int64_t> items(order.begin() + k * o.batch_size, order.begin() + (k + 1) * o.batch_size);
-      const Tensor images = image_batch(data, items, o.augmentation, o.mean, o.std, o.seed, static_cast<uint64_t>(step));
+      const Tensor images =
+          image_batch(data, items, o.augmentation, o.mean, o.std, o.seed, static_cast<uint64_t>(step));
       const double lr = optim::warmup_cosine(step, o.warmup_steps, total, o.lr, o.min_lr);
       adamw.set_lr(lr);
       adamw.zero_grad();
@@ -124,12 +130,13 @@ ImageTrainResult train_images(const ImageData& data, std::map<std::string, Tenso
       result.last_loss = v;
       const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       const double rate = static_cast<double>((step + 1 - start_step) * o.batch_size) / elapsed;
-      nlohmann::json record = {{"step", step + 1}, {"epoch", epoch + 1}, {"loss", v}, {"lr", lr},
+      nlohmann::json record = {{"step", step + 1},  {"epoch", epoch + 1},   {"loss", v},           {"lr", lr},
                                {"grad_norm", norm}, {"images_per_s", rate}, {"elapsed_s", elapsed}};
       if (k + 1 == per_epoch || step + 1 == total) {
         record["epoch_loss"] = epoch_loss / static_cast<double>(epoch_steps);
         if (after_epoch) after_epoch(epoch + 1, record);
-        save_training_state(run_dir, {{"step", step + 1}, {"epoch", epoch + 1}}, schedule, parameters, adamw);
+        save_training_state(run_dir, {{"step", step + 1}, {"epoch", epoch + 1}, {"loss", v}}, schedule, parameters,
+                            adamw);
       }
       metrics << record.dump() << "\n";
       metrics.flush();
@@ -190,8 +197,10 @@ void write_confusion_png(const Evaluation& e, int64_t k, const fs::path& path) {
     int64_t row_total = 0;
     for (int64_t p = 0; p < k; ++p) row_total += e.confusion[t * k + p];
     for (int64_t p = 0; p < k; ++p) {
-      // Share of the true class predicted as p: white (0) to dark blue (1); a grey grid line between cells.
-      const double share = row_total > 0 ? static_cast<double>(e.confusion[t * k + p]) / static_cast<double>(row_total) : 0;
+      // Share of the true class predicted as p: white (0) to dark blue (1); a
+      // grey grid line between cells.
+      const double share =
+          row_total > 0 ? static_cast<double>(e.confusion[t * k + p]) / static_cast<double>(row_total) : 0;
       const auto shade = [&](double full) { return static_cast<uint8_t>(255 - share * (255 - full)); };
       for (int y = 0; y < kCell; ++y)
         for (int x = 0; x < kCell; ++x) {

@@ -1,10 +1,10 @@
 #include "kiln/train/step_loop.hpp"
 
+#include <fmt/core.h>
+
 #include <chrono>
 #include <cmath>
 #include <fstream>
-
-#include <fmt/core.h>
 
 #include "kiln/autograd/engine.hpp"
 #include "kiln/base/error.hpp"
@@ -20,13 +20,20 @@ StepLoopResult run_step_loop(const std::map<std::string, Tensor>& parameters, co
                              const StepEvaluation& evaluate) {
   KILN_CHECK(o.steps >= 1, "train.steps must be at least 1, got {}", o.steps);
   const std::map<std::string, Tensor> trained = optim::gradient_trained(parameters);
-  optim::AdamW adamw(trained,
-                     {.lr = o.lr, .beta1 = o.beta1, .beta2 = o.beta2, .weight_decay = o.weight_decay, .decay_rule = {}});
-  const nlohmann::json schedule = {{"steps", o.steps}, {"seed", o.seed}, {"lr", o.lr}, {"warmup_steps", o.warmup_steps},
+  optim::AdamW adamw(
+      trained, {.lr = o.lr, .beta1 = o.beta1, .beta2 = o.beta2, .weight_decay = o.weight_decay, .decay_rule = {}});
+  const nlohmann::json schedule = {{"steps", o.steps},
+                                   {"seed", o.seed},
+                                   {"lr", o.lr},
+                                   {"warmup_steps", o.warmup_steps},
+                                   {"linear_decay", o.linear_decay},
                                    {"items_per_step", o.items_per_step}};
+  StepLoopResult result;
   int64_t first_step = 0;
   if (o.resume) {
-    first_step = restore_training_state(run_dir, schedule, parameters, adamw).at("step").get<int64_t>();
+    const nlohmann::json progress = restore_training_state(run_dir, schedule, parameters, adamw);
+    first_step = progress.at("step").get<int64_t>();
+    result.last_loss = progress.value("loss", 0.0);
     fmt::print(stderr, "resumed at step {}/{}\n", first_step, o.steps);
   }
   std::filesystem::create_directories(run_dir);
@@ -34,9 +41,9 @@ StepLoopResult run_step_loop(const std::map<std::string, Tensor>& parameters, co
   std::ofstream metrics = open_metrics(metrics_path, o.resume, first_step);
   ProgressBar bar("train", o.steps, "step");
   const auto start = std::chrono::steady_clock::now();
-  StepLoopResult result;
   for (int64_t step = first_step; step < o.steps; ++step) {
-    const double lr = optim::warmup_cosine(step, o.warmup_steps, o.steps, o.lr, o.min_lr);
+    const double lr = o.linear_decay ? optim::warmup_linear(step, o.warmup_steps, o.steps, o.lr, o.min_lr)
+                                     : optim::warmup_cosine(step, o.warmup_steps, o.steps, o.lr, o.min_lr);
     adamw.set_lr(lr);
     adamw.zero_grad();
     nlohmann::json record = {{"step", step + 1}, {"lr", lr}};
@@ -56,14 +63,15 @@ StepLoopResult run_step_loop(const std::map<std::string, Tensor>& parameters, co
     const bool milestone = (o.eval_every > 0 && (step + 1) % o.eval_every == 0) || step + 1 == o.steps;
     const bool evaluating = evaluate && milestone;
     if (evaluating) evaluate(step + 1, record);
-    if (milestone) save_training_state(run_dir, {{"step", step + 1}}, schedule, parameters, adamw);
+    if (milestone) save_training_state(run_dir, {{"step", step + 1}, {"loss", v}}, schedule, parameters, adamw);
     metrics << record.dump() << "\n";
     metrics.flush();
     bar.update(step + 1, fmt::format("loss {:.4f}  {} {}/s", v, human_count(rate), o.unit));
     if (evaluating && !ProgressBar::stderr_is_terminal()) {
       std::string extra;
       for (const auto& [key, value_json] : record.items())
-        if (key.rfind("val_", 0) == 0 && value_json.is_number()) extra += fmt::format("  {} {:.4f}", key, value_json.get<double>());
+        if (key.rfind("val_", 0) == 0 && value_json.is_number())
+          extra += fmt::format("  {} {:.4f}", key, value_json.get<double>());
       fmt::print(stderr, "step {}/{}  loss {:.4f}  {:.0f} {}/s{}\n", step + 1, o.steps, v, rate, o.unit, extra);
     }
   }
