@@ -100,9 +100,14 @@ TEST_F(SpeechCli, DetectorsTrainScoreAndDetect) {
           (dir_ / "oadtr").string() + kTinyOadtr);
   ASSERT_EQ(r.status, 0) << r.output;
   EXPECT_NE(r.output.find("per-frame mAP"), std::string::npos) << r.output;
-  r = run("train -c configs/streams-gru.toml --set data.streams=" + streams.string() + " --set run.dir=" +
-          (dir_ / "gru").string() + " --set train.steps=3 --set train.eval_every=3 --set model.hidden=8 --set model.window=8");
+  const std::string gru = "train -c configs/streams-gru.toml --set data.streams=" + streams.string() + " --set run.dir=" +
+                          (dir_ / "gru").string() +
+                          " --set train.steps=3 --set train.eval_every=3 --set model.hidden=8 --set model.window=8";
+  r = run(gru);
   ASSERT_EQ(r.status, 0) << r.output;
+  r = run(gru + " --resume");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("resumed at step 3/3"), std::string::npos) << r.output;
 
   r = run("detect --run " + (dir_ / "oadtr").string() + " --streams " + streams.string());
   ASSERT_EQ(r.status, 0) << r.output;
