@@ -85,8 +85,13 @@ std::ofstream open_metrics(const fs::path& path, bool resume, int64_t resumed_st
     }
   }
   if (!path.parent_path().empty()) fs::create_directories(path.parent_path());
-  std::ofstream out(path, std::ios::trunc);
-  out << kept;
+  {
+    // Renamed into place: a crash here keeps the old file rather than a cut one.
+    io::AtomicFile file(path);
+    file.write(kept.data(), kept.size());
+    file.commit();
+  }
+  std::ofstream out(path, std::ios::app);
   KILN_CHECK(out.good(), "{}: cannot write metrics", path.string());
   return out;
 }
