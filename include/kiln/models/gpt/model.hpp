@@ -53,6 +53,10 @@ struct KvCache {
   int64_t first_layer = 0;  // n_layer for the MTP module's own cache
   bool mla_absorbed = false;
   int64_t bytes_per_token() const;
+  // Errors (naming `caller`) unless `tokens` is [T] and T more fit.
+  void check_room(const Tensor& tokens, const char* caller) const;
+  // The positions of the next `count` tokens, [1, count].
+  Tensor next_positions(int64_t count) const;
 };
 
 // Routed assignments per expert, per MoE layer (main layers then MTP layers),

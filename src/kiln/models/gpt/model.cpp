@@ -323,6 +323,19 @@ std::pair<double, int64_t> GptModel::loss_sum(const DecoderBatch& batch) const {
   return {mean.item() * static_cast<double>(counted), counted};
 }
 
+void KvCache::check_room(const Tensor& tokens, const char* caller) const {
+  KILN_CHECK(tokens.dim() == 1 && tokens.size(0) >= 1, "{}: expected token ids [T], got {}", caller, tokens.describe());
+  const int64_t capacity = keys.empty() ? 0 : keys[0].size(0);
+  KILN_CHECK(length + tokens.size(0) <= capacity, "{}: {} tokens do not fit the KV cache ({} of {} used)", caller,
+             tokens.size(0), length, capacity);
+}
+
+Tensor KvCache::next_positions(int64_t count) const {
+  Tensor positions = Tensor::empty({1, count}, DType::i64);
+  for (int64_t i = 0; i < count; ++i) positions.data<int64_t>()[i] = length + i;
+  return positions;
+}
+
 int64_t KvCache::bytes_per_token() const {
   int64_t values = 0;
   for (size_t l = 0; l < keys.size(); ++l)
@@ -439,30 +452,13 @@ Tensor GptModel::decode_block(int64_t layer, const Tensor& x, const Tensor& posi
   return ops::add(h, feed_forward(layer, norm(p + (llama ? "post_attention_layernorm" : "ln_2"), h), unused_balance));
 }
 
-namespace {
-
-Tensor positions_from(int64_t start, int64_t count) {
-  Tensor positions = Tensor::empty({1, count}, DType::i64);
-  for (int64_t i = 0; i < count; ++i) positions.data<int64_t>()[i] = start + i;
-  return positions;
-}
-
-void check_room(const Tensor& tokens, const KvCache& cache) {
-  KILN_CHECK(tokens.dim() == 1 && tokens.size(0) >= 1, "decode: expected token ids [T], got {}", tokens.describe());
-  const int64_t capacity = cache.keys.empty() ? 0 : cache.keys[0].size(0);
-  KILN_CHECK(cache.length + tokens.size(0) <= capacity, "decode: {} tokens do not fit the KV cache ({} of {} used)",
-             tokens.size(0), cache.length, capacity);
-}
-
-}  // namespace
-
 Tensor GptModel::decode(const Tensor& tokens, KvCache& cache, Tensor* hidden) const {
   NoGradGuard no_grad;
   const GptConfig& c = config_;
-  check_room(tokens, cache);
+  cache.check_room(tokens, "decode");
   KILN_CHECK(cache.first_layer == 0, "decode: this cache belongs to the MTP module");
   const int64_t t_new = tokens.size(0);
-  const Tensor positions = positions_from(cache.length, t_new);
+  const Tensor positions = cache.next_positions(t_new);
   Tensor x = embed(tokens.to(DType::i64).reshape({1, t_new}));
   if (c.arch == DecoderArch::gpt2) x = ops::add(x, ops::embedding(param("transformer.wpe.weight"), positions));
   for (int64_t l = 0; l < c.n_layer; ++l) x = decode_block(l, x, positions, cache);

@@ -77,12 +77,11 @@ Tensor GptModel::mtp_decode(const Tensor& hidden, const Tensor& tokens, KvCache&
   NoGradGuard no_grad;
   const GptConfig& c = config_;
   KILN_CHECK(c.mtp_depth >= 1 && cache.first_layer == c.n_layer, "mtp_decode needs the cache from new_mtp_cache()");
-  KILN_CHECK(tokens.dim() == 1 && hidden.dim() == 2 && hidden.size(0) == tokens.size(0) && hidden.size(1) == c.d_model,
-             "mtp_decode: hidden {} and tokens {} must be [T, d] and [T]", hidden.describe(), tokens.describe());
+  cache.check_room(tokens, "mtp_decode");
+  KILN_CHECK(hidden.dim() == 2 && hidden.size(0) == tokens.size(0) && hidden.size(1) == c.d_model,
+             "mtp_decode: hidden {} must be [T = {}, d]", hidden.describe(), tokens.size(0));
   const int64_t t_new = tokens.size(0);
-  KILN_CHECK(cache.length + t_new <= cache.keys[0].size(0), "mtp_decode: {} tokens do not fit the cache", t_new);
-  Tensor positions = Tensor::empty({1, t_new}, DType::i64);
-  for (int64_t i = 0; i < t_new; ++i) positions.data<int64_t>()[i] = cache.length + i;
+  const Tensor positions = cache.next_positions(t_new);
   const std::string p = layer_prefix(c.n_layer);
   const Tensor joined =
       ops::concat({ops::rms_norm(embed(tokens.to(DType::i64).reshape({1, t_new})), param(p + "enorm.weight"), c.norm_eps),
