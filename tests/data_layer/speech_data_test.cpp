@@ -215,6 +215,32 @@ TEST_F(SpeechData, LogMelMatchesNumpy) {
   EXPECT_TRUE(LogMel().compute(std::vector<float>(100, 0.5f)).empty());
 }
 
+TEST_F(SpeechData, LogMelStreamEqualsTheWholeSignalInAnyChunks) {
+  std::vector<float> signal(4000);
+  uint32_t state = 99;
+  for (float& x : signal) {
+    state = state * 1664525u + 1013904223u;
+    x = static_cast<float>(state >> 8) / 16777216.0f - 0.5f;
+  }
+  const std::vector<float> whole = LogMel().compute(signal);  // 25 frames of 40
+  for (const size_t chunk : {size_t{1}, size_t{37}, size_t{160}, size_t{1000}, signal.size()}) {
+    LogMelStream stream;
+    std::vector<float> frames;
+    for (size_t at = 0; at < signal.size(); at += chunk) {
+      const size_t end = std::min(signal.size(), at + chunk);
+      const std::vector<float> ready = stream.push(std::span<const float>(signal).subspan(at, end - at));
+      frames.insert(frames.end(), ready.begin(), ready.end());
+      // Frame t comes out as soon as its window (up to t·160 + 280) is in, not later.
+      const auto received = static_cast<int64_t>(end);
+      EXPECT_EQ(stream.frames_out(), received < 280 ? 0 : std::min<int64_t>(25, (received - 280) / 160 + 1)) << chunk;
+    }
+    const std::vector<float> rest = stream.finish();
+    frames.insert(frames.end(), rest.begin(), rest.end());
+    ASSERT_EQ(frames.size(), whole.size()) << chunk;
+    for (size_t i = 0; i < whole.size(); ++i) ASSERT_EQ(frames[i], whole[i]) << "chunk " << chunk << " value " << i;
+  }
+}
+
 TEST_F(SpeechData, TinyCorpusIsDeterministicAndWellSplit) {
   synthesize_speech_corpus(tiny_corpus(dir_ / "c1"));
   int64_t calls = 0;

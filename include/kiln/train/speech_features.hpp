@@ -30,12 +30,21 @@ AudioClips load_speech_clips(const std::filesystem::path& folder, const std::str
 Tensor random_audio_windows(const std::vector<std::vector<float>>& audio, int64_t batch, int64_t samples,
                             uint64_t seed, uint64_t draw);
 
+// One recording's features as its samples arrive: push() returns the frames
+// now complete, finish() the rest; together they equal compute().
+struct FrameStream {
+  std::function<std::vector<float>(std::span<const float>)> push;
+  std::function<std::vector<float>()> finish;
+};
+
 // Row-major [frames × dim] features of one recording, frames = samples / 160.
 struct FrameFeaturizer {
   std::string name;
   int64_t dim = 0;
   std::function<std::vector<float>(std::span<const float>)> compute;
+  std::function<FrameStream()> stream;  // empty when the features need the whole recording
 };
+// Streams (data::LogMelStream).
 FrameFeaturizer log_mel_featurizer(int n_mels = 40);
 // CPC contexts c_t (or latents z_t when `latents`), encoded in chunks of
 // 1000 frames with an 8-frame margin so long streams fit in memory; the GRU

@@ -522,55 +522,100 @@ void report_against_labels(const fs::path& labels_path, const Segments& found, c
              labels_path.filename().string(), hit, keywords, matched, found.size());
 }
 
+// Segments of one class among the per-frame decisions, as they are made.
+class SegmentTracker {
+ public:
+  struct Segment {
+    int64_t start, end, label;
+  };
+  SegmentTracker(const std::vector<std::string>& classes, int64_t min_frames) : classes_(classes), min_(min_frames) {}
+
+  void add(int64_t t, const std::vector<float>& logits) {
+    const auto best = std::max_element(logits.begin(), logits.end()) - logits.begin();
+    double total = 0;
+    for (float l : logits) total += std::exp(static_cast<double>(l - logits[static_cast<size_t>(best)]));
+    if (best != run_class_) {
+      close(t);
+      run_class_ = best;
+      run_start_ = t;
+      run_score_ = 0;
+    }
+    run_score_ += 1.0 / total;
+  }
+  void close(int64_t end) {
+    if (run_class_ != 0 && end - run_start_ >= min_) {
+      found_.push_back({run_start_, end, run_class_});
+      fmt::print("  {:7.2f} – {:7.2f} s  {:<10} mean p {:.2f}\n", static_cast<double>(run_start_) * 0.01,
+                 static_cast<double>(end) * 0.01, classes_[static_cast<size_t>(run_class_)],
+                 run_score_ / static_cast<double>(end - run_start_));
+    }
+    run_class_ = 0;
+  }
+  const std::vector<Segment>& found() const { return found_; }
+
+ private:
+  const std::vector<std::string>& classes_;
+  int64_t min_;
+  int64_t run_class_ = 0, run_start_ = 0;
+  double run_score_ = 0;
+  std::vector<Segment> found_;
+};
+
+// Each file as a live source: 10 ms of samples at a time into the feature
+// stream (log-mel), the detector on every frame the stream completes, over
+// the last `window` frames. CPC features need the whole recording, so they
+// are computed first and only the detector runs frame by frame.
 void detect_files(const DetectArgs& a) {
   LoadedDetector d = load_detector(a.run);
   const train::FrameFeaturizer featurizer = d.source.featurizer();
   const auto classes = static_cast<int64_t>(d.classes.size());
   for (const std::string& file : a.files) {
     const std::vector<float> audio = data::read_wav(file);
-    train::FrameSet stream;
-    stream.dim = featurizer.dim;
-    stream.features = featurizer.compute(audio);
-    stream.labels.assign(stream.features.size() / static_cast<size_t>(stream.dim), 0);
-    const std::vector<train::FrameSet> one{stream};
+    std::vector<train::FrameSet> seen(1);  // the frames so far
+    seen[0].dim = featurizer.dim;
     std::vector<double> latency_ms;
-    int64_t run_class = 0, run_start = 0;
-    double run_score = 0;
-    struct Segment {
-      int64_t start, end, label;
-    };
-    std::vector<Segment> found;
+    SegmentTracker segments(d.classes, a.min_frames);
+    constexpr size_t kHop = 160;  // 10 ms at 16 kHz: the frame step of every feature kind
+    const auto expected_frames = static_cast<int64_t>(audio.size() / kHop);
     fmt::print("{}: {:.2f} s, {} frames\n", file, static_cast<double>(audio.size()) / data::kSpeechSampleRate,
-               stream.frames());
-    const auto close_run = [&](int64_t end) {
-      if (run_class != 0 && end - run_start >= a.min_frames) found.push_back({run_start, end, run_class});
-      if (run_class != 0 && end - run_start >= a.min_frames)
-        fmt::print("  {:7.2f} – {:7.2f} s  {:<10} mean p {:.2f}\n", static_cast<double>(run_start) * 0.01,
-                   static_cast<double>(end) * 0.01, d.classes[static_cast<size_t>(run_class)],
-                   run_score / static_cast<double>(end - run_start));
-    };
+               expected_frames);
     NoGradGuard no_grad;
-    for (int64_t t = 0; t < stream.frames(); ++t) {
-      const auto start = std::chrono::steady_clock::now();
-      const train::DetectionBatch b = train::detection_batch(one, {{0, t}}, d.window, 0);
-      const std::vector<float> logits = d.detector->logits(b.windows).contiguous().to_vector<float>();
-      latency_ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
-      const auto best = std::max_element(logits.begin(), logits.end()) - logits.begin();
-      double total = 0;
-      for (float l : logits) total += std::exp(static_cast<double>(l - logits[static_cast<size_t>(best)]));
-      if (best != run_class) {
-        close_run(t);
-        run_class = best;
-        run_start = t;
-        run_score = 0;
+    // New feature rows in; the detector on each new frame. `since` is when
+    // the samples that completed these frames arrived.
+    const auto on_frames = [&](const std::vector<float>& rows, std::chrono::steady_clock::time_point since) {
+      seen[0].features.insert(seen[0].features.end(), rows.begin(), rows.end());
+      const int64_t now = static_cast<int64_t>(seen[0].features.size()) / featurizer.dim;
+      for (int64_t t = seen[0].frames(); t < now; ++t) {
+        seen[0].labels.push_back(0);
+        const train::DetectionBatch b = train::detection_batch(seen, {{0, t}}, d.window, 0);
+        segments.add(t, d.detector->logits(b.windows).contiguous().to_vector<float>());
+        latency_ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - since).count());
+        since = std::chrono::steady_clock::now();
       }
-      run_score += 1.0 / total;
+    };
+    if (featurizer.stream) {
+      train::FrameStream stream = featurizer.stream();
+      for (size_t at = 0; at < audio.size(); at += kHop) {
+        const size_t n = std::min(kHop, audio.size() - at);
+        const auto arrived = std::chrono::steady_clock::now();
+        on_frames(stream.push(std::span<const float>(audio).subspan(at, n)), arrived);
+      }
+      on_frames(stream.finish(), std::chrono::steady_clock::now());
+    } else {
+      const std::vector<float> all = featurizer.compute(audio);
+      std::vector<float> row(static_cast<size_t>(featurizer.dim));
+      for (size_t at = 0; at < all.size(); at += row.size()) {
+        std::copy_n(all.begin() + static_cast<std::ptrdiff_t>(at), row.size(), row.begin());
+        on_frames(row, std::chrono::steady_clock::now());
+      }
     }
-    close_run(stream.frames());
-    report_against_labels(fs::path(file).replace_extension(".labels"), found, d.classes);
+    segments.close(seen[0].frames());
+    report_against_labels(fs::path(file).replace_extension(".labels"), segments.found(), d.classes);
+    KILN_CHECK(!latency_ms.empty(), "{}: shorter than one 10 ms frame", file);
     std::sort(latency_ms.begin(), latency_ms.end());
-    fmt::print("  online: {} frames one at a time, latency per frame median {:.3f} ms, p95 {:.3f} ms ({} classes)\n",
-               latency_ms.size(), latency_ms[latency_ms.size() / 2], latency_ms[latency_ms.size() * 95 / 100], classes);
+    fmt::print("  online: {} frames one at a time{}, latency per frame median {:.3f} ms, p95 {:.3f} ms ({} classes)\n",
+               latency_ms.size(), featurizer.stream ? " from 10 ms audio chunks (features included)" : "",
+               latency_ms[latency_ms.size() / 2], latency_ms[latency_ms.size() * 95 / 100], classes);
   }
 }
 

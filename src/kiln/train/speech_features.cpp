@@ -54,7 +54,12 @@ FrameFeaturizer log_mel_featurizer(int n_mels) {
   data::LogMelOptions options;
   options.n_mels = n_mels;
   auto mel = std::make_shared<data::LogMel>(options);
-  return {"logmel", n_mels, [mel](std::span<const float> audio) { return mel->compute(audio); }};
+  const auto stream = [options] {
+    auto state = std::make_shared<data::LogMelStream>(options);
+    return FrameStream{[state](std::span<const float> samples) { return state->push(samples); },
+                       [state] { return state->finish(); }};
+  };
+  return {"logmel", n_mels, [mel](std::span<const float> audio) { return mel->compute(audio); }, stream};
 }
 
 FrameFeaturizer cpc_featurizer(const models::CpcModel& model, bool latents) {
@@ -79,7 +84,8 @@ FrameFeaturizer cpc_featurizer(const models::CpcModel& model, bool latents) {
             }
             const Tensor out = latents ? z : model.context(z).contiguous();
             return out.to_vector<float>();
-          }};
+          },
+          {}};
 }
 
 FrameSet clip_frames(const AudioClips& clips, const FrameFeaturizer& featurizer) {
