@@ -8,15 +8,20 @@ packages=(
   # build
   build-essential cmake ninja-build pkg-config git
   libgtest-dev libgmock-dev libbenchmark-dev
-  # math and threads
-  libdnnl-dev
+  # math and threads. Debian builds oneDNN with its OpenCL GPU runtime, so
+  # dnnl-config.cmake calls find_package(OpenCL REQUIRED): the OpenCL loader's
+  # development files and headers must be there for CMake to configure at all.
+  libdnnl-dev ocl-icd-opencl-dev opencl-c-headers
   # files, text, program, audio (libsndfile for WAV; espeak-ng synthesises the speech sets)
   nlohmann-json3-dev libtomlplusplus-dev libcli11-dev libfmt-dev libspdlog-dev zlib1g-dev libsentencepiece-dev libstb-dev
   espeak-ng libespeak-ng-dev libsndfile1-dev
   # distributed training (optional at build time; the suite runs its MPI tests with it)
   libopenmpi-dev openmpi-bin procps
-  # reference implementation for tests (run with /usr/bin/python3)
-  python3 python3-numpy python3-torch
+  # reference implementation for tests (run with /usr/bin/python3). Debian's
+  # PyTorch multiplies f32 through whatever libblas.so.3 is installed; without
+  # OpenBLAS that is the unoptimised reference BLAS (~3 GFLOP/s), which makes
+  # reference generation slow and every f32 PyTorch benchmark figure meaningless.
+  python3 python3-numpy python3-torch libopenblas0-pthread
   # bundled data
   bible-kjv bible-kjv-text fortunes-zh dataset-fashion-mnist
   # benchmarks (bench/)
