@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <string>
 
+#include "kiln/kernels/cpu/bf16_gemm_choice.hpp"
 #include "kiln/autograd/engine.hpp"
 #include "kiln/autograd/precision.hpp"
 #include "kiln/base/memory.hpp"
@@ -150,8 +151,9 @@ int main(int argc, char** argv) {
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
   std::printf("{\"model\": \"%s\", \"params\": %lld, \"batch\": %lld, \"context\": %lld, \"step_ms\": %.1f, "
-              "\"tokens_per_s\": %.0f, \"peak_rss_mib\": %.0f}\n",
+              "\"tokens_per_s\": %.0f, \"peak_rss_mib\": %.0f, \"matmul\": \"%s\"}\n",
               which.c_str(), static_cast<long long>(c.parameter_count()), static_cast<long long>(batch),
               static_cast<long long>(context), median * 1e3, static_cast<double>(batch * context) / median,
-              static_cast<double>(usage.ru_maxrss) / 1024.0);
+              static_cast<double>(usage.ru_maxrss) / 1024.0,
+              !bf16_mode ? "f32" : cpu::bf16_gemm_choice().native ? "bf16 GEMM" : "bf16-rounded, f32 GEMM");
 }

@@ -136,8 +136,8 @@ TEST(Attention, ScratchDoesNotGrowWithSequenceLength) {
   }
 }
 
-TEST(Rope, MatchesSpecWorkedExampleAndPermutation) {
-  // SPEC: D = 8, θ = 1e4, position 3, x = 1..8.
+TEST(Rope, MatchesWorkedExampleAndPermutation) {
+  // Hand-computed example: D = 8, θ = 1e4, position 3, x = 1..8.
   const Tensor x = Tensor::from<double>({1, 2, 3, 4, 5, 6, 7, 8}, {1, 1, 8});
   const Tensor pos = Tensor::from<int64_t>({3}, {1});
   EXPECT_TRUE(testing::all_close(ops::rope(x, pos, 1e4, true),

@@ -1,6 +1,6 @@
 // WordPiece: the hand-checked vectors of google-research/bert's
-// tokenization_test.py (SPEC-SSL.md §2.1), Unicode handling, [UNK] rules,
-// vocabulary errors, and the vocabulary learner.
+// tokenization_test.py, Unicode handling, [UNK] rules, vocabulary errors, and
+// the vocabulary learner.
 #include <gtest/gtest.h>
 
 #include <filesystem>

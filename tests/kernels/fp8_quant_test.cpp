@@ -1,6 +1,6 @@
-// Fine-grained FP8 quantisation and the block-scaled GEMM (DeepSeek-V3 §3.3,
-// the spec's §5.3 worked tile and §5.6 checks), and the fp8 precision scope
-// of linear layers.
+// Fine-grained FP8 quantisation and the block-scaled GEMM (DeepSeek-V3,
+// arXiv 2412.19437, §3.3; a hand-computed worked tile, range and error-bound
+// checks), and the fp8 precision scope of linear layers.
 #include "kiln/kernels/cpu/fp8_quant.hpp"
 
 #include <gtest/gtest.h>
@@ -35,7 +35,7 @@ double relative_error(const std::vector<float>& got, const std::vector<float>& w
   return std::sqrt(err / norm);
 }
 
-TEST(Fp8Quant, SpecWorkedTile) {
+TEST(Fp8Quant, HandComputedTile) {
   std::vector<float> tile(128, 0.0f);
   tile[0] = 3.0f;
   tile[1] = 1.0f;

@@ -31,7 +31,8 @@ void run_gemms() {
   std::vector<float> a(n * n, 0.5f), b(n * n, 0.25f), c(n * n);
   cpu::gemm(cpu::GemmShape{false, true, n, n, n, n, n, n}, 1.0f, a.data(), b.data(), 0.0f, c.data());
   std::vector<bf16> a16(n * n, bf16(0.5f)), b16(n * n, bf16(0.25f));
-  cpu::gemm(cpu::GemmShape{false, true, n, n, n, n, n, n}, 1.0f, a16.data(), b16.data(), 0.0f, c.data());
+  if (cpu::has_bf16_gemm())
+    cpu::gemm(cpu::GemmShape{false, true, n, n, n, n, n, n}, 1.0f, a16.data(), b16.data(), 0.0f, c.data());
   cpu::gemm_batched(cpu::GemmShape{false, true, n / 4, n / 4, n, n, n, n / 4}, cpu::GemmBatch{4, n * n / 4, n * n / 4, n * n / 16},
                     1.0f, a.data(), b.data(), 0.0f, c.data());
   EXPECT_FLOAT_EQ(c[0], 0.125f * n);

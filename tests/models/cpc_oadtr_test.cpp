@@ -1,7 +1,8 @@
 // CPC and OadTR against a hand-written PyTorch reference (tests/reference/
-// cpc_oadtr.py): losses and every gradient, GRU included; SPEC-SSL §5.5's
-// encoder length, InfoNCE worked example, causality and negative-sampler
-// checks; §6.5's AP / cAP worked example.
+// cpc_oadtr.py): losses and every gradient, GRU included; the encoder length
+// of van den Oord et al. (arXiv 1807.03748, §3.1: 20480 samples → 128
+// frames), a hand-computed InfoNCE example, causality and negative-sampler
+// checks; a hand-computed AP / cAP example (OadTR's utils.py metrics).
 #include <cmath>
 
 #include <gtest/gtest.h>
@@ -69,7 +70,8 @@ TEST(Cpc, LossAccuracyAndGradientsMatchPyTorch) {
 }
 
 TEST(Cpc, InfoNceWorkedExample) {
-  // SPEC-SSL §5.3: scores [2.0, 0.5, −1.0, 0.0], positive first.
+  // InfoNCE (van den Oord et al., arXiv 1807.03748, §2.3), hand-computed: scores [2.0, 0.5, −1.0, 0.0],
+  // positive first.
   Tensor scores = Tensor::from(std::vector<float>{2.0f, 0.5f, -1.0f, 0.0f}, {1, 4});
   scores.set_requires_grad(true);
   const Tensor loss = ops::cross_entropy(scores, Tensor::zeros({1}, DType::i64));
@@ -187,7 +189,8 @@ TEST(GruDetector, LossAndGradientsMatchPyTorch) {
 }
 
 TEST(FrameMetrics, AveragePrecisionWorkedExample) {
-  // SPEC-SSL §6.5: 8 frames sorted by score, positives at ranks 1, 3 and 8.
+  // AP and calibrated AP (De Geest et al., ECCV 2016), hand-computed: 8 frames sorted by score,
+  // positives at ranks 1, 3 and 8.
   const std::vector<float> scores{0.9f, 0.8f, 0.7f, 0.6f, 0.5f, 0.4f, 0.3f, 0.2f};
   const std::vector<uint8_t> positive{1, 0, 1, 0, 0, 0, 0, 1};
   EXPECT_NEAR(train::average_precision(scores, positive), 0.680556, 1e-6);

@@ -1,8 +1,9 @@
 // The DeepSeek-V3 additions: MLA, DeepSeekMoE and MTP against a hand-written
 // PyTorch implementation (tests/reference/deepseek.py) — loss and every
 // parameter's gradient; absorbed MLA decoding against naive decoding and the
-// full forward; the routing, bias-update and balance-loss examples of
-// SPEC-LLM §3.8; the V3 parameter counts of §2.7 and §3.7.
+// full forward; hand-computed routing, bias-update and balance-loss examples
+// (DeepSeek-V3, arXiv 2412.19437, §2.1.2); the V3 parameter counts derived
+// from deepseek-ai/DeepSeek-V3's config_671B.json.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -165,7 +166,7 @@ TEST(Mtp, SpeculativeDecodingEqualsGreedyTokenForToken) {
   EXPECT_THROW(generate_speculative(plain_model, {1, 2}, 4, greedy, stats), Error);
 }
 
-TEST(Moe, GatingWorkedExampleOfTheSpec) {
+TEST(Moe, GatingWorkedExample) {
   MoeConfig c;
   c.n_routed_experts = 8;
   c.n_activated_experts = 2;

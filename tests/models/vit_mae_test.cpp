@@ -1,6 +1,7 @@
 // ViT and MAE against a hand-written PyTorch reference (tests/reference/
-// vit_mae.py): loss and every gradient; the masking worked example and the
-// 2D sin-cos table of SPEC-SSL §4; patchify round trip; ViT parameter counts.
+// vit_mae.py): loss and every gradient; a hand-worked example of MAE's
+// random_masking and the 2D sin-cos table of facebookresearch/mae's
+// util/pos_embed.py; patchify round trip; ViT parameter counts.
 #include <gtest/gtest.h>
 
 #include "kiln/autograd/engine.hpp"
@@ -72,7 +73,7 @@ TEST(Mae, LossAndGradientsMatchPyTorch) {
   EXPECT_TRUE(testing::all_close(sincos_position_table(16, 2), testing::at(ref, "mae.sincos"), 1e-6, 1e-6));
 }
 
-TEST(Mae, MaskingWorkedExampleOfTheSpec) {
+TEST(Mae, MaskingWorkedExample) {
   const PatchMask m = mask_from_noise({0.5f, 0.2f, 0.9f, 0.1f, 0.7f, 0.3f, 0.8f, 0.6f}, 1, 8, 0.75);
   EXPECT_EQ(m.keep, 2);
   EXPECT_EQ(m.ids_keep, (std::vector<int64_t>{3, 1}));
@@ -89,7 +90,7 @@ TEST(Mae, MaskingWorkedExampleOfTheSpec) {
   }
 }
 
-TEST(Mae, SinCosTableOfTheSpec) {
+TEST(Mae, SinCosTableWorkedExample) {
   const std::vector<float> t = sincos_position_table(8, 2).to_vector<float>();
   const std::vector<float> expected{0, 0, 0, 0, 0, 0, 0, 0,  // class token
                                     0, 0, 1, 1, 0, 0, 1, 1,  // (r0, c0)

@@ -1,10 +1,11 @@
-"""Golden data for BERT (SPEC-SSL §2), written out by hand in PyTorch 1.13
-with Hugging Face BERT parameter names: vocabulary 30, width 16, 2 post-LN
-layers of 2 heads, FFN 32, LayerNorm ε 1e-12, erf GELU, dropout off. A
-batch of 2 sequences of 8 with segments and one padded row (padded keys are
-masked out); masked-LM loss over the positions whose label is not −100
-(head: dense + GELU + LayerNorm, decoder tied to the word embeddings) and a
-3-class classifier on the tanh pooler; every gradient of each loss.
+"""Golden data for BERT (Devlin et al., arXiv 1810.04805; google-research/bert
+modeling.py), written out by hand in PyTorch 1.13 with Hugging Face BERT
+parameter names: vocabulary 30, width 16, 2 post-LN layers of 2 heads, FFN
+32, LayerNorm ε 1e-12, erf GELU, dropout off. A batch of 2 sequences of 8
+with segments and one padded row (padded keys are masked out); masked-LM
+loss over the positions whose label is not −100 (head: dense + GELU +
+LayerNorm, decoder tied to the word embeddings) and a 3-class classifier on
+the tanh pooler; every gradient of each loss.
 """
 import math
 

@@ -1,5 +1,6 @@
-"""Golden data for CPC and OadTR (SPEC-SSL §5-§6), written out by hand in
-PyTorch 1.13 with the parameter names kiln uses:
+"""Golden data for CPC (van den Oord et al., arXiv 1807.03748) and OadTR
+(Wang et al., arXiv 2106.11149), written out by hand in PyTorch 1.13 with
+the parameter names kiln uses:
   cpc.*    CPC on 2 waveforms of 1600 samples (10 frames): the five strided
            convolutions (channels 8) with per-frame channel LayerNorm + ReLU,
            a GRU of 6 units, K = 3 linear predictors, InfoNCE with 4 negatives

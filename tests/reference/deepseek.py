@@ -2,9 +2,11 @@
 attention, DeepSeekMoE (sigmoid routing with bias, group limits, shared
 experts, sequence-wise balance loss) and one multi-token-prediction module.
 
-Written out by hand from SPEC-LLM §2-§4 (MLA naive form, MoE token by token
-in a plain loop, MTP with the embedding first in the concatenation), with
-Hugging Face DeepSeek-V3 parameter names and kiln's [out, in] layout. Cases:
+Written out by hand from the DeepSeek-V2 (arXiv 2405.04434) and DeepSeek-V3
+(arXiv 2412.19437) reports (MLA naive form, MoE token by token in a plain
+loop, MTP with the embedding first in the concatenation, as in the released
+V3 weights), with Hugging Face DeepSeek-V3 parameter names and kiln's
+[out, in] layout. Cases:
   mla.*   MLA (q compression) + dense SwiGLU, dense batch [2, 10]
   moe.*   GQA attention + MoE in layer 1, non-zero routing bias, dense batch
   full.*  MLA + MoE + MTP (D = 1, λ = 0.3), three documents packed in one row

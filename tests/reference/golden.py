@@ -79,12 +79,13 @@ def run_case(out, name, inputs, fn, generator):
 # Hand-written references for what PyTorch 1.13 lacks.
 
 def rms_norm(x, w, eps=1e-6):
-    # SPEC-LLM §1.2.2: eps inside the square root, no mean subtraction, no bias.
+    # As Meta's llama/model.py RMSNorm: eps inside the square root, no mean subtraction, no bias.
     return w * x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps)
 
 
 def rope(x, pos, theta, interleaved):
-    # SPEC-LLM §1.2.3. Angles in f64, cos/sin rounded once to x's dtype.
+    # RoPE (Su et al., arXiv 2104.09864): interleaved pairs as Meta's llama/model.py, half-split as
+    # transformers' modeling_llama.py. Angles in f64, cos/sin rounded once to x's dtype.
     d = x.shape[-1]
     inv = theta ** (-torch.arange(0, d, 2, dtype=torch.float64) / d)
     ang = pos.double()[..., None] * inv

@@ -1,5 +1,6 @@
-"""Golden data for ViT and MAE (SPEC-SSL §3-§4), written out by hand in
-PyTorch 1.13 with Hugging Face ViT / ViTMAE parameter names:
+"""Golden data for ViT (Dosovitskiy et al., arXiv 2010.11929) and MAE
+(He et al., arXiv 2111.06377), written out by hand in PyTorch 1.13 with
+Hugging Face ViT / ViTMAE parameter names:
   vit.*  a ViT on 8×8 single-channel images, patch 4 (4 patches + class
          token), d 16, 2 pre-LN blocks, 2 heads, MLP 32, 5 classes, learned
          positions; cross-entropy loss and every gradient.
@@ -68,7 +69,7 @@ def block(p, pre, x, heads):
 
 
 def sincos(dim, grid):
-    # SPEC-SSL §4.3: first half the column, second half the row; row 0 (class token) zero.
+    # facebookresearch/mae util/pos_embed.py: first half the column, second half the row; row 0 (class token) zero.
     quarter = dim // 4
     omega = 1.0 / 10000 ** (np.arange(quarter) / quarter)
     table = np.zeros((1 + grid * grid, dim))

@@ -140,6 +140,46 @@ TEST(LmTrainer, ResumeContinuesTheSameCurve) {
   fs::remove_all(interrupted);
 }
 
+std::vector<int64_t> logged_steps(const fs::path& metrics) {
+  std::ifstream in(metrics);
+  std::vector<int64_t> out;
+  std::string line;
+  while (std::getline(in, line)) out.push_back(nlohmann::json::parse(line)["step"].get<int64_t>());
+  return out;
+}
+
+// A crash after step 5 leaves metrics up to step 5; resuming from the step-2
+// checkpoint (not the latest) must log steps 3-6 once, on the same curve.
+TEST(LmTrainer, ResumeFromAnOlderCheckpointLogsEachStepOnce) {
+  const LmBatches batches(toy_stream(200, 0), toy_stream(30, 1), 0, 2, 16, AttentionLayout::documents, 5);
+  const fs::path straight = fresh_dir("older_straight"), interrupted = fresh_dir("older_interrupted");
+  TrainOptions options = toy_options();
+  options.checkpoint_every = 2;
+  {
+    models::GptModel model(toy_model(), 7);
+    LmTrainer(model, batches, options, straight, {}, nlohmann::json::object()).run();
+  }
+  {
+    models::GptModel model(toy_model(), 7);
+    TrainOptions stopped = options;
+    stopped.stop_after = 5;
+    LmTrainer(model, batches, stopped, interrupted, {}, nlohmann::json::object()).run();
+  }
+  ASSERT_EQ(logged_steps(interrupted / "metrics.jsonl"), (std::vector<int64_t>{1, 2, 3, 4, 5}));
+  {
+    models::GptModel model(toy_model(), 99);
+    LmTrainer trainer(model, batches, options, interrupted, {}, nlohmann::json::object());
+    trainer.resume(interrupted / "checkpoints" / "step-0000002");
+    trainer.run();
+  }
+  EXPECT_EQ(logged_steps(interrupted / "metrics.jsonl"), (std::vector<int64_t>{1, 2, 3, 4, 5, 6}));
+  const auto a = losses(straight / "metrics.jsonl"), b = losses(interrupted / "metrics.jsonl");
+  ASSERT_EQ(b.size(), a.size());
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], b[i], 1e-9 * std::abs(a[i])) << "step " << i + 1;
+  fs::remove_all(straight);
+  fs::remove_all(interrupted);
+}
+
 models::GptConfig toy_deepseek() {
   models::GptConfig c = toy_model();
   c.attention = models::AttentionKind::mla;

@@ -1,4 +1,4 @@
-// Values from the DeepSeek LLM scaling laws as tabulated in the spec; the 7B
+// Values computed from the DeepSeek LLM scaling laws (arXiv 2401.02954, §3); the 7B
 // and 67B rows reproduce the published batch sizes and learning rates.
 #include "kiln/train/scaling_law.hpp"
 

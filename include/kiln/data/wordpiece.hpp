@@ -1,6 +1,6 @@
 #pragma once
-// BERT's WordPiece tokenizer (google-research/bert tokenization.py, see
-// SPEC-SSL.md §2.1) and a small vocabulary learner.
+// BERT's WordPiece tokenizer (google-research/bert tokenization.py) and a
+// small vocabulary learner.
 //
 // Text → basic tokens: drop NUL, U+FFFD and control characters (Cc, Cf; tab,
 // CR, LF count as spaces), map whitespace (Zs) to spaces, put spaces around

@@ -1,8 +1,8 @@
 #pragma once
-// Per-frame detection metrics of online action detection (SPEC-SSL §6.5):
-// non-interpolated average precision per class over all scored frames, its
-// mean over the action classes (THUMOS'14 mAP, background excluded), and
-// calibrated AP (TVSeries cAP).
+// Per-frame detection metrics of online action detection (as OadTR's utils.py;
+// calibrated AP from De Geest et al., ECCV 2016): non-interpolated average
+// precision per class over all scored frames, its mean over the action classes
+// (THUMOS'14 mAP, background excluded), and calibrated AP (TVSeries cAP).
 #include <cstdint>
 #include <span>
 #include <vector>

@@ -64,7 +64,9 @@ class LmTrainer {
   LmTrainer(models::GptModel& model, const LmBatches& batches, TrainOptions options, std::filesystem::path run_dir,
             std::filesystem::path tokenizer_dir, nlohmann::json run_config, Communicator* comm = nullptr);
 
-  // Continues from a checkpoint folder written by this trainer.
+  // Continues from a checkpoint folder written by this trainer, the latest or
+  // an older one; run() then rewrites metrics.jsonl to the checkpoint's step
+  // before logging the steps that follow, so each step is logged once.
   void resume(const std::filesystem::path& checkpoint);
   TrainResult run();
   EvalResult evaluate(int64_t batches_limit) const;
@@ -87,6 +89,7 @@ class LmTrainer {
   std::filesystem::path run_dir_, tokenizer_dir_;
   nlohmann::json run_config_;
   int64_t start_step_ = 0;
+  bool resumed_ = false;
   struct OptimizerHolder;
   std::shared_ptr<OptimizerHolder> optimizer_;
   std::unique_ptr<Communicator> own_comm_;

@@ -1,8 +1,9 @@
 #pragma once
 // Audio for CPC and its evaluation: random training windows, per-frame
 // features of whole recordings (log-mel, or CPC's contexts c_t), and the
-// linear probe on frozen features (SPEC-SSL §5.4). Every feature kind gives
-// one row per 160 samples (10 ms), so labels per frame line up.
+// linear probe on frozen features (van den Oord et al., arXiv 1807.03748,
+// §3.1). Every feature kind gives one row per 160 samples (10 ms), so labels
+// per frame line up.
 #include <cstdint>
 #include <filesystem>
 #include <functional>

@@ -12,10 +12,12 @@
 #include "kiln/autograd/precision.hpp"
 #include "kiln/base/error.hpp"
 #include "kiln/base/progress.hpp"
+#include "kiln/kernels/cpu/bf16_gemm_choice.hpp"
 #include "kiln/optim/optimizer.hpp"
 #include "kiln/optim/schedule.hpp"
 #include "kiln/train/checkpoint.hpp"
 #include "kiln/train/expert_parallel.hpp"
+#include "kiln/train/training_state.hpp"
 
 namespace kiln::train {
 
@@ -32,12 +34,6 @@ int64_t counted_targets(const models::DecoderBatch& batch) {
   int64_t n = 0;
   for (int64_t i = 0; i < batch.targets.numel(); ++i) n += t[i] != -100;
   return n;
-}
-
-void append_metrics(const fs::path& path, const nlohmann::json& record) {
-  std::ofstream out(path, std::ios::app);
-  KILN_CHECK(out.good(), "{}: cannot append metrics", path.string());
-  out << record.dump() << "\n";
 }
 
 }  // namespace
@@ -91,6 +87,7 @@ void LmTrainer::resume(const fs::path& checkpoint_path) {
   make_optimizer();  // the parameters were replaced: track the new tensors
   optimizer_->adamw.load_state(checkpoint.optimizer);
   start_step_ = checkpoint.trainer_state.value("step", int64_t{0});
+  resumed_ = true;
   KILN_CHECK(start_step_ == optimizer_->adamw.steps(), "{}: trainer step {} and optimizer step {} disagree",
              checkpoint.folder.string(), start_step_, optimizer_->adamw.steps());
 }
@@ -198,7 +195,16 @@ fs::path LmTrainer::save(int64_t step, const nlohmann::json& metrics) {
 
 TrainResult LmTrainer::run() {
   TrainResult result;
-  const fs::path metrics_path = run_dir_ / "metrics.jsonl";
+  // A resumed run keeps the lines up to its checkpoint's step and drops the
+  // rest, which the steps from here on log again (the checkpoint may be older
+  // than the last logged step).
+  std::ofstream metrics;
+  if (comm_->is_root()) metrics = open_metrics(run_dir_ / "metrics.jsonl", resumed_, start_step_);
+  // Measured before the first step, so that the choice is said once and the probe is not timed as training.
+  if (compute_precision() == Precision::bf16) {
+    const std::string& choice = cpu::bf16_gemm_choice().reason;
+    if (comm_->is_root()) fmt::print(stderr, "bf16: {}\n", choice);
+  }
   const auto start = std::chrono::steady_clock::now();
   int64_t tokens_seen = 0;
   const int64_t last = options_.stop_after > 0 ? std::min(options_.stop_after, options_.steps) : options_.steps;
@@ -261,7 +267,7 @@ TrainResult LmTrainer::run() {
       record["val_loss"] = result.last_eval.loss;
       record["val_ppl"] = result.last_eval.perplexity;
     }
-    if (root) append_metrics(metrics_path, record);
+    if (root) metrics << record.dump() << std::endl;  // flushed: a crash keeps every finished step
     const std::string extra = fmt::format("loss {:.4f}  lr {:.2e}  {} tok/s", loss, lr, human_count(rate)) +
                               (record.contains("val_loss") ? fmt::format("  val {:.4f}", result.last_eval.loss) : "");
     if (root) bar->update(done, extra);

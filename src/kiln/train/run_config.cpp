@@ -23,7 +23,8 @@ RunConfig read_run_config(ConfigFile& f) {
   m.tie_embeddings = f.get_bool("model.tie_embeddings", m.arch == models::DecoderArch::gpt2);
   m.init_std = f.get_double("model.init_std", m.arch == models::DecoderArch::llama ? 0.006 : 0.02, 1e-6, 1.0);
   m.scaled_residual_init = f.get_bool("model.scaled_residual_init", m.arch == models::DecoderArch::gpt2);
-  // DeepSeek-V2/V3 switches (SPEC-LLM §2-§4); names follow the Hugging Face DeepSeek-V3 config.
+  // DeepSeek-V2/V3 switches (DeepSeek-V2, arXiv 2405.04434; DeepSeek-V3, arXiv 2412.19437); names follow the
+  // Hugging Face DeepSeek-V3 config.
   const std::string attention = f.get_string("model.attention", "mha", {"mha", "mla"});
   m.attention = attention == "mla" ? models::AttentionKind::mla : models::AttentionKind::mha;
   m.mla.q_lora_rank = f.get_int("model.q_lora_rank", m.mla.q_lora_rank, 0, 1 << 16);

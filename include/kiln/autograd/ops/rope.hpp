@@ -1,7 +1,8 @@
 #pragma once
-// Rotary position embedding (Su et al.; SPEC: LLaMA/DeepSeek). Pair i of a
-// head rotates by angle p·θ^(−2i/D). Pairing: interleaved (2i, 2i+1), as the
-// Meta and DeepSeek references, or half-split (i, i+D/2), as Hugging Face.
+// Rotary position embedding (Su et al., arXiv 2104.09864; as in LLaMA and
+// DeepSeek). Pair i of a head rotates by angle p·θ^(−2i/D). Pairing:
+// interleaved (2i, 2i+1), as the Meta and DeepSeek references, or half-split
+// (i, i+D/2), as Hugging Face.
 #include "kiln/tensor/tensor.hpp"
 
 namespace kiln::ops {

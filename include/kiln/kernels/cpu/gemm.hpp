@@ -34,7 +34,10 @@ struct GemmBatch {
 
 void gemm(const GemmShape& s, float alpha, const float* a, const float* b, float beta, float* c);
 void gemm(const GemmShape& s, double alpha, const double* a, const double* b, double beta, double* c);
-// bf16 inputs, f32 accumulation and output.
+// bf16 inputs, f32 accumulation and output. oneDNN 2.6 has bf16 matmul
+// kernels only for CPUs with AVX-512 (on others it is an error naming the CPU's
+// lack; has_bf16_gemm() tells beforehand).
+bool has_bf16_gemm();
 void gemm(const GemmShape& s, float alpha, const bf16* a, const bf16* b, float beta, float* c);
 
 // One oneDNN batched matmul for the whole batch (f32, and bf16 with f32

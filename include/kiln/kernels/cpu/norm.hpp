@@ -2,7 +2,8 @@
 // Row-wise normalisation kernels (LayerNorm, RMSNorm) over contiguous rows of
 // length d. Plain functions on pointers; f32 rows are reduced in f64 lanes,
 // so an f32 input is normalised at least as accurately as in fp32
-// (SPEC-LLM §1.2.2: "compute in fp32 regardless of storage dtype").
+// (as the RMSNorm of Meta's llama/model.py and deepseek-ai/DeepSeek-V3's
+// inference/model.py, which normalise in fp32 whatever the storage dtype).
 #include <cstdint>
 
 namespace kiln::cpu {

@@ -1,5 +1,5 @@
 #pragma once
-// BERT (Devlin et al. 2019; SPEC-SSL §2): token + segment + position
+// BERT (Devlin et al. 2019, arXiv 1810.04805): token + segment + position
 // embeddings with LayerNorm, post-LN encoder layers (erf GELU, ε 1e-12),
 // the masked-LM head (dense + GELU + LayerNorm, decoder tied to the token
 // embeddings, own output bias), the tanh pooler and a sequence classifier.

@@ -1,10 +1,11 @@
 #pragma once
-// Contrastive Predictive Coding for audio (van den Oord et al. 2018; SPEC-SSL
-// §5): g_enc, five strided 1-D convolutions (kernels 10,8,4,4,4, strides
-// 5,4,2,2,2, paddings 3,2,1,1,1: one latent z_t every 160 samples), each
-// followed by a per-frame LayerNorm over channels (CPC_audio's "channel norm";
-// optional) and ReLU; g_ar, a one-layer GRU giving contexts c_t; one linear
-// predictor W_k per step k = 1..K; InfoNCE with negatives drawn from the batch.
+// Contrastive Predictive Coding for audio (van den Oord et al. 2018,
+// arXiv 1807.03748): g_enc, five strided 1-D convolutions (kernels 10,8,4,4,4,
+// strides 5,4,2,2,2, paddings 3,2,1,1,1: one latent z_t every 160 samples),
+// each followed by a per-frame LayerNorm over channels (CPC_audio's "channel
+// norm"; optional) and ReLU; g_ar, a one-layer GRU giving contexts c_t; one
+// linear predictor W_k per step k = 1..K; InfoNCE with negatives drawn from
+// the batch.
 // Parameters carry CPC_audio's names ("gEncoder.conv0.weight", "gAR.baseNet.
 // weight_ih_l0", "wPrediction.predictors.3.weight").
 #include <array>

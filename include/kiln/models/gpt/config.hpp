@@ -10,9 +10,10 @@ namespace kiln::models {
 enum class DecoderArch { llama, gpt2 };
 enum class AttentionKind { mha, mla };  // mha covers MHA, GQA and MQA
 
-// Multi-head latent attention (DeepSeek-V2/V3, SPEC-LLM §2): keys and values
-// come from one normalised latent of kv_lora_rank values per token, plus one
-// rotary key of qk_rope_head_dim shared by all heads.
+// Multi-head latent attention (DeepSeek-V2, arXiv 2405.04434, §2.1;
+// DeepSeek-V3, arXiv 2412.19437, §2.1.1): keys and values come from one
+// normalised latent of kv_lora_rank values per token, plus one rotary key of
+// qk_rope_head_dim shared by all heads.
 struct MlaConfig {
   int64_t q_lora_rank = 0;  // 0: queries straight from the input (V2-Lite)
   int64_t kv_lora_rank = 32;
@@ -22,7 +23,8 @@ struct MlaConfig {
   int64_t qk_head_dim() const { return qk_nope_head_dim + qk_rope_head_dim; }
 };
 
-// DeepSeekMoE with auxiliary-loss-free balancing (SPEC-LLM §3). Layers from
+// DeepSeekMoE with auxiliary-loss-free balancing (DeepSeek-V3,
+// arXiv 2412.19437, §2.1.2; Wang et al., arXiv 2408.15664). Layers from
 // first_k_dense on replace the SwiGLU FFN with shared + routed experts.
 struct MoeConfig {
   int64_t n_routed_experts = 0;  // 0: every layer dense
@@ -57,7 +59,7 @@ struct GptConfig {
   AttentionKind attention = AttentionKind::mha;  // mla: llama arch only
   MlaConfig mla;
   MoeConfig moe;
-  int64_t mtp_depth = 0;  // D sequential multi-token-prediction modules (SPEC-LLM §4)
+  int64_t mtp_depth = 0;  // D sequential multi-token-prediction modules (DeepSeek-V3 §2.2)
 
   int64_t head_dim() const { return d_model / n_head; }
   int64_t ffn_width() const;

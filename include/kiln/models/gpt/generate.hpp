@@ -15,7 +15,7 @@ struct SamplingOptions {
   double top_p = 1.0;        // nucleus; 1: off
   uint64_t seed = 0;
   int32_t stop_id = -1;      // stop after emitting this id (e.g. end of document)
-  bool mla_absorbed = true;  // MLA models: cache the latent and rotated key only (SPEC-LLM §2.5)
+  bool mla_absorbed = true;  // MLA models: cache the latent and rotated key only (DeepSeek-V2 §2.1.2)
 };
 
 struct SpeculativeStats {
@@ -33,8 +33,9 @@ std::vector<int32_t> generate(const GptModel& model, const std::vector<int32_t>&
                               const SamplingOptions& options, const std::function<void(int32_t)>& on_token = {});
 
 // Greedy self-speculative decoding with the first MTP module as the draft
-// model (SPEC-LLM §4.4): each main forward verifies [x_n, draft] and commits
-// one or two tokens. The output equals greedy generate() token for token.
+// model (DeepSeek-V3, arXiv 2412.19437, §2.2 and §5.4.3): each main forward
+// verifies [x_n, draft] and commits one or two tokens. The output equals
+// greedy generate() token for token.
 std::vector<int32_t> generate_speculative(const GptModel& model, const std::vector<int32_t>& prompt,
                                           int64_t max_new_tokens, const SamplingOptions& options,
                                           SpeculativeStats& stats, const std::function<void(int32_t)>& on_token = {});

@@ -1,8 +1,9 @@
 #pragma once
-// DeepSeekMoE routing (SPEC-LLM §3): sigmoid affinities, selection on
-// affinity + bias with group-limited routing, gates from the unbiased
-// affinities, the bias update of auxiliary-loss-free balancing and the
-// complementary sequence-wise balance loss.
+// DeepSeekMoE routing (DeepSeek-V3, arXiv 2412.19437, §2.1.2; Wang et al.,
+// arXiv 2408.15664): sigmoid affinities, selection on affinity + bias with
+// group-limited routing, gates from the unbiased affinities, the bias update
+// of auxiliary-loss-free balancing and the complementary sequence-wise balance
+// loss.
 #include <cstdint>
 #include <map>
 #include <memory>

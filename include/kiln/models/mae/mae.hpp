@@ -1,5 +1,5 @@
 #pragma once
-// Masked autoencoder (He et al. 2022; SPEC-SSL §4): per-sample random
+// Masked autoencoder (He et al. 2022, arXiv 2111.06377): per-sample random
 // masking by argsort of noise, a ViT encoder over the visible patches only,
 // a light decoder that adds mask tokens and fixed 2D sin-cos positions, and
 // the MSE on the masked patches (optionally of per-patch normalised pixels).

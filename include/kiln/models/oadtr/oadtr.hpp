@@ -1,13 +1,14 @@
 #pragma once
-// OadTR, online action detection with Transformers (Wang et al., ICCV 2021;
-// SPEC-SSL §6), as in the reference code's VisionTransformer_v3: the last T
-// frame features are projected to d_model, a task token is appended at the
-// END, learned positions added; pre-LN encoder blocks (qkv without bias, MLP
-// of width ffn_dim with GELU) and a final LayerNorm; a post-LN decoder of
-// learnable zero-initialised queries (causal self-attention, cross-attention
-// to all T+1 encoder tokens, a GELU feed-forward) anticipates the next frames;
-// the current frame is classified from the task token joined with the mean of
-// the decoded queries. Also the GRU baseline over the same window.
+// OadTR, online action detection with Transformers (Wang et al., ICCV 2021,
+// arXiv 2106.11149), as in the reference code's (wangxiang1230/OadTR)
+// VisionTransformer_v3: the last T frame features are projected to d_model, a
+// task token is appended at the END, learned positions added; pre-LN encoder
+// blocks (qkv without bias, MLP of width ffn_dim with GELU) and a final
+// LayerNorm; a post-LN decoder of learnable zero-initialised queries (causal
+// self-attention, cross-attention to all T+1 encoder tokens, a GELU
+// feed-forward) anticipates the next frames; the current frame is classified
+// from the task token joined with the mean of the decoded queries. Also the
+// GRU baseline over the same window.
 #include <cstdint>
 #include <map>
 #include <string>

@@ -1,5 +1,5 @@
 #pragma once
-// Vision Transformer (Dosovitskiy et al.; SPEC-SSL §3) and the pieces MAE
+// Vision Transformer (Dosovitskiy et al., arXiv 2010.11929) and the pieces MAE
 // shares with it: patch embedding as a linear map of each patch flattened in
 // the conv-weight order (c, i, j), a class token, learned or fixed 2D sin-cos
 // positions, pre-LN blocks, final LayerNorm, a linear head on the class

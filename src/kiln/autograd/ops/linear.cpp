@@ -4,6 +4,7 @@
 #include "kiln/autograd/precision.hpp"
 #include "kiln/autograd/ops/elementwise.hpp"
 #include "kiln/autograd/ops/shape.hpp"
+#include "kiln/kernels/cpu/bf16_gemm_choice.hpp"
 #include "kiln/kernels/cpu/fp8_quant.hpp"
 #include "kiln/kernels/cpu/gemm.hpp"
 
@@ -64,8 +65,16 @@ void run_matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b, co
   run_matmul(a.data<T>(), b.data<T>(), trans_a, trans_b, g, out.data<T>());
 }
 
-// A bf16 copy of a contiguous f32 tensor (round to nearest even).
+// A contiguous f32 tensor rounded to bf16 (round to nearest even): a bf16
+// tensor for the bf16 GEMM, or, where this CPU's bf16 GEMM is slower than its
+// f32 one, the same values kept in f32 for the f32 GEMM (same products, both
+// accumulate in f32; kernels/cpu/bf16_gemm_choice.hpp).
 Tensor round_to_bf16(const Tensor& x) {
+  if (!cpu::bf16_gemm_choice().native) {
+    Tensor rounded = Tensor::empty(x.shape(), DType::f32);
+    cpu::round_to_bf16_precision(x.data<float>(), rounded.data<float>(), x.numel());
+    return rounded;
+  }
   Tensor x16 = Tensor::empty(x.shape(), DType::bf16);
   cpu::convert_to_bf16(x.data<float>(), x16.data<bf16>(), x.numel());
   return x16;

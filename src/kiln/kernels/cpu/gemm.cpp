@@ -113,7 +113,13 @@ class MatmulCache {
       ops.append_sum(key.beta);
       attr.set_post_ops(ops);
     }
-    entry.primitive = dnnl::matmul(dnnl::matmul::primitive_desc(dnnl::matmul::desc(entry.a, entry.b, entry.c), attr, engine));
+    try {
+      entry.primitive =
+          dnnl::matmul(dnnl::matmul::primitive_desc(dnnl::matmul::desc(entry.a, entry.b, entry.c), attr, engine));
+    } catch (const dnnl::error& e) {
+      fail("gemm: oneDNN has no {} matmul for this CPU ({}){}", key.type == dt::bf16 ? "bf16" : "f32", e.what(),
+           key.type == dt::bf16 ? "; leave KILN_BF16_GEMM unset to multiply bf16 operands in f32" : "");
+    }
     return map_.emplace(key, std::move(entry)).first->second;
   }
 
@@ -149,6 +155,20 @@ void run_matmul(dt type, const GemmShape& s, const GemmBatch& batch, float alpha
 }
 
 }  // namespace
+
+bool has_bf16_gemm() {
+  static const bool available = [] {
+    const dnnl::memory::desc square({1, 16, 16}, dt::bf16, dnnl::memory::dims{256, 16, 1});
+    const dnnl::memory::desc out({1, 16, 16}, dt::f32, dnnl::memory::dims{256, 16, 1});
+    try {
+      dnnl::matmul::primitive_desc(dnnl::matmul::desc(square, square, out), matmul_cache().engine);
+      return true;
+    } catch (const dnnl::error&) {
+      return false;
+    }
+  }();
+  return available;
+}
 
 void convert_to_bf16(const float* src, bf16* dst, int64_t n) {
 #pragma omp parallel for simd schedule(static) if (n >= (int64_t{1} << 16))

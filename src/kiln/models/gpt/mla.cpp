@@ -1,6 +1,7 @@
-// Multi-head latent attention (DeepSeek-V2/V3; SPEC-LLM §2). Training and
-// prefill materialise per-head keys and values ("naive"); decoding can keep
-// only the normalised latent and the rotated shared key ("absorbed").
+// Multi-head latent attention (DeepSeek-V2, arXiv 2405.04434, §2.1;
+// DeepSeek-V3, arXiv 2412.19437, §2.1.1). Training and prefill materialise
+// per-head keys and values ("naive"); decoding can keep only the normalised
+// latent and the rotated shared key ("absorbed").
 #include <cmath>
 
 #include "kiln/autograd/grad_mode.hpp"

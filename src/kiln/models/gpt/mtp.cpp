@@ -1,6 +1,6 @@
-// Multi-token prediction (DeepSeek-V3; SPEC-LLM §4): D sequential modules,
-// each one token further ahead, sharing the embedding and the output head.
-// Depth k at position i joins h^{k−1}_i with Emb(x_{i+k}) and predicts
+// Multi-token prediction (DeepSeek-V3, arXiv 2412.19437, §2.2): D sequential
+// modules, each one token further ahead, sharing the embedding and the output
+// head. Depth k at position i joins h^{k−1}_i with Emb(x_{i+k}) and predicts
 // x_{i+k+1}. Sequences keep their length: positions whose token i+k lies
 // beyond their document get no target (and nothing valid attends to them).
 #include "kiln/autograd/grad_mode.hpp"
@@ -56,7 +56,8 @@ Tensor GptModel::mtp_loss(const DecoderBatch& batch, const DecoderOptions& optio
     }
     const int64_t layer = c.n_layer + k - 1;
     const std::string p = layer_prefix(layer);
-    // Embedding first, as in the released V3 weights (SPEC-LLM §0.3 #5).
+    // Embedding first, as in the released V3 weights and deepseek-ai/DeepSeek-V3's inference code
+    // (the V3 report, §2.2, writes the hidden state first).
     const Tensor joined = ops::concat({ops::rms_norm(embed(shifted_tokens), param(p + "enorm.weight"), c.norm_eps),
                                        ops::rms_norm(previous, param(p + "hnorm.weight"), c.norm_eps)},
                                       -1);
