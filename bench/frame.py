@@ -21,6 +21,7 @@ As a module: print_frame(build) prints it and returns the measurements.
 import ctypes
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -30,11 +31,13 @@ OPTIMISED_BLAS = ("openblas", "mkl", "blis", "atlas")
 
 
 def cpu_model():
+    """Model name with family/model numbers (a virtual machine may say only "AMD EPYC")."""
+    fields = {}
     with open("/proc/cpuinfo") as f:
         for line in f:
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return "unknown CPU"
+            key, _, value = line.partition(":")
+            fields.setdefault(key.strip(), value.strip())
+    return f"{fields.get('model name', 'unknown CPU')} (family {fields.get('cpu family', '?')} model {fields.get('model', '?')})"
 
 
 def cpu_features():
@@ -55,11 +58,35 @@ def kiln_gemm(build):
                           "--benchmark_format=json", "--benchmark_repetitions=3",
                           "--benchmark_report_aggregates_only=true"],
                          check=True, capture_output=True, text=True).stdout
-    rates = {}
+    rates = {"f32": 0.0, "bf16": 0.0}  # 0: no kernel for this CPU (oneDNN's bf16 needs AVX-512)
     for b in json.loads(out)["benchmarks"]:
-        if b.get("aggregate_name") == "median":
+        if b.get("aggregate_name") == "median" and not b.get("error_occurred"):
             rates["bf16" if "BF16" in b["run_name"] else "f32"] = b["GFLOP/s"] / 1e9
     return rates
+
+
+class _DlInfo(ctypes.Structure):
+    _fields_ = [("dli_fname", ctypes.c_char_p), ("dli_fbase", ctypes.c_void_p),
+                ("dli_sname", ctypes.c_char_p), ("dli_saddr", ctypes.c_void_p)]
+
+
+def sgemm_library():
+    """The file whose sgemm_ PyTorch's f32 matmul binds to: dlsym from libtorch_cpu (which
+    searches its dependencies in load order), then dladdr on the address."""
+    with open("/proc/self/maps") as f:
+        torch_lib = next((line.split()[-1] for line in f if "libtorch_cpu" in line), None)
+    if torch_lib is None:
+        return "unknown (libtorch_cpu not loaded)"
+    try:
+        address = ctypes.cast(ctypes.CDLL(torch_lib).sgemm_, ctypes.c_void_p)
+    except AttributeError:
+        return "none (no sgemm_ reachable from libtorch_cpu)"
+    info = _DlInfo()
+    dladdr = ctypes.CDLL(None).dladdr
+    dladdr.argtypes = [ctypes.c_void_p, ctypes.POINTER(_DlInfo)]
+    if dladdr(address, ctypes.byref(info)) == 0 or not info.dli_fname:
+        return "unknown"
+    return os.path.realpath(info.dli_fname.decode())
 
 
 def torch_gemm():
@@ -79,9 +106,7 @@ def torch_gemm():
                 break
         times.sort()
         rates[name] = 2 * m * n * k / times[len(times) // 2] / 1e9
-    with open("/proc/self/maps") as f:
-        libs = sorted({line.split()[-1] for line in f if "blas" in line.split()[-1] or "mkl" in line.split()[-1]})
-    library = next((os.path.realpath(p) for p in libs if "libblas" in p or "openblas" in p or "mkl" in p), "none found")
+    library = sgemm_library()
     core = ""
     if "openblas" in library:
         try:
@@ -90,8 +115,8 @@ def torch_gemm():
             core = lib.openblas_get_corename().decode()
         except (OSError, AttributeError):
             core = "unknown core"
-    info = torch.__config__.show()
-    blas_info = next((part.strip() for part in info.replace("\n", ",").split(",") if "BLAS_INFO" in part), "")
+    match = re.search(r"BLAS_INFO=(\w+)", torch.__config__.show())
+    blas_info = f"built with BLAS_INFO={match.group(1)}" if match else ""
     return rates, library, core, torch.__version__, blas_info
 
 
@@ -99,12 +124,12 @@ def print_frame(build):
     threads = os.environ.get("OMP_NUM_THREADS", str(os.cpu_count()))
     ours = kiln_gemm(build)
     theirs, library, core, version, blas_info = torch_gemm()
-    fair = any(name in os.path.basename(library).lower() for name in OPTIMISED_BLAS)
+    fair = any(name in library.lower() for name in OPTIMISED_BLAS)
     m, n, k = SHAPE
     print(f"cpu: {cpu_model()} ({cpu_features()}), {os.cpu_count()} cores, threads {threads}")
     print(f"GEMM ceilings, {m}x{n}x{k}, GFLOP/s (medians, this run):")
     print(f"  kiln (oneDNN)   f32 {ours['f32']:7.1f}   bf16 {ours['bf16']:7.1f}"
-          + ("   (bf16 slower: kiln's bf16 products multiply in f32)" if ours['bf16'] < ours['f32'] else ""))
+          + ("   (bf16 slower or absent: kiln's bf16 products multiply in f32)" if ours['bf16'] < ours['f32'] else ""))
     print(f"  PyTorch {version:8} f32 {theirs['f32']:7.1f}   bf16 {theirs['bf16']:7.1f}")
     coretype = os.environ.get("OPENBLAS_CORETYPE")
     core_text = f", OpenBLAS core {core}" if core else ""

@@ -36,7 +36,7 @@ def scope(bf16):
 
 
 results = {}
-for bf16 in (0, 1):
+for bf16 in ((0,) if os.environ.get("KILN_BENCH_TORCH_BF16") == "skip" else (0, 1)):  # bench/frame.sh
     for m, n, k in [(2048, 768, 768), (2048, 3072, 768), (2048, 8192, 384)]:
         x = torch.randn(m, k, requires_grad=True)
         w = torch.randn(n, k, requires_grad=True)

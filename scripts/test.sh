@@ -3,7 +3,7 @@
 #   1. a Release build and every test except those labelled `slow`;
 #   2. an AddressSanitizer + UndefinedBehaviorSanitizer build of the core
 #      engine tests (label `core`).
-# Slow tests and benchmarks run with bench/run.sh, not here.
+# Tests labelled `slow` and the benchmarks run with bench/run.sh, not here.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
