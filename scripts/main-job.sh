@@ -3,7 +3,7 @@
 #   1. install the Debian packages kiln needs (scripts/install-deps.sh);
 #   2. build kiln (Release);
 #   3. prepare the KJV Bible from the bible-kjv package (scripts/prepare-kjv.sh);
-#   4. train the default decoder LM, configs/kjv.toml (about 10 minutes on 2 cores);
+#   4. train the default decoder LM, configs/kjv.toml (README: times measured per CPU);
 #   5. compare its validation perplexity with a 5-gram Kneser-Ney model built on
 #      the same training split and the same tokens;
 #   6. print samples.
@@ -11,19 +11,24 @@
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
+started=$(date +%s)
+# Each phase says what it does and how long the job has run, so a long first
+# run (package downloads, a C++ build) never looks hung.
+phase() { echo "== [$(( ($(date +%s) - started) / 60 ))m $(( ($(date +%s) - started) % 60 ))s] $*"; }
 
+phase "installing Debian packages (first run: several minutes, apt prints its progress)"
 scripts/install-deps.sh
-echo "== building kiln"
+phase "building kiln (first run: several minutes on 2 cores, ninja prints [done/total])"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 ninja -C build kiln
-echo "== preparing the KJV Bible"
+phase "preparing the KJV Bible"
 scripts/prepare-kjv.sh
 run=runs/kjv
-echo "== training configs/kjv.toml into $run"
+phase "training configs/kjv.toml into $run (a progress bar, or a line every 10 steps when piped; validation every 250)"
 rm -rf "$run"
 build/kiln train -c configs/kjv.toml --set run.dir="$run" "$@"
 
-echo "== the same split and tokens with a 5-gram model (interpolated modified Kneser-Ney)"
+phase "the same split and tokens with a 5-gram model (interpolated modified Kneser-Ney)"
 tokenizer="$run/checkpoints/latest/tokenizer"
 build/kiln tokenizer encode "$tokenizer" data/kjv/train.txt > "$run/train.pieces"
 build/kiln tokenizer encode "$tokenizer" data/kjv/valid.txt > "$run/valid.pieces"
@@ -40,7 +45,8 @@ printf '%-44s %12.2f %10s\n' "5-gram modified Kneser-Ney, same tokens" "$ngram_p
 echo "(per SentencePiece token, end of verse included; lower is better)"
 
 echo
-echo "== samples"
+phase "samples"
 for prompt in "in the beginning" "and the lord said unto moses ," "blessed are the"; do
   build/kiln generate "$run" --prompt "$prompt" --max-tokens 40 --temperature 0.8 --top-k 40 --seed 7
 done
+phase "done"

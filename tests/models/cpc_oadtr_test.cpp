@@ -59,9 +59,26 @@ TEST(Cpc, LossAccuracyAndGradientsMatchPyTorch) {
   EXPECT_NEAR(loss.loss.item(), testing::at(ref, "cpc.loss").item(), 1e-5);
   const std::vector<double> accuracy = testing::at(ref, "cpc.accuracy").to_vector<double>();
   const std::vector<float> step_loss = testing::at(ref, "cpc.step_loss").to_vector<float>();
+  // A negative drawn from the positive's own frame scores the same as the
+  // positive up to rounding, and which of the two wins then depends on the
+  // GEMM kernels of the CPU (kiln scores negatives with a batched product,
+  // positives with a dot product). Only such rows may differ from PyTorch.
+  const std::vector<int64_t> negatives = testing::at(ref, "cpc.negatives").to_vector<int64_t>();
+  const int64_t batch = waves.size(0), frames = z.size(1), window = frames - 3, n_neg = 4;
+  std::vector<int64_t> self_ties(3, 0);
+  for (int64_t b = 0; b < batch; ++b)
+    for (int64_t t = 0; t < window; ++t)
+      for (int64_t k = 1; k <= 3; ++k)
+        for (int64_t n = 0; n < n_neg; ++n)
+          if (negatives[static_cast<size_t>((b * window + t) * n_neg + n)] == b * frames + t + k) {
+            ++self_ties[static_cast<size_t>(k - 1)];
+            break;
+          }
   ASSERT_EQ(loss.accuracy.size(), 3u);
   for (size_t k = 0; k < 3; ++k) {
-    EXPECT_DOUBLE_EQ(loss.accuracy[k], accuracy[k]) << "step " << k + 1;
+    const double rows = static_cast<double>(batch * window);
+    EXPECT_LE(std::abs(loss.accuracy[k] - accuracy[k]) * rows, static_cast<double>(self_ties[k]) + 1e-9)
+        << "step " << k + 1 << ": more rows differ from PyTorch than have a negative equal to the positive";
     EXPECT_NEAR(loss.step_loss[k], step_loss[k], 1e-5) << "step " << k + 1;
   }
   backward(loss.loss);
