@@ -129,7 +129,7 @@ def print_frame(build):
     print(f"cpu: {cpu_model()} ({cpu_features()}), {os.cpu_count()} cores, threads {threads}")
     print(f"GEMM ceilings, {m}x{n}x{k}, GFLOP/s (medians, this run):")
     print(f"  kiln (oneDNN)   f32 {ours['f32']:7.1f}   bf16 {ours['bf16']:7.1f}"
-          + ("   (bf16 slower or absent: kiln's bf16 products multiply in f32)" if ours['bf16'] < ours['f32'] else ""))
+          + ("   (bf16 slower or absent: kiln's bf16 matmuls run in f32)" if ours['bf16'] < ours['f32'] else ""))
     print(f"  PyTorch {version:8} f32 {theirs['f32']:7.1f}   bf16 {theirs['bf16']:7.1f}")
     coretype = os.environ.get("OPENBLAS_CORETYPE")
     core_text = f", OpenBLAS core {core}" if core else ""

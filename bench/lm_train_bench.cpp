@@ -155,5 +155,5 @@ int main(int argc, char** argv) {
               which.c_str(), static_cast<long long>(c.parameter_count()), static_cast<long long>(batch),
               static_cast<long long>(context), median * 1e3, static_cast<double>(batch * context) / median,
               static_cast<double>(usage.ru_maxrss) / 1024.0,
-              !bf16_mode ? "f32" : cpu::bf16_gemm_choice().native ? "bf16 GEMM" : "bf16-rounded, f32 GEMM");
+              !bf16_mode ? "f32" : cpu::bf16_gemm_choice().native ? "bf16 GEMM" : "f32 (bf16 GEMM slower here)");
 }

@@ -65,16 +65,8 @@ void run_matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b, co
   run_matmul(a.data<T>(), b.data<T>(), trans_a, trans_b, g, out.data<T>());
 }
 
-// A contiguous f32 tensor rounded to bf16 (round to nearest even): a bf16
-// tensor for the bf16 GEMM, or, where this CPU's bf16 GEMM is slower than its
-// f32 one, the same values kept in f32 for the f32 GEMM (same products, both
-// accumulate in f32; kernels/cpu/bf16_gemm_choice.hpp).
+// A bf16 copy of a contiguous f32 tensor (round to nearest even).
 Tensor round_to_bf16(const Tensor& x) {
-  if (!cpu::bf16_gemm_choice().native) {
-    Tensor rounded = Tensor::empty(x.shape(), DType::f32);
-    cpu::round_to_bf16_precision(x.data<float>(), rounded.data<float>(), x.numel());
-    return rounded;
-  }
   Tensor x16 = Tensor::empty(x.shape(), DType::bf16);
   cpu::convert_to_bf16(x.data<float>(), x16.data<bf16>(), x.numel());
   return x16;
@@ -142,7 +134,11 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
     batched.push_back(b.size(1));
     return matmul(a, contiguous(expand(b, batched)), trans_a, trans_b);
   }
-  if (a.dtype() == DType::f32 && b.dtype() == DType::f32 && matmul_precision() == Precision::bf16) {
+  // Where this CPU's bf16 GEMM is slower than its f32 one (or absent), bf16
+  // matmuls run as f32 ones: bf16 must never cost a user speed
+  // (kernels/cpu/bf16_gemm_choice.hpp; the trainer says so once).
+  if (a.dtype() == DType::f32 && b.dtype() == DType::f32 && matmul_precision() == Precision::bf16 &&
+      cpu::bf16_gemm_choice().native) {
     // Like autocast: round each operand to bf16 once, multiply with f32
     // accumulation, and keep the bf16 copies (not the f32 operands) for
     // backward, whose two GEMMs then run in bf16 as well (the incoming
