@@ -1,6 +1,6 @@
 // GEMM: every transpose/leading-dimension combination against a plain f64
-// loop, for f32 and for bf16 operands with f32 accumulation; and the bf16
-// compute path of matmul/linear under PrecisionGuard.
+// loop, for f32 and for bf16 operands with f32 accumulation. (The bf16
+// compute path of matmul/linear: tests/autograd/precision_test.cpp.)
 #include "kiln/kernels/cpu/gemm.hpp"
 
 #include <gtest/gtest.h>
@@ -8,13 +8,7 @@
 #include <cmath>
 #include <vector>
 
-#include "kiln/autograd/engine.hpp"
-#include "kiln/autograd/ops/linear.hpp"
-#include "kiln/autograd/ops/elementwise.hpp"
-#include "kiln/autograd/ops/reduce.hpp"
-#include "kiln/autograd/precision.hpp"
 #include "kiln/base/error.hpp"
-#include "kiln/kernels/cpu/bf16_gemm_choice.hpp"
 #include "kiln/base/philox.hpp"
 
 namespace kiln::cpu {
@@ -88,49 +82,7 @@ TEST(Gemm, Bf16KernelOrAClearError) {
   }
 }
 
-TEST(Gemm, Bf16PrecisionScopeStaysCloseToF32) {
-  if (!bf16_gemm_choice().native) GTEST_SKIP() << bf16_gemm_choice().reason;
-  Tensor x = Tensor::from<float>(random_values(8 * 64, 4), {8, 64});
-  Tensor w = Tensor::from<float>(random_values(32 * 64, 5), {32, 64});
-  auto run = [&](Precision p) {
-    Tensor xl = x.clone().set_requires_grad(true), wl = w.clone().set_requires_grad(true);
-    PrecisionGuard guard(p);
-    Tensor y = ops::linear(xl, wl);
-    backward(ops::sum(ops::square(y)));
-    return std::vector<Tensor>{y, xl.grad(), wl.grad()};
-  };
-  const auto f32 = run(Precision::f32), b16 = run(Precision::bf16), again = run(Precision::f32);
-  EXPECT_EQ(f32[0].to_vector<float>(), again[0].to_vector<float>()) << "the guard is scoped";
-  for (int t = 0; t < 3; ++t) {
-    const auto a = f32[t].to_vector<float>(), b = b16[t].to_vector<float>();
-    double err = 0, norm = 0;
-    for (size_t i = 0; i < a.size(); ++i) {
-      err += (a[i] - b[i]) * (a[i] - b[i]);
-      norm += a[i] * a[i];
-    }
-    // bf16 keeps 8 significant bits: relative rounding 2^-9 per operand; with
-    // random signs the relative error of a dot product stays near that scale.
-    EXPECT_LT(std::sqrt(err / norm), 1e-2) << "tensor " << t;
-    EXPECT_GT(std::sqrt(err / norm), 0.0) << "bf16 really rounds";
-  }
-}
 
-// Where the bf16 GEMM is slower than f32 (or absent), a bf16 scope must cost
-// nothing: its matmuls are the f32 ones, values and gradients bit for bit.
-TEST(Gemm, Bf16ScopeIsTheF32RunWhereTheBf16GemmLoses) {
-  if (bf16_gemm_choice().native) GTEST_SKIP() << bf16_gemm_choice().reason;
-  Tensor x = Tensor::from<float>(random_values(8 * 64, 6), {8, 64});
-  Tensor w = Tensor::from<float>(random_values(32 * 64, 7), {32, 64});
-  auto run = [&](Precision p) {
-    Tensor xl = x.clone().set_requires_grad(true), wl = w.clone().set_requires_grad(true);
-    PrecisionGuard guard(p);
-    Tensor y = ops::linear(xl, wl);
-    backward(ops::sum(ops::square(y)));
-    return std::vector<Tensor>{y, xl.grad(), wl.grad()};
-  };
-  const auto f32 = run(Precision::f32), b16 = run(Precision::bf16);
-  for (int t = 0; t < 3; ++t) EXPECT_EQ(f32[t].to_vector<float>(), b16[t].to_vector<float>()) << "tensor " << t;
-}
 
 }  // namespace
 }  // namespace kiln::cpu

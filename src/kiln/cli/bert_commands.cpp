@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "kiln/cli/training_runs.hpp"
 #include "kiln/autograd/engine.hpp"
 #include "kiln/autograd/grad_mode.hpp"
 #include "kiln/autograd/ops/loss.hpp"

@@ -18,6 +18,7 @@
 #include "kiln/data/shard.hpp"
 #include "kiln/data/subword.hpp"
 #include "kiln/models/gpt/generate.hpp"
+#include "kiln/cli/training_runs.hpp"
 #include "kiln/train/checkpoint.hpp"
 #include "kiln/train/lm_trainer.hpp"
 #include "kiln/train/plot.hpp"
@@ -25,10 +26,6 @@
 #include "kiln/train/text_corpus.hpp"
 
 namespace kiln::cli {
-
-void run_bert_pretraining(train::ConfigFile& file, bool resume);   // bert_commands.cpp
-void run_cpc_pretraining(train::ConfigFile& file, bool resume);    // speech_commands.cpp
-void run_detector_training(train::ConfigFile& file, bool resume);  // speech_commands.cpp
 
 namespace fs = std::filesystem;
 

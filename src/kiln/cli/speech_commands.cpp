@@ -13,6 +13,7 @@
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
 
+#include "kiln/cli/training_runs.hpp"
 #include "kiln/autograd/grad_mode.hpp"
 #include "kiln/base/error.hpp"
 #include "kiln/base/progress.hpp"

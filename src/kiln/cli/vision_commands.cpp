@@ -27,15 +27,14 @@
 #include "kiln/optim/schedule.hpp"
 #include "kiln/train/config_file.hpp"
 #include "kiln/train/image_trainer.hpp"
+#include "kiln/train/image_sets.hpp"
 #include "kiln/train/model_folder.hpp"
 
 namespace kiln::cli {
 
 namespace fs = std::filesystem;
 
-// One image set from a path: an IDX prefix ("…/train" for train-images-idx3-ubyte[.gz]
-// and train-labels-idx1-ubyte[.gz]) or a folder with one sub-folder per class.
-train::ImageData load_image_set(const std::string& spec);
+using train::load_image_set;
 
 namespace {
 

@@ -3,21 +3,11 @@
 #include <cmath>
 
 #include "kiln/base/error.hpp"
+#include "kiln/kernels/cpu/optimizer.hpp"
 
 namespace kiln::optim {
 
 namespace {
-
-void adamw_update(float* p, const float* g, float* m, float* v, int64_t n, float lr, float beta1, float beta2,
-                  float eps, float decay, float step_size, float inv_sqrt_bc2) {
-#pragma omp parallel for simd if (n > 65536)
-  for (int64_t i = 0; i < n; ++i) {
-    p[i] -= lr * decay * p[i];
-    m[i] = beta1 * m[i] + (1 - beta1) * g[i];
-    v[i] = beta2 * v[i] + (1 - beta2) * g[i] * g[i];
-    p[i] -= step_size * m[i] / (std::sqrt(v[i]) * inv_sqrt_bc2 + eps);
-  }
-}
 
 const Tensor& checked_grad(const std::string& name, const Tensor& param, const Tensor& grad) {
   KILN_CHECK(grad.shape() == param.shape() && grad.dtype() == DType::f32,
@@ -53,11 +43,15 @@ void AdamW::step() {
     if (!grad.defined()) continue;
     const Tensor g = checked_grad(name, p, grad).contiguous();
     const bool decays = p.dim() >= options_.decay_rule.min_decay_rank;
-    adamw_update(p.data<float>(), g.data<float>(), exp_avg_[name].data<float>(), exp_avg_sq_[name].data<float>(),
-                 p.numel(), static_cast<float>(options_.lr), static_cast<float>(options_.beta1),
-                 static_cast<float>(options_.beta2), static_cast<float>(options_.eps),
-                 decays ? static_cast<float>(options_.weight_decay) : 0.0f, static_cast<float>(options_.lr / bc1),
-                 static_cast<float>(1.0 / std::sqrt(bc2)));
+    const cpu::AdamWStep update{static_cast<float>(options_.lr),
+                                static_cast<float>(options_.beta1),
+                                static_cast<float>(options_.beta2),
+                                static_cast<float>(options_.eps),
+                                decays ? static_cast<float>(options_.weight_decay) : 0.0f,
+                                static_cast<float>(options_.lr / bc1),
+                                static_cast<float>(1.0 / std::sqrt(bc2))};
+    cpu::adamw_update(p.data<float>(), g.data<float>(), exp_avg_[name].data<float>(), exp_avg_sq_[name].data<float>(),
+                      p.numel(), update);
   }
 }
 
@@ -99,47 +93,24 @@ void Sgd::step() {
     const Tensor grad = p.grad();
     if (!grad.defined()) continue;
     const Tensor g = checked_grad(name, p, grad).contiguous();
-    float* w = p.data<float>();
-    const float* gp = g.data<float>();
-    const int64_t n = p.numel();
-    const auto lr = static_cast<float>(options_.lr), wd = static_cast<float>(options_.weight_decay),
-               mu = static_cast<float>(options_.momentum);
-    std::vector<float> direction(gp, gp + n);
-    for (int64_t i = 0; i < n; ++i) direction[i] += wd * w[i];
+    const float mu = static_cast<float>(options_.momentum);
+    bool first = false;
+    float* buffer = nullptr;
     if (mu != 0) {
       auto it = momentum_.find(name);
-      if (it == momentum_.end()) {
-        it = momentum_.emplace(name, Tensor::from<float>(direction, p.shape())).first;
-      } else {
-        float* buf = it->second.data<float>();
-        for (int64_t i = 0; i < n; ++i) buf[i] = mu * buf[i] + direction[i];
-      }
-      const float* buf = it->second.data<float>();
-      for (int64_t i = 0; i < n; ++i) direction[i] = options_.nesterov ? direction[i] + mu * buf[i] : buf[i];
+      first = it == momentum_.end();
+      if (first) it = momentum_.emplace(name, Tensor::zeros(p.shape())).first;
+      buffer = it->second.data<float>();
     }
-    for (int64_t i = 0; i < n; ++i) w[i] -= lr * direction[i];
+    cpu::sgd_update(p.data<float>(), g.data<float>(), buffer, p.numel(),
+                    {static_cast<float>(options_.lr), static_cast<float>(options_.weight_decay), mu,
+                     options_.nesterov, first});
   }
 }
 
 void Sgd::zero_grad() {
   for (auto& [name, p] : parameters_) p.zero_grad();
 }
-
-namespace {
-
-double squared_sum(const float* g, int64_t n) {
-  double sum = 0;
-#pragma omp parallel for simd reduction(+ : sum) if (n > 65536)
-  for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(g[i]) * g[i];
-  return sum;
-}
-
-void scale_in_place(float* g, int64_t n, float factor) {
-#pragma omp parallel for simd if (n > 65536)
-  for (int64_t i = 0; i < n; ++i) g[i] *= factor;
-}
-
-}  // namespace
 
 double grad_squared_sum(const std::map<std::string, Tensor>& parameters,
                         const std::function<bool(const std::string&)>& select) {
@@ -148,7 +119,7 @@ double grad_squared_sum(const std::map<std::string, Tensor>& parameters,
     const Tensor g = p.grad();
     if (!g.defined() || (select && !select(name))) continue;
     const Tensor c = g.contiguous();
-    total += squared_sum(c.data<float>(), c.numel());
+    total += cpu::sum_of_squares(c.data<float>(), c.numel());
   }
   return total;
 }
@@ -165,7 +136,7 @@ void scale_grads_to_norm(const std::map<std::string, Tensor>& parameters, double
       g = g.contiguous().clone();
       p.set_grad(g);
     }
-    scale_in_place(g.data<float>(), g.numel(), static_cast<float>(coefficient));
+    cpu::scale_in_place(g.data<float>(), g.numel(), static_cast<float>(coefficient));
   }
 }
 

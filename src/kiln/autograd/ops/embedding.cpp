@@ -1,8 +1,7 @@
 #include "kiln/autograd/ops/embedding.hpp"
 
-#include <cstring>
-
 #include "kiln/autograd/function.hpp"
+#include "kiln/kernels/cpu/rows.hpp"
 
 namespace kiln::ops {
 
@@ -22,23 +21,14 @@ Tensor embedding(const Tensor& weight, const Tensor& ids) {
   Shape out_shape = ids.shape();
   out_shape.push_back(d);
   Tensor out = Tensor::empty(out_shape, w.dtype());
-  const size_t row_bytes = static_cast<size_t>(d) * dtype_size(w.dtype());
-  const auto* src = static_cast<const std::byte*>(w.raw_data());
-  auto* dst = static_cast<std::byte*>(out.raw_data());
-  for (int64_t i = 0; i < n; ++i) std::memcpy(dst + i * row_bytes, src + idx[i] * row_bytes, row_bytes);
+  cpu::gather_rows(w.raw_data(), idx, n, static_cast<size_t>(d) * dtype_size(w.dtype()), out.raw_data());
   return record("embedding", {weight, ids}, {out}, [index, shape = w.shape(), dtype = w.dtype()](const TensorList& g) {
     Tensor grad = Tensor::zeros(shape, dtype);
     const Tensor gc = g[0].contiguous();
     const int64_t d = shape[1], n = index.numel();
     const int64_t* idx = index.data<int64_t>();
     KILN_DISPATCH_FLOATING(dtype, "embedding", [&] {
-      scalar_t* dw = grad.data<scalar_t>();
-      const scalar_t* go = gc.data<scalar_t>();
-      for (int64_t i = 0; i < n; ++i) {
-        scalar_t* row = dw + idx[i] * d;
-        const scalar_t* src_row = go + i * d;
-        for (int64_t j = 0; j < d; ++j) row[j] += src_row[j];
-      }
+      cpu::scatter_add_rows(gc.data<scalar_t>(), idx, n, d, grad.data<scalar_t>());
     });
     return TensorList{grad, Tensor()};
   })[0];
@@ -55,13 +45,7 @@ Tensor scatter_add_rows(const Tensor& src, const Tensor& index, int64_t rows) {
     KILN_CHECK(idx[i] >= 0 && idx[i] < rows, "scatter_add_rows: row {} is outside [0, {})", idx[i], rows);
   Tensor out = Tensor::zeros({rows, d}, s.dtype());
   KILN_DISPATCH_FLOATING(s.dtype(), "scatter_add_rows", [&] {
-    const scalar_t* in = s.data<scalar_t>();
-    scalar_t* o = out.data<scalar_t>();
-    for (int64_t i = 0; i < n; ++i) {
-      scalar_t* row = o + idx[i] * d;
-      const scalar_t* from = in + i * d;
-      for (int64_t j = 0; j < d; ++j) row[j] += from[j];
-    }
+    cpu::scatter_add_rows(s.data<scalar_t>(), idx, n, d, out.data<scalar_t>());
   });
   return record("scatter_add_rows", {src}, {out}, [idx_t](const TensorList& g) {
     return TensorList{embedding(g[0], idx_t)};
