@@ -267,6 +267,7 @@ void run_generate(const GenerateArgs& args) {
     });
     const double seconds = seconds_since(start);
     fmt::print("\n");
+    std::fflush(stdout);  // the text's newline before the --stats line on stderr
     if (args.stats) {
       const bool mla = config.attention == models::AttentionKind::mla;
       const int64_t values = config.kv_cache_values_per_token(sampling.mla_absorbed);
