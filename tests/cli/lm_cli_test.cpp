@@ -71,6 +71,13 @@ TEST_F(LmCli, TrainsFromPreparedShards) {
                        " --set train.steps=20");
   EXPECT_EQ(r.status, 0) << r.output;
   EXPECT_NE(r.output.find("validation loss"), std::string::npos) << r.output;
+
+  // A tokenizer_config.json whose vocab_size is not a number: one line naming the file, no internal error.
+  std::ofstream(tok / "tokenizer_config.json") << R"({"kind": "sentencepiece-bpe", "vocab_size": "400", "eos_id": 2})";
+  const Result bad = run("tokenizer encode " + tok.string() + " " + text);
+  EXPECT_NE(bad.status, 0);
+  EXPECT_NE(bad.output.find("vocab_size must be an integer"), std::string::npos) << bad.output;
+  EXPECT_EQ(bad.output.find("internal error"), std::string::npos) << bad.output;
 }
 
 TEST_F(LmCli, BadInputsAreOneLineErrors) {

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -216,6 +217,16 @@ TEST_F(Images, ImageFolderErrorsNameTheFile) {
   write_rgb_png(b / "2.png", 4, 4, 0);
   const Bytes png = read_bytes(b / "2.png");
   write_bytes(b / "2.png", Bytes(png.begin(), png.begin() + static_cast<std::ptrdiff_t>(png.size() / 2)));
+  expect_error([&] { read_image_folder(root); }, b / "2.png", "cannot decode image");
+  // An IDAT chunk claiming 2^31 bytes: stb_image fails without a reason.
+  Bytes huge_chunk = png;
+  for (size_t i = 4; i + 4 <= huge_chunk.size(); ++i)
+    if (std::equal(huge_chunk.begin() + static_cast<std::ptrdiff_t>(i),
+                   huge_chunk.begin() + static_cast<std::ptrdiff_t>(i + 4), "IDAT")) {
+      huge_chunk[i - 4] = 0x80, huge_chunk[i - 3] = huge_chunk[i - 2] = huge_chunk[i - 1] = 0;
+      break;
+    }
+  write_bytes(b / "2.png", huge_chunk);
   expect_error([&] { read_image_folder(root); }, b / "2.png", "cannot decode image");
   fs::remove(b / "2.png");
   write_bytes(b / "3.jpg", {0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, 'J', 'F', 'I', 'F', 0, 1, 2, 3});

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -16,6 +17,7 @@
 #include "kiln/models/ngram/counting.hpp"
 #include "kiln/models/ngram/estimate.hpp"
 #include "kiln/models/ngram/index.hpp"
+#include "kiln/models/ngram/kbin_format.hpp"
 #include "kiln/models/ngram/query.hpp"
 
 namespace kiln::ngram {
@@ -318,6 +320,52 @@ TEST(NgramBinary, LoadsTheSameModel) {
     std::ofstream(path, std::ios::binary) << bad;
     EXPECT_THROW(NgramIndex::load(path), Error);
   }
+  fs::remove(path);
+}
+
+// A table with no empty slot ends no probe sequence: a lookup of a missing
+// key would loop forever. Such a file, with its checksum recomputed so that it
+// looks well-formed, must be refused at load with a line naming the table.
+TEST(NgramBinary, RefusesATableWithoutAnEmptySlot) {
+  const fs::path path = fs::temp_directory_path() / ("kiln_full_" + std::to_string(::getpid()) + ".kbin");
+  NgramIndex::build(read_arpa(kData / "kenlm-small/kjv2000.o3.arpa")).save(path);
+  const std::string good = file_text(path);
+  kbin::Header h;
+  std::memcpy(&h, good.data(), sizeof h);
+  const uint64_t vocab_at = sizeof h;
+  uint64_t table_at = vocab_at + h.vocab_capacity * sizeof(kbin::VocabSlot) + (h.vocab_size + 1) * 8 +
+                      kbin::align8(h.vocab_bytes);
+  table_at += h.capacities[0] * sizeof(kbin::NgramSlot);  // the 2-gram table follows the 1-grams
+  // fill(at, slots, stride): every empty 64-bit key in a table gets a key that no lookup asks for.
+  auto filled = [&](uint64_t at, uint64_t slots, size_t stride) {
+    std::string bytes = good;
+    for (uint64_t i = 0; i < slots; ++i) {
+      uint64_t key;
+      std::memcpy(&key, bytes.data() + at + i * stride, 8);
+      if (key != 0) continue;
+      key = 0x5a5a5a5a5a5a5a5aull + i;
+      std::memcpy(bytes.data() + at + i * stride, &key, 8);
+    }
+    kbin::Header copy = h;
+    copy.checksum = kbin::checksum_of(reinterpret_cast<const std::byte*>(bytes.data()) + sizeof h,
+                                      bytes.size() - sizeof h);
+    std::memcpy(bytes.data(), &copy, sizeof copy);
+    return bytes;
+  };
+  auto error_of = [&](const std::string& bytes) -> std::string {
+    std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+    try {
+      NgramIndex::load(path);
+    } catch (const Error& e) {
+      return e.what();
+    }
+    return "";
+  };
+  EXPECT_EQ(error_of(good), "");
+  EXPECT_NE(error_of(filled(table_at, h.capacities[1], sizeof(kbin::NgramSlot))).find("corrupt 2-gram table"),
+            std::string::npos);
+  EXPECT_NE(error_of(filled(vocab_at, h.vocab_capacity, sizeof(kbin::VocabSlot))).find("corrupt vocabulary index"),
+            std::string::npos);
   fs::remove(path);
 }
 

@@ -160,7 +160,9 @@ ImageSet read_image_folder(const fs::path& root) {
       int w = 0, h = 0, c = 0;
       std::unique_ptr<stbi_uc, void (*)(void*)> decoded(
           stbi_load_from_memory(encoded.data(), static_cast<int>(encoded.size()), &w, &h, &c, 0), stbi_image_free);
-      KILN_CHECK(decoded != nullptr, "{}: cannot decode image ({})", file.string(), stbi_failure_reason());
+      // stb_image gives no reason for some failures (a chunk length past 2^31, say).
+      const char* reason = decoded == nullptr ? stbi_failure_reason() : nullptr;
+      KILN_CHECK(decoded != nullptr, "{}: cannot decode image ({})", file.string(), reason ? reason : "no reason given");
       if (first.empty()) {
         first = file, height = h, width = w, channels = c;
         pixels.reserve(total * static_cast<size_t>(h) * w * c);

@@ -83,6 +83,9 @@ Tokenizer Tokenizer::load(const fs::path& folder) {
   KILN_CHECK(fs::exists(model), "{}: missing tokenizer.model", folder.string());
   t.model_proto_ = read_file(model);
   t.processor_ = processor_from(t.model_proto_, model.string());
+  KILN_CHECK(!config.contains("vocab_size") || config["vocab_size"].is_number_integer(),
+             "{}: vocab_size must be an integer, got {}", config_path.string(),
+             config.contains("vocab_size") ? config["vocab_size"].dump().substr(0, 80) : "");
   const int64_t expected = config.value("vocab_size", t.vocab_size());
   KILN_CHECK(expected == t.vocab_size(), "{}: configuration says {} tokens, the model has {}", folder.string(),
              expected, t.vocab_size());

@@ -1,6 +1,5 @@
 #include "kiln/models/ngram/index.hpp"
 
-
 #include <array>
 #include <cstring>
 #include <vector>
@@ -8,51 +7,21 @@
 #include "kiln/base/error.hpp"
 #include "kiln/io/atomic_file.hpp"
 #include "kiln/io/mapped_file.hpp"
+#include "kiln/models/ngram/kbin_format.hpp"
 
 namespace kiln::ngram {
 
+using kbin::align8;
+using kbin::checksum_of;
+using kbin::Header;
+using kbin::kMagic;
+using kbin::kMaxOrder;
+using kbin::kVersion;
+using kbin::mix;
+using kbin::NgramSlot;
+using kbin::VocabSlot;
+
 namespace {
-
-constexpr char kMagic[8] = {'K', 'I', 'L', 'N', 'N', 'G', 'R', 'M'};
-constexpr uint32_t kVersion = 2;
-constexpr int kMaxOrder = 10;
-
-// Layout: Header, then 8-byte aligned sections in this order:
-// vocab slots, vocab offsets (vocab_size+1 u64), vocab bytes (padded),
-// then per order its slots.
-struct Header {
-  char magic[8];
-  uint32_t version;
-  uint32_t order;
-  uint64_t vocab_size;
-  uint64_t vocab_capacity;
-  uint64_t vocab_bytes;
-  uint64_t counts[kMaxOrder];
-  uint64_t capacities[kMaxOrder];
-  uint64_t file_size;
-  uint64_t suffix_closed;  // 1 if every n-gram's suffix (first word dropped) is in the model
-  uint64_t checksum;       // of every byte after the header
-};
-
-struct VocabSlot {
-  uint64_t hash;  // 0 = empty
-  uint32_t id;
-  uint32_t unused;
-};
-
-struct NgramSlot {
-  uint64_t key;  // 0 = empty
-  ProbBackoff value;
-};
-
-uint64_t mix(uint64_t x) {
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ull;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebull;
-  x ^= x >> 31;
-  return x;
-}
 
 // The key folds the ids from the last to the first, so the keys of w,
 // h_k w, h_{k-1} h_k w, ... come one step at a time (see NgramIndex::extend_key).
@@ -83,21 +52,6 @@ uint64_t capacity_for(uint64_t count) {
   uint64_t c = 16;
   while (c < count + count / 2 + 1) c *= 2;
   return c;
-}
-
-uint64_t align8(uint64_t x) { return (x + 7) / 8 * 8; }
-
-uint64_t checksum_of(const std::byte* data, uint64_t size) {
-  uint64_t h = 0x243f6a8885a308d3ull;
-  uint64_t i = 0;
-  for (; i + 8 <= size; i += 8) {
-    uint64_t word;
-    std::memcpy(&word, data + i, 8);
-    h = (h ^ word) * 0x9fb21c651e98df25ull;
-    h ^= h >> 29;
-  }
-  for (; i < size; ++i) h = (h ^ static_cast<uint64_t>(data[i])) * 0x100000001b3ull;
-  return mix(h);
 }
 
 }  // namespace
@@ -239,7 +193,20 @@ NgramIndex NgramIndex::load(const std::filesystem::path& path) {
   for (uint64_t i = 0; i < h.vocab_capacity; ++i)
     KILN_CHECK(region->vocab_slots()[i].hash == 0 || region->vocab_slots()[i].id < h.vocab_size,
                "{}: corrupt vocabulary index", path.string());
+  // Every probe sequence ends at an empty slot: a table without one (its
+  // checksum recomputed to look well-formed) would make a lookup loop forever.
+  uint64_t vocab_used = 0;
+  for (uint64_t i = 0; i < h.vocab_capacity; ++i) vocab_used += region->vocab_slots()[i].hash != 0;
+  KILN_CHECK(vocab_used <= h.vocab_size, "{}: corrupt vocabulary index ({} slots used for {} words)", path.string(),
+             vocab_used, h.vocab_size);
   region->locate_tables();
+  for (uint32_t n = 1; n <= h.order; ++n) {
+    const NgramSlot* slots = region->tables[n - 1];
+    uint64_t used = 0;
+    for (uint64_t i = 0; i < h.capacities[n - 1]; ++i) used += slots[i].key != 0;
+    KILN_CHECK(used <= h.counts[n - 1], "{}: corrupt {}-gram table ({} slots used for {} n-grams)", path.string(), n,
+               used, h.counts[n - 1]);
+  }
   NgramIndex index;
   index.region_ = std::move(region);
   return index;
