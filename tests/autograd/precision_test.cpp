@@ -78,18 +78,21 @@ void expect_bf16_close(const Tensor& f32, const Tensor& b16, const std::vector<d
   EXPECT_GT(relative, 0.0) << what << ": bf16 really rounds";
 }
 
+// y = x·wᵀ and the gradients of Σy² under a precision scope: {y, dx, dw}.
+std::vector<Tensor> linear_run(const Tensor& x, const Tensor& w, Precision p) {
+  Tensor xl = x.clone().set_requires_grad(true), wl = w.clone().set_requires_grad(true);
+  PrecisionGuard guard(p);
+  Tensor y = ops::linear(xl, wl);
+  backward(ops::sum(ops::square(y)));
+  return {y, xl.grad(), wl.grad()};
+}
+
 TEST(Bf16Scope, StaysCloseToF32) {
   if (!cpu::bf16_gemm_choice().native) GTEST_SKIP() << cpu::bf16_gemm_choice().reason;
   Tensor x = Tensor::from<float>(gaussian(8 * 64, 3, 4), {8, 64});
   Tensor w = Tensor::from<float>(gaussian(32 * 64, 3, 5), {32, 64});
-  auto run = [&](Precision p) {
-    Tensor xl = x.clone().set_requires_grad(true), wl = w.clone().set_requires_grad(true);
-    PrecisionGuard guard(p);
-    Tensor y = ops::linear(xl, wl);
-    backward(ops::sum(ops::square(y)));
-    return std::vector<Tensor>{y, xl.grad(), wl.grad()};
-  };
-  const auto f32 = run(Precision::f32), b16 = run(Precision::bf16), again = run(Precision::f32);
+  const auto f32 = linear_run(x, w, Precision::f32), b16 = linear_run(x, w, Precision::bf16);
+  const auto again = linear_run(x, w, Precision::f32);
   EXPECT_EQ(f32[0].to_vector<float>(), again[0].to_vector<float>()) << "the guard is scoped";
   for (int t = 0; t < 3; ++t) {
     const auto a = f32[t].to_vector<float>(), b = b16[t].to_vector<float>();
@@ -111,14 +114,7 @@ TEST(Bf16Scope, IsTheF32RunWhereTheBf16GemmLoses) {
   if (cpu::bf16_gemm_choice().native) GTEST_SKIP() << cpu::bf16_gemm_choice().reason;
   Tensor x = Tensor::from<float>(gaussian(8 * 64, 3, 6), {8, 64});
   Tensor w = Tensor::from<float>(gaussian(32 * 64, 3, 7), {32, 64});
-  auto run = [&](Precision p) {
-    Tensor xl = x.clone().set_requires_grad(true), wl = w.clone().set_requires_grad(true);
-    PrecisionGuard guard(p);
-    Tensor y = ops::linear(xl, wl);
-    backward(ops::sum(ops::square(y)));
-    return std::vector<Tensor>{y, xl.grad(), wl.grad()};
-  };
-  const auto f32 = run(Precision::f32), b16 = run(Precision::bf16);
+  const auto f32 = linear_run(x, w, Precision::f32), b16 = linear_run(x, w, Precision::bf16);
   for (int t = 0; t < 3; ++t) EXPECT_EQ(f32[t].to_vector<float>(), b16[t].to_vector<float>()) << "tensor " << t;
 }
 
