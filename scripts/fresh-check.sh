@@ -75,9 +75,19 @@ unmount_all() {
   mounted=()
 }
 
+# Processes whose root is the chroot (a stopped check leaves them running, and they keep the mounts busy).
+stop_root_processes() {
+  local task
+  for task in /proc/[0-9]*; do
+    [[ $(readlink "$task/root" 2> /dev/null) == "$root" ]] && kill -KILL "${task#/proc/}" 2> /dev/null
+  done
+  return 0
+}
+
 # Every exit path unmounts; the root is removed only when nothing is mounted in it.
 finish() {
   local status=$?
+  stop_root_processes
   unmount_all
   if ((status != 0)); then
     echo "fresh-check: FAIL in phase '$phase_name' after $(elapsed "$started") (commit $short; log and root kept in $work)"
@@ -119,10 +129,12 @@ bind /sys rbind
 bind /dev rbind
 
 # in_root <command>: runs a bash command in the clone, as a new user's login shell would.
+# In the background with `wait`, so that Ctrl-C or a TERM reaches the trap at once.
 in_root() {
   chroot "$root" /usr/bin/env -i HOME=/root LANG=C.UTF-8 TERM="${TERM:-dumb}" \
     PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-    bash -c "cd /root/kiln && $1" 2>&1 | tee -a "$log"
+    bash -c "cd /root/kiln && $1" > >(tee -a "$log") 2>&1 &
+  wait $!
 }
 
 begin "README command 1: scripts/main-job.sh --set train.steps=$steps"
