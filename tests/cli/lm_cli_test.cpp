@@ -5,7 +5,9 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
+#include <tuple>
 
 #include <unistd.h>
 
@@ -56,6 +58,31 @@ TEST_F(LmCli, ShortTrainingRunLearnsKjv) {
   const Result gen = run("generate " + (dir_ / "learn").string() + " -p 'and god said' -n 12 --seed 1 --stats");
   EXPECT_EQ(gen.status, 0) << gen.output;
   EXPECT_EQ(gen.output.rfind("and god said", 0), 0u) << gen.output;
+
+  // Sizes in a checkpoint's config.json that no machine could hold are one line each, before any
+  // allocation (num_hidden_layers 2^31 built layers for over 20 s; intermediate_size 2^31 ended in bad_alloc).
+  const fs::path config = dir_ / "learn" / "checkpoints" / "latest" / "config.json";
+  std::string good;
+  {
+    std::ifstream in(config);
+    good.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  for (const auto& [key, value, says] : std::vector<std::tuple<std::string, std::string, std::string>>{
+           {"num_hidden_layers", "2147483648", "out of range"},
+           {"intermediate_size", "2147483648", "out of range"},
+           {"hidden_size", "9007199254740992", "out of range"},
+           {"vocab_size", "\"512\"", "wrong type"}}) {
+    const size_t at = good.find("\"" + key + "\": ");
+    ASSERT_NE(at, std::string::npos) << key;
+    const size_t from = at + key.size() + 4, to = good.find_first_of(",\n", from);
+    std::ofstream(config) << std::string(good).replace(from, to - from, value);
+    const Result bad = run("eval " + (dir_ / "learn").string() + " --text " + std::string(KILN_TEST_DATA_DIR) +
+                           "/text/kjv-test200.txt");
+    EXPECT_NE(bad.status, 0) << key;
+    EXPECT_EQ(bad.output.find("internal error"), std::string::npos) << key << ": " << bad.output;
+    EXPECT_NE(bad.output.find(says), std::string::npos) << key << ": " << bad.output;
+  }
+  std::ofstream(config) << good;
 }
 
 TEST_F(LmCli, TrainsFromPreparedShards) {

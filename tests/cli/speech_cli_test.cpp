@@ -7,7 +7,9 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "support/cli.hpp"
@@ -129,6 +131,35 @@ TEST_F(SpeechCli, DetectorsTrainScoreAndDetect) {
   EXPECT_TRUE(one_error_line(r)) << r.output;
   r = run("detect --run " + (dir_ / "nothing").string() + " --streams " + streams.string());
   EXPECT_TRUE(one_error_line(r)) << r.output;
+
+  // A hostile config.json: sizes past any machine, wrong types, an empty class list. Each is one line
+  // naming the field (these ended in SIGSEGV, bad_alloc or a JSON "internal error" before).
+  const fs::path config = dir_ / "gru" / "model" / "config.json";
+  std::string good;
+  {
+    std::ifstream in(config);
+    good.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  for (const auto& [from, to, named] : std::vector<std::tuple<std::string, std::string, std::string>>{
+           {"\"hidden\": 8", "\"hidden\": 9223372036854775807", "hidden"},
+           {"\"window\": 8", "\"window\": -3", "window"},
+           {"\"hidden\": 8", "\"hidden\": \"8\"", "hidden"},
+           {"\"n_mels\": 40", "\"n_mels\": -1", "n_mels"}}) {
+    const size_t at = good.find(from);
+    ASSERT_NE(at, std::string::npos) << from << " in " << good;
+    std::ofstream(config) << std::string(good).replace(at, from.size(), to);
+    r = run("detect --run " + (dir_ / "gru").string() + " " + stream.string());
+    EXPECT_TRUE(one_error_line(r)) << to << ": " << r.output;
+    EXPECT_NE(r.output.find(named), std::string::npos) << r.output;
+    EXPECT_EQ(r.output.find("internal error"), std::string::npos) << r.output;
+  }
+  const size_t classes_at = good.find("\"classes\": [");
+  ASSERT_NE(classes_at, std::string::npos) << good;
+  std::ofstream(config) << std::string(good).replace(classes_at, good.find(']', classes_at) + 1 - classes_at,
+                                                     "\"classes\": []");
+  r = run("detect --run " + (dir_ / "gru").string() + " " + stream.string());
+  EXPECT_TRUE(one_error_line(r)) << r.output;
+  std::ofstream(config) << good;
 }
 
 TEST_F(SpeechCli, DetectorOnCpcFeatures) {

@@ -13,6 +13,7 @@
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
 
+#include "kiln/io/json_field.hpp"
 #include "kiln/cli/training_runs.hpp"
 #include "kiln/autograd/grad_mode.hpp"
 #include "kiln/base/error.hpp"
@@ -351,35 +352,41 @@ LoadedDetector load_detector(const fs::path& run) {
   LoadedDetector out;
   out.arch = j.value("model_type", "");
   KILN_CHECK(out.arch == "oadtr" || out.arch == "gru", "{}: not a detector (model_type '{}')", folder.dir.string(), out.arch);
-  out.source.kind = j.at("features").at("kind");
-  out.source.cpc_run = j.at("features").at("cpc_run");
-  out.source.n_mels = j.at("features").at("n_mels");
-  out.classes = j.at("classes").get<std::vector<std::string>>();
-  out.window = j.at("window");
+  const std::string src = (folder.dir / "config.json").string();
+  constexpr int64_t kWidth = int64_t{1} << 16;  // far beyond any detector this CPU could run
+  const nlohmann::json features = io::json_field<nlohmann::json>(j, "features", src);
+  out.source.kind = io::json_field<std::string>(features, "kind", src);
+  out.source.cpc_run = io::json_field<std::string>(features, "cpc_run", src);
+  out.source.n_mels = io::json_int(features, "n_mels", 1, 1024, src);
+  out.classes = io::json_field<std::vector<std::string>>(j, "classes", src);
+  const int64_t classes = io::json_int(j, "num_classes", 2, 4096, src);
+  KILN_CHECK(static_cast<int64_t>(out.classes.size()) == classes, "{}: 'classes' names {} classes, num_classes is {}",
+             src, out.classes.size(), classes);
+  out.window = io::json_int(j, "window", 1, kWidth, src);
   if (out.arch == "oadtr") {
     models::OadtrConfig m;
-    m.feature_dim = j.at("feature_dim");
+    m.feature_dim = io::json_int(j, "feature_dim", 1, kWidth, src);
     m.window = out.window;
-    m.d_model = j.at("d_model");
-    m.enc_layers = j.at("enc_layers");
-    m.enc_heads = j.at("enc_heads");
-    m.ffn_dim = j.at("ffn_dim");
-    m.dec_layers = j.at("dec_layers");
-    m.dec_heads = j.at("dec_heads");
-    m.dec_ffn = j.at("dec_ffn");
-    m.queries = j.at("queries");
-    m.classes = j.at("num_classes");
-    m.dropout = j.at("dropout");
-    m.future_weight = j.at("future_weight");
+    m.d_model = io::json_int(j, "d_model", 1, kWidth, src);
+    m.enc_layers = io::json_int(j, "enc_layers", 1, 256, src);
+    m.enc_heads = io::json_int(j, "enc_heads", 1, 1024, src);
+    m.ffn_dim = io::json_int(j, "ffn_dim", 1, kWidth, src);
+    m.dec_layers = io::json_int(j, "dec_layers", 1, 256, src);
+    m.dec_heads = io::json_int(j, "dec_heads", 1, 1024, src);
+    m.dec_ffn = io::json_int(j, "dec_ffn", 1, kWidth, src);
+    m.queries = io::json_int(j, "queries", 1, 1024, src);
+    m.classes = classes;
+    m.dropout = io::json_field<double>(j, "dropout", src);
+    m.future_weight = io::json_field<double>(j, "future_weight", src);
     models::OadtrModel model(m, 0);
     model.load_parameters(folder.weights);
     out.detector = std::make_unique<Detector>(std::move(model));
   } else {
     models::GruDetectorConfig g;
-    g.feature_dim = j.at("feature_dim");
+    g.feature_dim = io::json_int(j, "feature_dim", 1, kWidth, src);
     g.window = out.window;
-    g.hidden = j.at("hidden");
-    g.classes = j.at("num_classes");
+    g.hidden = io::json_int(j, "hidden", 1, kWidth, src);
+    g.classes = classes;
     models::GruDetector model(g, 0);
     model.load_parameters(folder.weights);
     out.detector = std::make_unique<Detector>(std::move(model));

@@ -6,6 +6,7 @@
 
 #include "kiln/base/error.hpp"
 #include "kiln/io/atomic_file.hpp"
+#include "kiln/io/json_field.hpp"
 
 namespace kiln::train {
 
@@ -25,16 +26,6 @@ nlohmann::json read_json(const fs::path& path) {
   nlohmann::json json = nlohmann::json::parse(in, nullptr, false);
   KILN_CHECK(!json.is_discarded(), "{}: not valid JSON", path.string());
   return json;
-}
-
-template <typename T>
-T field(const nlohmann::json& json, const char* key, const std::string& source) {
-  KILN_CHECK(json.contains(key), "{}: missing field '{}'", source, key);
-  try {
-    return json.at(key).get<T>();
-  } catch (const nlohmann::json::exception&) {
-    fail("{}: field '{}' has the wrong type", source, key);
-  }
 }
 
 }  // namespace
@@ -94,20 +85,20 @@ nlohmann::json config_to_json(const models::GptConfig& c) {
 
 models::GptConfig config_from_json(const nlohmann::json& json, const std::string& source) {
   models::GptConfig c;
-  const auto type = field<std::string>(json, "model_type", source);
+  const auto type = io::json_field<std::string>(json, "model_type", source);
   KILN_CHECK(type == "llama" || type == "gpt2" || type == "deepseek_v3",
              "{}: model_type '{}' is not a kiln decoder (llama, gpt2 or deepseek_v3)", source, type);
   c.arch = type == "gpt2" ? models::DecoderArch::gpt2 : models::DecoderArch::llama;
-  c.vocab_size = field<int64_t>(json, "vocab_size", source);
-  c.d_model = field<int64_t>(json, "hidden_size", source);
-  c.n_layer = field<int64_t>(json, "num_hidden_layers", source);
-  c.n_head = field<int64_t>(json, "num_attention_heads", source);
-  c.n_kv_head = field<int64_t>(json, "num_key_value_heads", source);
-  c.ffn_hidden = field<int64_t>(json, "intermediate_size", source);
-  c.max_seq_len = field<int64_t>(json, "max_position_embeddings", source);
-  c.norm_eps = field<double>(json, c.arch == models::DecoderArch::llama ? "rms_norm_eps" : "layer_norm_epsilon", source);
-  c.rope_theta = field<double>(json, "rope_theta", source);
-  c.tie_embeddings = field<bool>(json, "tie_word_embeddings", source);
+  c.vocab_size = io::json_field<int64_t>(json, "vocab_size", source);
+  c.d_model = io::json_field<int64_t>(json, "hidden_size", source);
+  c.n_layer = io::json_field<int64_t>(json, "num_hidden_layers", source);
+  c.n_head = io::json_field<int64_t>(json, "num_attention_heads", source);
+  c.n_kv_head = io::json_field<int64_t>(json, "num_key_value_heads", source);
+  c.ffn_hidden = io::json_field<int64_t>(json, "intermediate_size", source);
+  c.max_seq_len = io::json_field<int64_t>(json, "max_position_embeddings", source);
+  c.norm_eps = io::json_field<double>(json, c.arch == models::DecoderArch::llama ? "rms_norm_eps" : "layer_norm_epsilon", source);
+  c.rope_theta = io::json_field<double>(json, "rope_theta", source);
+  c.tie_embeddings = io::json_field<bool>(json, "tie_word_embeddings", source);
   if (json.contains("kiln")) {
     const auto& k = json["kiln"];
     c.rope_interleaved = k.value("rope_interleaved", c.rope_interleaved);
@@ -119,21 +110,21 @@ models::GptConfig config_from_json(const nlohmann::json& json, const std::string
   if (type == "deepseek_v3") {
     if (!json.contains("kiln")) c.attention = models::AttentionKind::mla;
     if (c.attention == models::AttentionKind::mla) {
-      c.mla.q_lora_rank = json.value("q_lora_rank", nlohmann::json(0)).is_null() ? 0 : field<int64_t>(json, "q_lora_rank", source);
-      c.mla.kv_lora_rank = field<int64_t>(json, "kv_lora_rank", source);
-      c.mla.qk_nope_head_dim = field<int64_t>(json, "qk_nope_head_dim", source);
-      c.mla.qk_rope_head_dim = field<int64_t>(json, "qk_rope_head_dim", source);
-      c.mla.v_head_dim = field<int64_t>(json, "v_head_dim", source);
+      c.mla.q_lora_rank = json.value("q_lora_rank", nlohmann::json(0)).is_null() ? 0 : io::json_field<int64_t>(json, "q_lora_rank", source);
+      c.mla.kv_lora_rank = io::json_field<int64_t>(json, "kv_lora_rank", source);
+      c.mla.qk_nope_head_dim = io::json_field<int64_t>(json, "qk_nope_head_dim", source);
+      c.mla.qk_rope_head_dim = io::json_field<int64_t>(json, "qk_rope_head_dim", source);
+      c.mla.v_head_dim = io::json_field<int64_t>(json, "v_head_dim", source);
     }
     if (json.contains("n_routed_experts") && !json["n_routed_experts"].is_null()) {
-      c.moe.n_routed_experts = field<int64_t>(json, "n_routed_experts", source);
-      c.moe.n_shared_experts = field<int64_t>(json, "n_shared_experts", source);
-      c.moe.n_activated_experts = field<int64_t>(json, "num_experts_per_tok", source);
-      c.moe.moe_inter_dim = field<int64_t>(json, "moe_intermediate_size", source);
-      c.moe.n_expert_groups = field<int64_t>(json, "n_group", source);
-      c.moe.n_limited_groups = field<int64_t>(json, "topk_group", source);
-      c.moe.first_k_dense = field<int64_t>(json, "first_k_dense_replace", source);
-      c.moe.route_scale = field<double>(json, "routed_scaling_factor", source);
+      c.moe.n_routed_experts = io::json_field<int64_t>(json, "n_routed_experts", source);
+      c.moe.n_shared_experts = io::json_field<int64_t>(json, "n_shared_experts", source);
+      c.moe.n_activated_experts = io::json_field<int64_t>(json, "num_experts_per_tok", source);
+      c.moe.moe_inter_dim = io::json_field<int64_t>(json, "moe_intermediate_size", source);
+      c.moe.n_expert_groups = io::json_field<int64_t>(json, "n_group", source);
+      c.moe.n_limited_groups = io::json_field<int64_t>(json, "topk_group", source);
+      c.moe.first_k_dense = io::json_field<int64_t>(json, "first_k_dense_replace", source);
+      c.moe.route_scale = io::json_field<double>(json, "routed_scaling_factor", source);
       c.moe.seq_aux_alpha = json.value("aux_loss_alpha", c.moe.seq_aux_alpha);
       const std::string scoring = json.value("scoring_func", std::string("sigmoid"));
       KILN_CHECK(scoring == "sigmoid", "{}: scoring_func '{}' is not supported (kiln routes with sigmoid, as V3)", source,
@@ -141,7 +132,11 @@ models::GptConfig config_from_json(const nlohmann::json& json, const std::string
     }
     c.mtp_depth = json.value("num_nextn_predict_layers", int64_t{0});
   }
-  c.validate();
+  try {
+    c.validate();
+  } catch (const Error& e) {
+    fail("{}: {}", source, e.what());
+  }
   return c;
 }
 

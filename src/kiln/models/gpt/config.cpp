@@ -24,6 +24,18 @@ int64_t GptConfig::kv_cache_values_per_token(bool mla_absorbed) const {
 }
 
 void GptConfig::validate() const {
+  // Upper bounds far above any model this CPU trains (DeepSeek-V3's 671B fits
+  // them), so that sizes read from a file never overflow the products below.
+  KILN_CHECK(vocab_size <= (int64_t{1} << 22) && d_model <= (int64_t{1} << 16) && n_layer <= 4096 &&
+                 n_head <= 4096 && n_kv_head <= 4096 && ffn_hidden <= (int64_t{1} << 20) &&
+                 max_seq_len <= (int64_t{1} << 24) && mtp_depth <= 64,
+             "model sizes out of range: vocab_size {} (at most 2^22), d_model {} (2^16), n_layer {} (4096), n_head {} "
+             "and n_kv_head {} (4096), ffn_hidden {} (2^20), max_seq_len {} (2^24), mtp_depth {} (64)",
+             vocab_size, d_model, n_layer, n_head, n_kv_head, ffn_hidden, max_seq_len, mtp_depth);
+  KILN_CHECK(moe.n_routed_experts <= 4096 && moe.n_shared_experts <= 64 && moe.moe_inter_dim <= (int64_t{1} << 20) &&
+                 mla.q_lora_rank <= (int64_t{1} << 16) && mla.kv_lora_rank <= (int64_t{1} << 16) &&
+                 mla.qk_nope_head_dim <= 4096 && mla.qk_rope_head_dim <= 4096 && mla.v_head_dim <= 4096,
+             "MoE/MLA sizes out of range (experts at most 4096, widths and ranks at most 2^16 or 2^20)");
   KILN_CHECK(vocab_size >= 2, "model.vocab_size must be at least 2, got {}", vocab_size);
   KILN_CHECK(n_layer >= 1, "model.n_layer must be at least 1, got {}", n_layer);
   KILN_CHECK(n_head >= 1 && d_model >= 1 && d_model % n_head == 0,

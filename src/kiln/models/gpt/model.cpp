@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "kiln/autograd/checkpoint.hpp"
+#include "kiln/base/memory.hpp"
 #include "kiln/autograd/grad_mode.hpp"
 #include "kiln/autograd/precision.hpp"
 #include "kiln/autograd/ops/activation.hpp"
@@ -49,6 +50,10 @@ Tensor cached_attention(const Tensor& q, const Tensor& keys, const Tensor& value
 
 GptModel::GptModel(GptConfig config, uint64_t seed) : config_(std::move(config)) {
   config_.validate();
+  const int64_t bytes = config_.parameter_count() * 4;
+  KILN_CHECK(bytes <= physical_memory_bytes(), "the model's {} parameters need {:.1f} GiB in f32; this machine has {:.1f} GiB",
+             config_.parameter_count(), static_cast<double>(bytes) / (1 << 30),
+             static_cast<double>(physical_memory_bytes()) / (1 << 30));
   const GptConfig& c = config_;
   const int64_t d = c.d_model, f = c.ffn_width();
   const double std = c.init_std;
