@@ -18,7 +18,8 @@
 #include "kiln/base/error.hpp"
 #include "kiln/models/parameters.hpp"
 #include "kiln/train/image_trainer.hpp"
-#include "kiln/train/step_loop.hpp"
+#include "kiln/autograd/engine.hpp"
+#include "kiln/train/training_loop.hpp"
 #include "kiln/train/training_state.hpp"
 
 namespace kiln::train {
@@ -142,32 +143,34 @@ TEST_F(Resume, StepLoopStoppedAtAnEvaluationEndsWithTheUninterruptedWeights) {
   };
   // The target moves with the step, as a randomly drawn batch would.
   const auto loss_of = [](const std::map<std::string, Tensor>& p) {
-    return [p](int64_t step, nlohmann::json&) {
+    return LoopHooks{.step = [p](int64_t step, nlohmann::json&) {
       const Tensor target = Tensor::full({3}, static_cast<double>(step % 5));
       const Tensor d = ops::sub(p.at("w"), target);
-      return ops::sum(ops::mul(d, d));
-    };
+      const Tensor loss = ops::sum(ops::mul(d, d));
+      backward(loss);
+      return StepLoss{loss.item(), loss.item()};
+    }};
   };
-  StepLoopOptions o;
+  LoopOptions o;
   o.steps = 10;
-  o.warmup_steps = 2;
-  o.lr = 0.1;
+  o.schedule = {.kind = "cosine", .warmup = 2, .lr = 0.1, .min_lr = 1e-6};
+  o.adamw.weight_decay = 0.0;
   o.eval_every = 4;
   const auto straight = make(0.0);
-  run_step_loop(straight, loss_of(straight), o, dir_ / "straight");
+  run_training_loop(straight, straight, loss_of(straight), o, dir_ / "straight");
   const auto stopped = make(0.0);
-  EXPECT_THROW(run_step_loop(stopped, loss_of(stopped), o, dir_ / "resumed",
-                             [](int64_t step, nlohmann::json&) {
-                               if (step == 8) throw std::runtime_error("stopped");
-                             }),
-               std::runtime_error);
+  LoopHooks stopping = loss_of(stopped);
+  stopping.evaluate = [](int64_t step, nlohmann::json&) {
+    if (step == 8) throw std::runtime_error("stopped");
+  };
+  EXPECT_THROW(run_training_loop(stopped, stopped, stopping, o, dir_ / "resumed"), std::runtime_error);
   const auto resumed = make(5.0);
   o.resume = true;
-  run_step_loop(resumed, loss_of(resumed), o, dir_ / "resumed");
+  run_training_loop(resumed, resumed, loss_of(resumed), o, dir_ / "resumed");
   expect_same_weights(straight, resumed);
   EXPECT_EQ(logged_steps(dir_ / "resumed" / "metrics.jsonl"), (std::vector<int64_t>{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}));
   o.steps = 12;
-  EXPECT_THROW(run_step_loop(resumed, loss_of(resumed), o, dir_ / "resumed"), Error);
+  EXPECT_THROW(run_training_loop(resumed, resumed, loss_of(resumed), o, dir_ / "resumed"), Error);
 }
 
 }  // namespace

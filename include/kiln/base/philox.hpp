@@ -3,7 +3,11 @@
 // number is a pure function of (key, counter), so dropout masks are the same
 // when a checkpointed segment is recomputed and on every rank, with no state.
 #include <array>
+#include <cstddef>
 #include <cstdint>
+#include <numeric>
+#include <utility>
+#include <vector>
 
 namespace kiln {
 
@@ -39,6 +43,19 @@ inline float uniform_from_bits(uint32_t bits) { return static_cast<float>(bits >
 // Uniform float for element `i` of the stream.
 inline float philox_uniform(const PhiloxKey& key, uint64_t i) {
   return uniform_from_bits(philox_block(key, i / 4)[i % 4]);
+}
+
+// A permutation of 0..n−1 (Fisher–Yates, one 64-bit draw per position), the
+// same for the same key on every machine: an epoch's order of a data set.
+inline std::vector<int64_t> philox_permutation(int64_t n, const PhiloxKey& key) {
+  std::vector<int64_t> order(static_cast<size_t>(n));
+  std::iota(order.begin(), order.end(), int64_t{0});
+  for (int64_t i = n - 1; i > 0; --i) {
+    const auto bits = philox_block(key, static_cast<uint64_t>(i));
+    const uint64_t r = ((uint64_t{bits[0]} << 32) | bits[1]) % static_cast<uint64_t>(i + 1);
+    std::swap(order[static_cast<size_t>(i)], order[static_cast<size_t>(r)]);
+  }
+  return order;
 }
 
 }  // namespace kiln

@@ -11,6 +11,8 @@
 
 #include "kiln/autograd/precision.hpp"
 #include "kiln/models/gpt/model.hpp"
+#include "kiln/optim/optimizer.hpp"
+#include "kiln/optim/schedule.hpp"
 #include "kiln/train/communicator.hpp"
 #include "kiln/train/gradient_reducer.hpp"
 #include "kiln/train/lm_batches.hpp"
@@ -74,14 +76,16 @@ class LmTrainer {
   double mtp_lambda_at(int64_t step) const;
 
  private:
-  void make_optimizer();
+  optim::AdamWOptions adamw_options() const;
+  optim::LrSchedule schedule() const;
+  void track_parameters();  // the trained parameters and the gradient reducer hooked on them
   Precision compute_precision() const;
-  struct StepLoss {
+  struct StepLosses {
     double total = 0, main = 0, mtp = 0, balance = 0;
     double communication_s = 0;  // blocked on gradient sums
   };
-  StepLoss train_step(int64_t step);
-  std::filesystem::path save(int64_t step, const nlohmann::json& metrics);
+  StepLosses train_step(int64_t step);
+  std::filesystem::path save(int64_t step, const nlohmann::json& metrics, const optim::AdamW& adamw);
 
   models::GptModel& model_;
   const LmBatches& batches_;
@@ -90,8 +94,9 @@ class LmTrainer {
   nlohmann::json run_config_;
   int64_t start_step_ = 0;
   bool resumed_ = false;
-  struct OptimizerHolder;
-  std::shared_ptr<OptimizerHolder> optimizer_;
+  std::map<std::string, Tensor> trained_;
+  io::TensorMap resumed_moments_;  // the checkpoint's AdamW moments, loaded when the loop starts
+  std::filesystem::path resumed_from_;
   std::unique_ptr<Communicator> own_comm_;
   Communicator* comm_;
   std::unique_ptr<GradientReducer> reducer_;

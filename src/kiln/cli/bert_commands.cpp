@@ -29,7 +29,7 @@
 #include "kiln/optim/schedule.hpp"
 #include "kiln/train/config_file.hpp"
 #include "kiln/train/model_folder.hpp"
-#include "kiln/train/step_loop.hpp"
+#include "kiln/train/training_loop.hpp"
 #include "kiln/train/image_trainer.hpp"
 
 namespace kiln::cli {
@@ -207,13 +207,10 @@ void run_bert_pretraining(train::ConfigFile& f, bool resume) {
   fmt::print(stderr, "BERT: {} layers, width {}, {:.2f}M parameters; {} WordPiece tokens; {} train / {} valid tokens\n",
              m.n_layer, m.d_model, static_cast<double>(m.parameter_count(true)) / 1e6, m.vocab_size,
              train_seq.stream.size(), valid_seq.stream.size());
-  train::StepLoopOptions o;
+  train::LoopOptions o;
   o.steps = steps;
-  o.warmup_steps = warmup;
-  o.lr = lr;
-  o.min_lr = 0.0;
-  o.linear_decay = true;
-  o.weight_decay = weight_decay;
+  o.schedule = {.kind = "linear", .warmup = warmup, .lr = lr, .min_lr = 0.0};
+  o.adamw.weight_decay = weight_decay;
   o.eval_every = eval_every;
   o.items_per_step = batch * length;
   o.unit = "tokens";
@@ -224,7 +221,9 @@ void run_bert_pretraining(train::ConfigFile& f, bool resume) {
     models::BertBatch b = mlm_windows(train_seq, batch, length, {seed, 0x77000000ULL + static_cast<uint64_t>(step)},
                                       tokenizer, false, 0);
     auto [tokens, labels] = masked(b, tokenizer, mask_rate, whole_word, seed, static_cast<uint64_t>(step));
-    return model.mlm_loss(b, labels, true, seed, static_cast<uint64_t>(step));
+    const Tensor loss = model.mlm_loss(b, labels, true, seed, static_cast<uint64_t>(step));
+    backward(loss);
+    return train::StepLoss{loss.item(), loss.item()};
   };
   const auto evaluate = [&](int64_t, nlohmann::json& record) {
     NoGradGuard no_grad;
@@ -238,7 +237,8 @@ void run_bert_pretraining(train::ConfigFile& f, bool resume) {
     record["val_loss"] = total / static_cast<double>(batches);
     save_bert(run_dir / "model", model, tokenizer);
   };
-  const train::StepLoopResult result = train::run_step_loop(model.parameters(), loss, o, run_dir, evaluate);
+  const train::LoopResult result = train::run_training_loop(
+      model.parameters(), optim::gradient_trained(model.parameters()), {.step = loss, .evaluate = evaluate}, o, run_dir);
   const double last = result.last_loss;
   fmt::print("pre-trained {} steps: train MLM loss {:.4f}; checkpoint {}\n", steps, last, (run_dir / "model").string());
 }

@@ -13,6 +13,7 @@
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
 
+#include "kiln/autograd/engine.hpp"
 #include "kiln/io/json_field.hpp"
 #include "kiln/cli/training_runs.hpp"
 #include "kiln/autograd/grad_mode.hpp"
@@ -28,7 +29,7 @@
 #include "kiln/train/frame_metrics.hpp"
 #include "kiln/train/model_folder.hpp"
 #include "kiln/train/speech_features.hpp"
-#include "kiln/train/step_loop.hpp"
+#include "kiln/train/training_loop.hpp"
 
 namespace kiln::cli {
 
@@ -101,14 +102,14 @@ void run_cpc_pretraining(train::ConfigFile& f, bool resume) {
   c.exclude_positives = f.get_bool("model.exclude_positives", true);
   c.channel_norm = f.get_bool("model.channel_norm", true);
   c.mean_score = f.get_bool("model.mean_score", true);
-  train::StepLoopOptions o;
+  train::LoopOptions o;
   o.steps = f.get_int("train.steps", 2000, 1, 1 << 30);
   const int64_t batch = f.get_int("train.batch_size", 16, 1, 1 << 14);
   const int64_t window = f.get_int("train.window", 20480, 1600, 1 << 24);
-  o.lr = f.get_double("train.lr", 3e-4, 0, 10);
-  o.min_lr = f.get_double("train.min_lr", 1e-5, 0, 10);
-  o.warmup_steps = f.get_int("train.warmup_steps", 100, 0, 1 << 30);
-  o.weight_decay = f.get_double("train.weight_decay", 0.0, 0, 10);
+  o.schedule.lr = f.get_double("train.lr", 3e-4, 0, 10);
+  o.schedule.min_lr = f.get_double("train.min_lr", 1e-5, 0, 10);
+  o.schedule.warmup = f.get_int("train.warmup_steps", 100, 0, 1 << 30);
+  o.adamw.weight_decay = f.get_double("train.weight_decay", 0.0, 0, 10);
   o.grad_clip = f.get_double("train.grad_clip", 1.0, 0, 1e6);
   o.eval_every = f.get_int("train.eval_every", 250, 1, 1 << 30);
   const int64_t eval_windows = f.get_int("train.eval_windows", 64, 1, 1 << 16);
@@ -135,7 +136,8 @@ void run_cpc_pretraining(train::ConfigFile& f, bool resume) {
     const Tensor waves = train::random_audio_windows(train_clips.audio, batch, window, seed, static_cast<uint64_t>(step));
     const models::CpcLoss l = model.loss(waves, models::cpc_negative_indices(c, batch, frames, seed, static_cast<uint64_t>(step)));
     record["accuracy"] = l.accuracy;
-    return l.loss;
+    backward(l.loss);
+    return train::StepLoss{l.loss.item(), l.loss.item()};
   };
   const auto evaluate = [&](int64_t, nlohmann::json& record) {
     NoGradGuard no_grad;
@@ -148,10 +150,11 @@ void run_cpc_pretraining(train::ConfigFile& f, bool resume) {
     train::save_model_folder(run_dir / "model", cpc_json(c, window), model.parameters());
   };
   fs::create_directories(run_dir);
-  const train::StepLoopResult result = train::run_step_loop(model.parameters(), loss, o, run_dir, evaluate);
+  const train::LoopResult result = train::run_training_loop(
+      model.parameters(), optim::gradient_trained(model.parameters()), {.step = loss, .evaluate = evaluate}, o, run_dir);
   NoGradGuard no_grad;
   const models::CpcLoss final_loss = model.loss(valid_windows, valid_negatives);
-  nlohmann::json summary = {{"steps", result.steps},
+  nlohmann::json summary = {{"steps", result.last_step},
                             {"seconds", result.seconds},
                             {"frames_per_s", result.items_per_second},
                             {"val_loss", final_loss.loss.item()},
@@ -159,7 +162,7 @@ void run_cpc_pretraining(train::ConfigFile& f, bool resume) {
                             {"val_step_loss", final_loss.step_loss},
                             {"chance_loss", std::log(static_cast<double>(c.negatives + 1))}};
   std::ofstream(run_dir / "summary.json") << summary.dump(2) << "\n";
-  fmt::print("trained {} steps in {:.0f} s ({:.0f} frames/s); validation InfoNCE {:.4f} (chance {:.4f})\n", result.steps,
+  fmt::print("trained {} steps in {:.0f} s ({:.0f} frames/s); validation InfoNCE {:.4f} (chance {:.4f})\n", result.last_step,
              result.seconds, result.items_per_second, final_loss.loss.item(), std::log(static_cast<double>(c.negatives + 1)));
   fmt::print("InfoNCE accuracy per step k = 1..{} (chance {:.3f}): {}\n", c.steps, 1.0 / static_cast<double>(c.negatives + 1),
              join_accuracies(final_loss.accuracy));
@@ -436,13 +439,13 @@ void run_detector_training(train::ConfigFile& f, bool resume) {
   } else {
     g.hidden = f.get_int("model.hidden", 128, 1, 1 << 14);
   }
-  train::StepLoopOptions o;
+  train::LoopOptions o;
   o.steps = f.get_int("train.steps", 2000, 1, 1 << 30);
   const int64_t batch = f.get_int("train.batch_size", 64, 1, 1 << 14);
-  o.lr = f.get_double("train.lr", 1e-3, 0, 10);
-  o.min_lr = f.get_double("train.min_lr", 1e-6, 0, 10);
-  o.warmup_steps = f.get_int("train.warmup_steps", 100, 0, 1 << 30);
-  o.weight_decay = f.get_double("train.weight_decay", 1e-4, 0, 10);
+  o.schedule.lr = f.get_double("train.lr", 1e-3, 0, 10);
+  o.schedule.min_lr = f.get_double("train.min_lr", 1e-6, 0, 10);
+  o.schedule.warmup = f.get_int("train.warmup_steps", 100, 0, 1 << 30);
+  o.adamw.weight_decay = f.get_double("train.weight_decay", 1e-4, 0, 10);
   o.grad_clip = f.get_double("train.grad_clip", 1.0, 0, 1e6);
   o.eval_every = f.get_int("train.eval_every", 500, 1, 1 << 30);
   const auto seed = static_cast<uint64_t>(f.get_int("train.seed", 20, 0, 1LL << 62));
@@ -472,7 +475,8 @@ void run_detector_training(train::ConfigFile& f, bool resume) {
       record["current_loss"] = l.current_loss.item();
       record["future_loss"] = l.future_loss.item();
     }
-    return l.loss;
+    backward(l.loss);
+    return train::StepLoss{l.loss.item(), l.loss.item()};
   };
   const auto evaluate = [&](int64_t, nlohmann::json& record) {
     const MapReport r = evaluate_streams(detector, valid_data, m.window);
@@ -481,14 +485,16 @@ void run_detector_training(train::ConfigFile& f, bool resume) {
     train::save_model_folder(run_dir / "model", config, detector.parameters());
   };
   fs::create_directories(run_dir);
-  const train::StepLoopResult result = train::run_step_loop(detector.parameters(), loss, o, run_dir, evaluate);
+  const train::LoopResult result = train::run_training_loop(
+      detector.parameters(), optim::gradient_trained(detector.parameters()), {.step = loss, .evaluate = evaluate}, o,
+      run_dir);
   const StreamFeatures test_data = stream_features(streams, "test", source);
   const MapReport test = evaluate_streams(detector, test_data, m.window);
   print_map(test, test_data.classes, fmt::format("{} on {} features, test split", arch, source.kind));
-  nlohmann::json summary = {{"steps", result.steps}, {"seconds", result.seconds}, {"windows_per_s", result.items_per_second},
+  nlohmann::json summary = {{"steps", result.last_step}, {"seconds", result.seconds}, {"windows_per_s", result.items_per_second},
                             {"test", map_json(test, test_data.classes)}};
   std::ofstream(run_dir / "summary.json") << summary.dump(2) << "\n";
-  fmt::print("trained {} steps in {:.0f} s; model: {}\n", result.steps, result.seconds, (run_dir / "model").string());
+  fmt::print("trained {} steps in {:.0f} s; model: {}\n", result.last_step, result.seconds, (run_dir / "model").string());
 }
 
 namespace {

@@ -39,4 +39,12 @@ double deepseek_multistep(int64_t step, int64_t warmup, int64_t total, double pe
   return lr;
 }
 
+double LrSchedule::at(int64_t step, int64_t total) const {
+  if (kind == "cosine") return warmup_cosine(step, warmup, total, lr, min_lr);
+  if (kind == "linear") return warmup_linear(step, warmup, total, lr, min_lr);
+  if (kind == "multistep") return deepseek_multistep(step, warmup, total, lr);
+  if (kind == "constant") return step < warmup ? lr * static_cast<double>(step + 1) / static_cast<double>(warmup) : lr;
+  fail("train.schedule must be cosine, linear, multistep or constant, got '{}'", kind);
+}
+
 }  // namespace kiln::optim

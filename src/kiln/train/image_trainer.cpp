@@ -1,20 +1,15 @@
 #include "kiln/train/image_trainer.hpp"
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
-#include <fstream>
-#include <numeric>
 
 #include "kiln/autograd/engine.hpp"
 #include "kiln/autograd/grad_mode.hpp"
 #include "kiln/base/error.hpp"
 #include "kiln/base/philox.hpp"
-#include "kiln/base/progress.hpp"
 #include "kiln/io/png.hpp"
 #include "kiln/optim/optimizer.hpp"
-#include "kiln/optim/schedule.hpp"
-#include "kiln/train/training_state.hpp"
+#include "kiln/train/training_loop.hpp"
 
 namespace kiln::train {
 
@@ -60,102 +55,49 @@ Tensor label_batch(const ImageData& data, const std::vector<int64_t>& items) {
   return Tensor::from<int64_t>(labels, {static_cast<int64_t>(labels.size())});
 }
 
-namespace {
-
-// A Philox-keyed permutation of 0..n−1 for one epoch (Fisher–Yates).
-std::vector<int64_t> epoch_order(int64_t n, uint64_t seed, int64_t epoch) {
-  std::vector<int64_t> order(static_cast<size_t>(n));
-  std::iota(order.begin(), order.end(), 0);
-  const PhiloxKey key{seed, 0x65706f63ULL + static_cast<uint64_t>(epoch)};
-  for (int64_t i = n - 1; i > 0; --i) {
-    const auto bits = philox_block(key, static_cast<uint64_t>(i));
-    const uint64_t r = ((uint64_t{bits[0]} << 32) | bits[1]) % static_cast<uint64_t>(i + 1);
-    std::swap(order[i], order[r]);
-  }
-  return order;
-}
-
-}  // namespace
-
 ImageTrainResult train_images(const ImageData& data, std::map<std::string, Tensor> parameters, const BatchLoss& loss,
                               const ImageTrainOptions& o, const fs::path& run_dir,
                               const std::function<void(int64_t, nlohmann::json&)>& after_epoch) {
   KILN_CHECK(data.size() >= o.batch_size, "the training set has {} images, fewer than one batch of {}", data.size(),
              o.batch_size);
-  const std::map<std::string, Tensor> trained = optim::gradient_trained(parameters);
-  optim::AdamW adamw(
-      trained, {.lr = o.lr, .beta1 = o.beta1, .beta2 = o.beta2, .weight_decay = o.weight_decay, .decay_rule = {}});
   const int64_t per_epoch = data.size() / o.batch_size;
   int64_t total = per_epoch * o.epochs;
   if (o.max_steps > 0) total = std::min(total, o.max_steps);
-  const nlohmann::json schedule = {{"images", data.size()},
-                                   {"batch_size", o.batch_size},
-                                   {"total_steps", total},
-                                   {"seed", o.seed},
-                                   {"lr", o.lr},
-                                   {"warmup_steps", o.warmup_steps}};
-  ImageTrainResult result;
-  int64_t step = 0, first_epoch = 0;
-  if (o.resume) {
-    const nlohmann::json progress = restore_training_state(run_dir, schedule, parameters, adamw);
-    step = progress.at("step").get<int64_t>();
-    first_epoch = progress.at("epoch").get<int64_t>();
-    result.last_loss = progress.value("loss", 0.0);
-    fmt::print(stderr, "resumed after epoch {} (step {}/{})\n", first_epoch, step, total);
-  }
-  fs::create_directories(run_dir);
-  std::ofstream metrics = open_metrics(run_dir / "metrics.jsonl", o.resume, step);
-  ProgressBar bar("train", total, "step");
-  const auto start = std::chrono::steady_clock::now();
-  const int64_t start_step = step;
-  for (int64_t epoch = first_epoch; epoch < o.epochs && step < total; ++epoch) {
-    const std::vector<int64_t> order = epoch_order(data.size(), o.seed, epoch);
-    double epoch_loss = 0;
-    int64_t epoch_steps = 0;
-    for (int64_t k = 0; k < per_epoch && step < total; ++k, ++step) {
-      const std::vector<int64_t> items(order.begin() + k * o.batch_size, order.begin() + (k + 1) * o.batch_size);
-      const Tensor images =
-          image_batch(data, items, o.augmentation, o.mean, o.std, o.seed, static_cast<uint64_t>(step));
-      const double lr = optim::warmup_cosine(step, o.warmup_steps, total, o.lr, o.min_lr);
-      adamw.set_lr(lr);
-      adamw.zero_grad();
-      const Tensor value = loss(images, label_batch(data, items), step);
-      const double v = value.item();
-      KILN_CHECK(std::isfinite(v), "step {}: the training loss is {}; stopping", step + 1, v);
-      backward(value);
-      const double norm = o.grad_clip > 0 ? optim::clip_grad_norm(trained, o.grad_clip) : 0.0;
-      adamw.step();
-      epoch_loss += v;
-      ++epoch_steps;
-      result.last_loss = v;
-      const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      const double rate = static_cast<double>((step + 1 - start_step) * o.batch_size) / elapsed;
-      nlohmann::json record = {{"step", step + 1},  {"epoch", epoch + 1},   {"loss", v},           {"lr", lr},
-                               {"grad_norm", norm}, {"images_per_s", rate}, {"elapsed_s", elapsed}};
-      if (k + 1 == per_epoch || step + 1 == total) {
-        record["epoch_loss"] = epoch_loss / static_cast<double>(epoch_steps);
-        if (after_epoch) after_epoch(epoch + 1, record);
-        save_training_state(run_dir, {{"step", step + 1}, {"epoch", epoch + 1}, {"loss", v}}, schedule, parameters,
-                            adamw);
-      }
-      metrics << record.dump() << "\n";
-      metrics.flush();
-      bar.update(step + 1, fmt::format("epoch {}  loss {:.4f}  {:.0f} img/s", epoch + 1, v, rate));
-      if (!ProgressBar::stderr_is_terminal() && (k + 1 == per_epoch || step + 1 == total)) {
-        std::string extra;
-        for (const char* key : {"val_accuracy", "probe_accuracy", "val_loss"})
-          if (record.contains(key)) extra += fmt::format("  {} {:.4f}", key, record[key].get<double>());
-        fmt::print(stderr, "epoch {} (step {}/{})  loss {:.4f}  {:.0f} img/s{}\n", epoch + 1, step + 1, total,
-                   epoch_loss / static_cast<double>(epoch_steps), rate, extra);
-      }
+  LoopOptions loop;
+  loop.steps = total;
+  loop.steps_per_epoch = per_epoch;
+  loop.schedule = {.kind = "cosine", .warmup = o.warmup_steps, .lr = o.lr, .min_lr = o.min_lr};
+  loop.adamw = {.lr = o.lr, .beta1 = o.beta1, .beta2 = o.beta2, .eps = 1e-8, .weight_decay = o.weight_decay,
+                .decay_rule = {}};
+  loop.grad_clip = o.grad_clip;
+  loop.unit = "images";
+  loop.items_per_step = o.batch_size;
+  loop.seed = o.seed;
+  loop.resume = o.resume;
+  loop.identity = {{"images", data.size()}, {"batch_size", o.batch_size}, {"total_steps", total},
+                   {"seed", o.seed},        {"lr", o.lr},                 {"warmup_steps", o.warmup_steps}};
+  // The image family's step: the epoch's Philox order, batch k of it, augmented from the step number.
+  int64_t order_epoch = -1;
+  std::vector<int64_t> order;
+  const auto step = [&](int64_t s, nlohmann::json&) {
+    const int64_t epoch = s / per_epoch, k = s % per_epoch;
+    if (epoch != order_epoch) {
+      order = philox_permutation(data.size(), {o.seed, 0x65706f63ULL + static_cast<uint64_t>(epoch)});
+      order_epoch = epoch;
     }
-  }
-  bar.finish();
-  result.steps = step;
-  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  result.images_per_second =
-      step > start_step ? static_cast<double>((step - start_step) * o.batch_size) / result.seconds : 0.0;
-  return result;
+    const std::vector<int64_t> items(order.begin() + k * o.batch_size, order.begin() + (k + 1) * o.batch_size);
+    const Tensor images = image_batch(data, items, o.augmentation, o.mean, o.std, o.seed, static_cast<uint64_t>(s));
+    const Tensor value = loss(images, label_batch(data, items), s);
+    backward(value);
+    return StepLoss{value.item(), value.item()};
+  };
+  const auto evaluate = [&](int64_t done, nlohmann::json& record) {
+    if (after_epoch) after_epoch((done - 1) / per_epoch + 1, record);
+  };
+  const LoopResult r = run_training_loop(parameters, optim::gradient_trained(parameters),
+                                         {.step = step, .evaluate = evaluate}, loop, run_dir);
+  return {.steps = r.last_step, .seconds = r.seconds, .images_per_second = r.items_per_second,
+          .last_loss = r.last_loss};
 }
 
 Evaluation evaluate_images(const ImageData& data, const BatchLogits& logits, int64_t batch_size, double mean,

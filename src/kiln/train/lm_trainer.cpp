@@ -3,29 +3,22 @@
 #include <chrono>
 #include <cmath>
 #include <array>
-#include <fstream>
-#include <optional>
 #include <span>
 
 #include "kiln/autograd/engine.hpp"
 #include "kiln/autograd/grad_mode.hpp"
 #include "kiln/autograd/precision.hpp"
 #include "kiln/base/error.hpp"
-#include "kiln/base/progress.hpp"
 #include "kiln/kernels/cpu/bf16_gemm_choice.hpp"
 #include "kiln/optim/optimizer.hpp"
 #include "kiln/optim/schedule.hpp"
 #include "kiln/train/checkpoint.hpp"
 #include "kiln/train/expert_parallel.hpp"
-#include "kiln/train/training_state.hpp"
+#include "kiln/train/training_loop.hpp"
 
 namespace kiln::train {
 
 namespace fs = std::filesystem;
-
-struct LmTrainer::OptimizerHolder {
-  optim::AdamW adamw;
-};
 
 namespace {
 
@@ -49,23 +42,26 @@ LmTrainer::LmTrainer(models::GptModel& model, const LmBatches& batches, TrainOpt
   KILN_CHECK(options_.precision == "f32" || options_.precision == "bf16" || options_.precision == "fp8",
              "train.precision must be f32, bf16 or fp8, got '{}'", options_.precision);
   if (options_.expert_parallel && comm_->size() > 1) model_.enable_expert_parallel(make_expert_exchange(*comm_));
-  make_optimizer();
+  schedule().at(0, options_.steps);  // an unknown schedule is an error before any work
+  track_parameters();
   if (comm_->is_root()) fs::create_directories(run_dir_);
 }
 
-void LmTrainer::make_optimizer() {
-  optim::AdamWOptions adamw;
-  adamw.lr = options_.lr;
-  adamw.beta1 = options_.beta1;
-  adamw.beta2 = options_.beta2;
-  adamw.eps = options_.eps;
-  adamw.weight_decay = options_.weight_decay;
-  const std::map<std::string, Tensor> trained = optim::gradient_trained(model_.parameters());
-  optimizer_ = std::make_shared<OptimizerHolder>(OptimizerHolder{optim::AdamW(trained, adamw)});
+optim::AdamWOptions LmTrainer::adamw_options() const {
+  return {.lr = options_.lr, .beta1 = options_.beta1, .beta2 = options_.beta2, .eps = options_.eps,
+          .weight_decay = options_.weight_decay, .decay_rule = {}};
+}
+
+optim::LrSchedule LmTrainer::schedule() const {
+  return {.kind = options_.schedule, .warmup = options_.warmup, .lr = options_.lr, .min_lr = options_.min_lr};
+}
+
+void LmTrainer::track_parameters() {
+  trained_ = optim::gradient_trained(model_.parameters());
   reducer_.reset();  // unhook the old tensors first
   // Routed experts under expert parallelism already hold the gradient from every rank's tokens.
   std::map<std::string, Tensor> replicated;
-  for (const auto& [name, p] : trained)
+  for (const auto& [name, p] : trained_)
     if (!model_.expert_parallel() || !models::is_routed_expert_parameter(name)) replicated.emplace(name, p);
   reducer_ = std::make_unique<GradientReducer>(*comm_, replicated);
 }
@@ -84,22 +80,14 @@ void LmTrainer::resume(const fs::path& checkpoint_path) {
   } else {
     model_.load_parameters(checkpoint.weights);
   }
-  make_optimizer();  // the parameters were replaced: track the new tensors
-  optimizer_->adamw.load_state(checkpoint.optimizer);
+  track_parameters();  // the parameters were replaced: track the new tensors
+  resumed_moments_ = checkpoint.optimizer;
+  resumed_from_ = checkpoint.folder;
   start_step_ = checkpoint.trainer_state.value("step", int64_t{0});
   resumed_ = true;
-  KILN_CHECK(start_step_ == optimizer_->adamw.steps(), "{}: trainer step {} and optimizer step {} disagree",
-             checkpoint.folder.string(), start_step_, optimizer_->adamw.steps());
 }
 
-double LmTrainer::lr_at(int64_t step) const {
-  const auto& o = options_;
-  if (o.schedule == "cosine") return optim::warmup_cosine(step, o.warmup, o.steps, o.lr, o.min_lr);
-  if (o.schedule == "linear") return optim::warmup_linear(step, o.warmup, o.steps, o.lr, o.min_lr);
-  if (o.schedule == "multistep") return optim::deepseek_multistep(step, o.warmup, o.steps, o.lr);
-  if (o.schedule == "constant") return step < o.warmup ? o.lr * static_cast<double>(step + 1) / o.warmup : o.lr;
-  fail("train.schedule must be cosine, linear, multistep or constant, got '{}'", o.schedule);
-}
+double LmTrainer::lr_at(int64_t step) const { return schedule().at(step, options_.steps); }
 
 double LmTrainer::mtp_lambda_at(int64_t step) const {
   const double switch_step = options_.mtp_lambda_switch * static_cast<double>(options_.steps);
@@ -112,7 +100,7 @@ Precision LmTrainer::compute_precision() const {
   return Precision::f32;
 }
 
-LmTrainer::StepLoss LmTrainer::train_step(int64_t step) {
+LmTrainer::StepLosses LmTrainer::train_step(int64_t step) {
   std::vector<models::DecoderBatch> micro;
   int64_t tokens = 0;
   for (int64_t m = 0; m < options_.grad_accum; ++m) {
@@ -128,7 +116,7 @@ LmTrainer::StepLoss LmTrainer::train_step(int64_t step) {
   forward.loss_normalizer = tokens;
   forward.mtp_weight = mtp_lambda_at(step);
   PrecisionGuard precision(compute_precision());
-  StepLoss loss;
+  StepLosses loss;
   for (size_t m = 0; m < micro.size(); ++m) {
     const models::LossTerms part = model_.loss_terms(micro[m], forward);
     loss.total += part.total.item();
@@ -175,12 +163,12 @@ EvalResult LmTrainer::evaluate(int64_t batches_limit) const {
   return result;
 }
 
-fs::path LmTrainer::save(int64_t step, const nlohmann::json& metrics) {
+fs::path LmTrainer::save(int64_t step, const nlohmann::json& metrics, const optim::AdamW& adamw) {
   // Every rank holds the same weights and moments: rank 0 writes, the others
   // wait so that no rank runs ahead of a checkpoint it might resume from.
   fs::path written = run_dir_ / "checkpoints" / "latest";
   io::TensorMap weights(model_.parameters().begin(), model_.parameters().end());
-  io::TensorMap moments = optimizer_->adamw.state();
+  io::TensorMap moments = adamw.state();
   if (model_.expert_parallel()) {  // every rank takes part: each owns some experts
     weights = gather_experts(*comm_, model_.config(), weights, {""});
     moments = gather_experts(*comm_, model_.config(), moments, {".exp_avg", ".exp_avg_sq"});
@@ -194,60 +182,50 @@ fs::path LmTrainer::save(int64_t step, const nlohmann::json& metrics) {
 }
 
 TrainResult LmTrainer::run() {
-  TrainResult result;
-  // A resumed run keeps the lines up to its checkpoint's step and drops the
-  // rest, which the steps from here on log again (the checkpoint may be older
-  // than the last logged step).
-  std::ofstream metrics;
-  if (comm_->is_root()) metrics = open_metrics(run_dir_ / "metrics.jsonl", resumed_, start_step_);
   // Measured before the first step, so that the choice is said once and the probe is not timed as training.
   if (compute_precision() == Precision::bf16) {
     const std::string& choice = cpu::bf16_gemm_choice().reason;
     if (comm_->is_root()) fmt::print(stderr, "bf16: {}\n", choice);
   }
-  const auto start = std::chrono::steady_clock::now();
-  int64_t tokens_seen = 0;
-  const int64_t last = options_.stop_after > 0 ? std::min(options_.stop_after, options_.steps) : options_.steps;
-  const bool root = comm_->is_root();
-  std::optional<ProgressBar> bar;
-  if (root) bar.emplace("train", options_.steps, "step");
-  const bool terminal = ProgressBar::stderr_is_terminal();
-  std::string last_checkpoint = "none yet";
-  for (int64_t step = start_step_; step < last; ++step) {
-    const double lr = lr_at(step);
-    optimizer_->adamw.set_lr(lr);
-    optimizer_->adamw.zero_grad();
-    const auto step_start = std::chrono::steady_clock::now();
-    const StepLoss step_loss = train_step(step);
-    const double loss = step_loss.main;
-    if (!std::isfinite(step_loss.total))
-      fail("step {}: the training loss is {}; stopping. The last good checkpoint is {}", step + 1, step_loss.total,
-           last_checkpoint);
-    double grad_norm = 0;
-    if (options_.grad_clip > 0)
-      grad_norm = model_.expert_parallel()
-                      ? clip_grad_norm_expert_parallel(*comm_, model_.parameters(), options_.grad_clip)
-                      : optim::clip_grad_norm(model_.parameters(), options_.grad_clip);
-    optimizer_->adamw.step();
+  LoopOptions loop;
+  loop.steps = options_.steps;
+  loop.stop_after = options_.stop_after;
+  loop.schedule = schedule();
+  loop.adamw = adamw_options();
+  loop.grad_clip = options_.grad_clip;
+  loop.eval_every = options_.eval_every;
+  loop.save_every = options_.checkpoint_every;
+  loop.log_every = options_.log_every;
+  loop.unit = "tokens";
+  loop.items_per_step = options_.grad_accum * batches_.tokens_per_batch();
+  loop.resume = resumed_;
+  TrainResult result;
+  std::chrono::steady_clock::time_point step_start;
+  StepLosses step_loss;
+  LoopHooks hooks;
+  hooks.step = [&](int64_t step, nlohmann::json& record) {
+    step_start = std::chrono::steady_clock::now();
+    step_loss = train_step(step);
+    if (model_.config().mtp_depth > 0) {
+      record["mtp_loss"] = step_loss.mtp;
+      record["mtp_lambda"] = mtp_lambda_at(step);
+    }
+    return train::StepLoss{step_loss.main, step_loss.total};
+  };
+  if (model_.expert_parallel())
+    hooks.clip = [&](double max_norm) {
+      return clip_grad_norm_expert_parallel(*comm_, model_.parameters(), max_norm);
+    };
+  hooks.after_update = [&](int64_t, nlohmann::json& record) {
     // Auxiliary-loss-free balancing: once per optimizer step, from the loads of all its micro-batches.
     models::ExpertLoads loads = model_.take_expert_loads();
     for (auto& [layer, load] : loads) comm_->allreduce_sum(std::span<int64_t>(load));  // global loads, same update everywhere
     const std::map<int64_t, double> imbalance = model_.update_router_bias(loads);
     const double step_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - step_start).count();
-    const int64_t done = step + 1;
-    tokens_seen += options_.grad_accum * batches_.tokens_per_batch();
-    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    const double rate = elapsed > 0 ? static_cast<double>(tokens_seen) / elapsed : 0;
-    nlohmann::json record = {{"step", done}, {"loss", loss}, {"lr", lr}, {"grad_norm", grad_norm},
-                             {"tokens_per_s", rate}, {"elapsed_s", elapsed}};
     if (comm_->size() > 1) {
       record["ranks"] = comm_->size();
       record["comm_s"] = step_loss.communication_s;
       record["comm_fraction"] = step_s > 0 ? step_loss.communication_s / step_s : 0.0;
-    }
-    if (model_.config().mtp_depth > 0) {
-      record["mtp_loss"] = step_loss.mtp;
-      record["mtp_lambda"] = mtp_lambda_at(step);
     }
     if (!imbalance.empty()) {
       nlohmann::json per_layer = nlohmann::json::object();
@@ -260,23 +238,26 @@ TrainResult LmTrainer::run() {
       record["expert_load_max_mean_worst"] = worst;
       record["balance_loss"] = step_loss.balance;
     }
-    result.last_train_loss = loss;
-    result.tokens_per_second = rate;
-    if (done % options_.eval_every == 0 || done == last) {
-      result.last_eval = evaluate(options_.eval_batches);
-      record["val_loss"] = result.last_eval.loss;
-      record["val_ppl"] = result.last_eval.perplexity;
-    }
-    if (root) metrics << record.dump() << std::endl;  // flushed: a crash keeps every finished step
-    const std::string extra = fmt::format("loss {:.4f}  lr {:.2e}  {} tok/s", loss, lr, human_count(rate)) +
-                              (record.contains("val_loss") ? fmt::format("  val {:.4f}", result.last_eval.loss) : "");
-    if (root) bar->update(done, extra);
-    if (root && !terminal && (done % options_.log_every == 0 || done == last || record.contains("val_loss")))
-      fmt::print(stderr, "step {}/{}  {}\n", done, options_.steps, extra);
-    if (done % options_.checkpoint_every == 0 || done == last) last_checkpoint = save(done, record).string();
-    result.last_step = done;
-  }
-  if (root) bar->finish();
+  };
+  hooks.evaluate = [&](int64_t, nlohmann::json& record) {
+    result.last_eval = evaluate(options_.eval_batches);
+    record["val_loss"] = result.last_eval.loss;
+    record["val_ppl"] = result.last_eval.perplexity;
+  };
+  hooks.save = [&](int64_t step, const nlohmann::json& record, const optim::AdamW& adamw) {
+    return save(step, record, adamw).string();
+  };
+  hooks.restore = [&](optim::AdamW& adamw) {
+    adamw.load_state(resumed_moments_);
+    KILN_CHECK(start_step_ == adamw.steps(), "{}: trainer step {} and optimizer step {} disagree",
+               resumed_from_.string(), start_step_, adamw.steps());
+    resumed_moments_.clear();
+    return nlohmann::json{{"step", start_step_}};
+  };
+  const LoopResult loop_result = run_training_loop(model_.parameters(), trained_, hooks, loop, run_dir_, comm_);
+  result.last_step = loop_result.last_step;
+  result.last_train_loss = loop_result.last_loss;
+  result.tokens_per_second = loop_result.items_per_second;
   return result;
 }
 
