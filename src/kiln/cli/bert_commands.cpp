@@ -7,7 +7,6 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <numeric>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -19,14 +18,12 @@
 #include "kiln/autograd/ops/loss.hpp"
 #include "kiln/base/error.hpp"
 #include "kiln/base/philox.hpp"
-#include "kiln/base/progress.hpp"
 #include "kiln/cli/commands.hpp"
 #include "kiln/data/wordpiece.hpp"
 #include "kiln/io/atomic_file.hpp"
 #include "kiln/io/safetensors.hpp"
 #include "kiln/models/bert/bert.hpp"
 #include "kiln/optim/optimizer.hpp"
-#include "kiln/optim/schedule.hpp"
 #include "kiln/train/config_file.hpp"
 #include "kiln/train/model_folder.hpp"
 #include "kiln/train/training_loop.hpp"
@@ -292,6 +289,7 @@ models::BertBatch pad_batch(const Labelled& data, const std::vector<int64_t>& it
 struct FinetuneArgs {
   std::string config, from;
   std::vector<std::string> overrides;
+  bool resume = false;
 };
 
 void run_finetune(const FinetuneArgs& a) {
@@ -343,14 +341,9 @@ void run_finetune(const FinetuneArgs& a) {
   std::map<std::string, Tensor> trained;
   for (const auto& [name, p] : model.parameters())
     if (name.rfind("cls.predictions", 0) != 0) trained.emplace(name, p);  // the MLM head plays no part
-  optim::AdamWOptions options;
-  options.lr = lr;
-  options.weight_decay = weight_decay;
-  optim::AdamW adamw(trained, options);
   const auto n = static_cast<int64_t>(train_set.ids.size());
   const int64_t per_epoch = n / batch, total = per_epoch * epochs;
-  fs::create_directories(run_dir);
-  std::ofstream metrics(run_dir / "metrics.jsonl", std::ios::trunc);
+  KILN_CHECK(per_epoch >= 1, "{}: {} lines, fewer than one batch of {}", train_text.string(), n, batch);
   const auto evaluate = [&] {
     NoGradGuard no_grad;
     train::Evaluation e;
@@ -365,44 +358,38 @@ void run_finetune(const FinetuneArgs& a) {
     }
     return e;
   };
-  ProgressBar bar("finetune", total, "step");
+  train::LoopOptions o;
+  o.label = "finetune";
+  o.steps = total;
+  o.steps_per_epoch = per_epoch;
+  o.schedule = {.kind = "linear", .warmup = total / 10, .lr = lr, .min_lr = 0.0};
+  o.adamw.weight_decay = weight_decay;
+  o.unit = "lines";
+  o.items_per_step = batch;
+  o.seed = seed;
+  o.resume = a.resume;
+  int64_t order_epoch = -1;
+  std::vector<int64_t> order;
+  train::LoopHooks hooks;
+  hooks.step = [&](int64_t step, nlohmann::json&) {
+    if (step / per_epoch != order_epoch) {
+      order_epoch = step / per_epoch;
+      order = philox_permutation(n, {seed, 0x66740000ULL + static_cast<uint64_t>(order_epoch)});
+    }
+    const int64_t k = step % per_epoch;
+    const std::vector<int64_t> items(order.begin() + k * batch, order.begin() + (k + 1) * batch);
+    std::vector<int64_t> y;
+    for (int64_t i : items) y.push_back(train_set.labels[i]);
+    const Tensor loss = ops::cross_entropy(
+        model.classify(pad_batch(train_set, items, *tokenizer.pad_id()), true, seed, static_cast<uint64_t>(step)),
+        Tensor::from<int64_t>(y, {batch}));
+    backward(loss);
+    return train::StepLoss{loss.item(), loss.item()};
+  };
+  hooks.evaluate = [&](int64_t, nlohmann::json& record) { record["val_accuracy"] = evaluate().accuracy; };
   const auto start = std::chrono::steady_clock::now();
-  int64_t step = 0;
-  for (int64_t epoch = 0; epoch < epochs; ++epoch) {
-    std::vector<int64_t> order(static_cast<size_t>(n));
-    std::iota(order.begin(), order.end(), 0);
-    for (int64_t i = n - 1; i > 0; --i) {
-      const auto bits = philox_block({seed, 0x66740000ULL + static_cast<uint64_t>(epoch)}, static_cast<uint64_t>(i));
-      std::swap(order[i], order[((uint64_t{bits[0]} << 32) | bits[1]) % static_cast<uint64_t>(i + 1)]);
-    }
-    double epoch_loss = 0;
-    for (int64_t k = 0; k < per_epoch; ++k, ++step) {
-      const std::vector<int64_t> items(order.begin() + k * batch, order.begin() + (k + 1) * batch);
-      std::vector<int64_t> y;
-      for (int64_t i : items) y.push_back(train_set.labels[i]);
-      adamw.set_lr(optim::warmup_linear(step, total / 10, total, lr, 0.0));
-      adamw.zero_grad();
-      const Tensor loss = ops::cross_entropy(
-          model.classify(pad_batch(train_set, items, *tokenizer.pad_id()), true, seed, static_cast<uint64_t>(step)),
-          Tensor::from<int64_t>(y, {batch}));
-      epoch_loss += loss.item();
-      backward(loss);
-      optim::clip_grad_norm(trained, 1.0);
-      adamw.step();
-      bar.update(step + 1, fmt::format("epoch {}  loss {:.4f}", epoch + 1, loss.item()));
-    }
-    const train::Evaluation e = evaluate();
-    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    metrics << nlohmann::json{{"epoch", epoch + 1}, {"step", step}, {"loss", epoch_loss / per_epoch},
-                              {"val_accuracy", e.accuracy}, {"elapsed_s", elapsed}}
-                   .dump()
-            << "\n";
-    metrics.flush();
-    if (!ProgressBar::stderr_is_terminal())
-      fmt::print(stderr, "epoch {}/{}  loss {:.4f}  test accuracy {:.2f}%\n", epoch + 1, epochs,
-                 epoch_loss / per_epoch, 100 * e.accuracy);
-  }
-  bar.finish();
+  const train::LoopResult result = train::run_training_loop(model.parameters(), trained, hooks, o, run_dir);
+  const int64_t step = result.last_step;
   const train::Evaluation e = evaluate();
   save_bert(run_dir / "model", model, tokenizer, {{"labels", classes}});
   train::write_confusion_png(e, m.n_classes, run_dir / "confusion.png");
@@ -421,6 +408,7 @@ void add_bert_commands(CLI::App& app) {
   cmd->add_option("-c,--config", args->config, "TOML file (configs/kjv-books.toml)");
   cmd->add_option("--from", args->from, "Pre-trained BERT run (kiln train with model.arch = \"bert\"); none = from scratch");
   cmd->add_option("--set", args->overrides, "Override a field: section.key=value");
+  cmd->add_flag("--resume", args->resume, "Continue from the run folder's trainer_state (saved after every epoch)");
   cmd->callback([args] { run_finetune(*args); });
 }
 

@@ -23,8 +23,7 @@
 #include "kiln/models/mae/mae.hpp"
 #include "kiln/models/parameters.hpp"
 #include "kiln/models/vit/vit.hpp"
-#include "kiln/optim/optimizer.hpp"
-#include "kiln/optim/schedule.hpp"
+#include "kiln/train/training_loop.hpp"
 #include "kiln/train/config_file.hpp"
 #include "kiln/train/image_trainer.hpp"
 #include "kiln/train/image_sets.hpp"
@@ -356,26 +355,30 @@ void mae_probe(const Args& a) {
   std::map<std::string, Tensor> head{{"weight", models::init_parameter({classes, v.d_model}, 0.01, 3, 0)},
                                      {"bias", Tensor::zeros({classes})}};
   for (auto& [name, t] : head) t.set_requires_grad(true);
-  optim::AdamWOptions options;
-  options.weight_decay = 0;
-  optim::AdamW adamw(head, options);
   const int64_t batch = 256, steps_per_epoch = data.size() / batch;
-  for (int64_t epoch = 0; epoch < a.epochs; ++epoch)
-    for (int64_t k = 0; k < steps_per_epoch; ++k) {
-      const int64_t step = epoch * steps_per_epoch + k, total = a.epochs * steps_per_epoch;
-      adamw.set_lr(optim::warmup_cosine(step, 0, total, 1e-2, 1e-4));
-      std::vector<int64_t> items;
-      for (int64_t i = 0; i < batch; ++i) {
-        const auto bits = philox_block({11, static_cast<uint64_t>(step)}, static_cast<uint64_t>(i));
-        items.push_back(static_cast<int64_t>(bits[0] % static_cast<uint32_t>(data.size())));
-      }
-      std::vector<int64_t> rows(items.begin(), items.end());
-      const Tensor x = ops::embedding(train_features, Tensor::from<int64_t>(rows, {batch}));
-      adamw.zero_grad();
-      const Tensor loss = ops::cross_entropy(ops::linear(x, head["weight"], head["bias"]), train::label_batch(data, items));
-      backward(loss);
-      adamw.step();
+  train::LoopOptions o;
+  o.label = "probe";
+  o.steps = a.epochs * steps_per_epoch;
+  o.steps_per_epoch = steps_per_epoch;
+  o.schedule = {.kind = "cosine", .warmup = 0, .lr = 1e-2, .min_lr = 1e-4};
+  o.adamw.weight_decay = 0;
+  o.grad_clip = 0;
+  o.unit = "images";
+  o.items_per_step = batch;
+  train::LoopHooks hooks;
+  hooks.step = [&](int64_t step, nlohmann::json&) {
+    // Drawn with replacement, from the step number alone.
+    std::vector<int64_t> items;
+    for (int64_t i = 0; i < batch; ++i) {
+      const auto bits = philox_block({11, static_cast<uint64_t>(step)}, static_cast<uint64_t>(i));
+      items.push_back(static_cast<int64_t>(bits[0] % static_cast<uint32_t>(data.size())));
     }
+    const Tensor x = ops::embedding(train_features, Tensor::from<int64_t>(items, {batch}));
+    const Tensor loss = ops::cross_entropy(ops::linear(x, head["weight"], head["bias"]), train::label_batch(data, items));
+    backward(loss);
+    return train::StepLoss{loss.item(), loss.item()};
+  };
+  train::run_training_loop(head, head, hooks, o, {});
   train::Evaluation e;
   {
     NoGradGuard no_grad;

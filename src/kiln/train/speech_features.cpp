@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <numeric>
 
 #include "kiln/autograd/engine.hpp"
 #include "kiln/autograd/grad_mode.hpp"
@@ -16,7 +15,7 @@
 #include "kiln/data/log_mel.hpp"
 #include "kiln/data/speech_corpus.hpp"
 #include "kiln/data/wav.hpp"
-#include "kiln/optim/optimizer.hpp"
+#include "kiln/train/training_loop.hpp"
 
 namespace kiln::train {
 
@@ -153,32 +152,36 @@ ProbeResult train_linear_probe(const FrameSet& train, const FrameSet& test, int6
   Tensor weight = Tensor::zeros({classes, dim}), bias = Tensor::zeros({classes});
   weight.set_requires_grad(true);
   bias.set_requires_grad(true);
-  optim::AdamWOptions adam;
-  adam.lr = o.lr;
-  adam.weight_decay = 0;
-  optim::AdamW optimizer({{"weight", weight}, {"bias", bias}}, adam);
-  std::vector<int64_t> order(static_cast<size_t>(n));
-  for (int64_t epoch = 0; epoch < o.epochs; ++epoch) {
-    std::iota(order.begin(), order.end(), int64_t{0});
-    const PhiloxKey key{o.seed, 0x9b0be00000000ull + static_cast<uint64_t>(epoch)};
-    for (int64_t i = n - 1; i > 0; --i) {  // Fisher–Yates
-      const auto j = static_cast<int64_t>(philox_block(key, static_cast<uint64_t>(i))[0] % static_cast<uint64_t>(i + 1));
-      std::swap(order[static_cast<size_t>(i)], order[static_cast<size_t>(j)]);
+  const int64_t per_epoch = n / o.batch_size;
+  KILN_CHECK(per_epoch >= 1, "the probe has {} training frames, fewer than one batch of {}", n, o.batch_size);
+  LoopOptions loop;
+  loop.label = "probe";
+  loop.steps = per_epoch * o.epochs;
+  loop.steps_per_epoch = per_epoch;
+  loop.schedule = {.kind = "constant", .warmup = 0, .lr = o.lr, .min_lr = o.lr};
+  loop.adamw.weight_decay = 0;
+  loop.grad_clip = 0;
+  loop.unit = "frames";
+  loop.items_per_step = o.batch_size;
+  std::vector<int64_t> order;
+  LoopHooks hooks;
+  hooks.step = [&](int64_t step, nlohmann::json&) {
+    if (step % per_epoch == 0)
+      order = philox_permutation(n, {o.seed, 0x9b0be00000000ull + static_cast<uint64_t>(step / per_epoch)});
+    const int64_t first = (step % per_epoch) * o.batch_size;
+    Tensor xb = Tensor::empty({o.batch_size, dim});
+    Tensor yb = Tensor::empty({o.batch_size}, DType::i64);
+    for (int64_t r = 0; r < o.batch_size; ++r) {
+      const int64_t frame = order[static_cast<size_t>(first + r)];
+      std::copy_n(train_x.data() + frame * dim, dim, xb.data<float>() + r * dim);
+      yb.data<int64_t>()[r] = train.labels[static_cast<size_t>(frame)];
     }
-    for (int64_t first = 0; first + o.batch_size <= n; first += o.batch_size) {
-      Tensor xb = Tensor::empty({o.batch_size, dim});
-      Tensor yb = Tensor::empty({o.batch_size}, DType::i64);
-      for (int64_t r = 0; r < o.batch_size; ++r) {
-        const int64_t frame = order[static_cast<size_t>(first + r)];
-        std::copy_n(train_x.data() + frame * dim, dim, xb.data<float>() + r * dim);
-        yb.data<int64_t>()[r] = train.labels[static_cast<size_t>(frame)];
-      }
-      optimizer.zero_grad();
-      const Tensor loss = ops::cross_entropy(ops::linear(xb, weight, bias), yb);
-      backward(loss);
-      optimizer.step();
-    }
-  }
+    const Tensor loss = ops::cross_entropy(ops::linear(xb, weight, bias), yb);
+    backward(loss);
+    return StepLoss{loss.item(), loss.item()};
+  };
+  const std::map<std::string, Tensor> head{{"weight", weight}, {"bias", bias}};
+  run_training_loop(head, head, hooks, loop, {});
   ProbeResult result;
   result.train_accuracy = probe_accuracy(train, train_x, weight, bias);
   result.test_accuracy = probe_accuracy(test, test_x, weight, bias);
