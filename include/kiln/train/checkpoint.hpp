@@ -18,9 +18,6 @@
 
 namespace kiln::train {
 
-nlohmann::json config_to_json(const models::GptConfig& config);
-models::GptConfig config_from_json(const nlohmann::json& json, const std::string& source);
-
 struct Checkpoint {
   models::GptConfig config;
   io::TensorMap weights;

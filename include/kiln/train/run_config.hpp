@@ -6,7 +6,7 @@
 
 #include "kiln/data/subword.hpp"
 #include "kiln/models/gpt/config.hpp"
-#include "kiln/train/config_file.hpp"
+#include "kiln/io/config_file.hpp"
 #include "kiln/train/lm_batches.hpp"
 #include "kiln/train/lm_trainer.hpp"
 
@@ -28,6 +28,6 @@ struct RunConfig {
 };
 
 // Paths in the file are relative to the current directory.
-RunConfig read_run_config(ConfigFile& file);
+RunConfig read_run_config(io::ConfigFile& file);
 
 }  // namespace kiln::train

@@ -23,8 +23,9 @@
 #include "kiln/io/atomic_file.hpp"
 #include "kiln/io/safetensors.hpp"
 #include "kiln/models/bert/bert.hpp"
+#include "kiln/models/bert/bert_config_io.hpp"
 #include "kiln/optim/optimizer.hpp"
-#include "kiln/train/config_file.hpp"
+#include "kiln/io/config_file.hpp"
 #include "kiln/train/model_folder.hpp"
 #include "kiln/train/training_loop.hpp"
 #include "kiln/train/image_trainer.hpp"
@@ -45,56 +46,9 @@ std::vector<std::string> read_lines(const fs::path& path) {
   return lines;
 }
 
-models::BertConfig read_bert_model(train::ConfigFile& f) {
-  models::BertConfig m;
-  m.d_model = f.get_int("model.d_model", 128, 4, 1 << 14);
-  m.n_layer = f.get_int("model.n_layer", 4, 1, 256);
-  m.n_head = f.get_int("model.n_head", 4, 1, 256);
-  m.ffn_dim = f.get_int("model.ffn_dim", 4 * m.d_model, 1, 1 << 16);
-  m.max_positions = f.get_int("model.max_positions", 128, 2, 1 << 16);
-  m.dropout = f.get_double("model.dropout", 0.1, 0, 0.9);
-  m.norm_eps = f.get_double("model.norm_eps", 1e-12, 1e-14, 1e-1);
-  return m;
-}
-
-nlohmann::json bert_json(const models::BertConfig& m) {
-  return {{"model_type", "bert"},
-          {"architectures", {m.n_classes > 0 ? "BertForSequenceClassification" : "BertForMaskedLM"}},
-          {"vocab_size", m.vocab_size},
-          {"hidden_size", m.d_model},
-          {"num_hidden_layers", m.n_layer},
-          {"num_attention_heads", m.n_head},
-          {"intermediate_size", m.ffn_dim},
-          {"max_position_embeddings", m.max_positions},
-          {"type_vocab_size", m.type_vocab},
-          {"layer_norm_eps", m.norm_eps},
-          {"hidden_dropout_prob", m.dropout},
-          {"hidden_act", "gelu"},
-          {"num_labels", m.n_classes}};
-}
-
-models::BertConfig bert_from_json(const fs::path& path) {
-  std::ifstream in(path);
-  KILN_CHECK(in.good(), "{}: cannot open (is it a kiln BERT run?)", path.string());
-  const nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
-  KILN_CHECK(!j.is_discarded() && j.value("model_type", "") == "bert", "{}: not a BERT config", path.string());
-  models::BertConfig m;
-  m.vocab_size = j.at("vocab_size");
-  m.d_model = j.at("hidden_size");
-  m.n_layer = j.at("num_hidden_layers");
-  m.n_head = j.at("num_attention_heads");
-  m.ffn_dim = j.at("intermediate_size");
-  m.max_positions = j.at("max_position_embeddings");
-  m.type_vocab = j.at("type_vocab_size");
-  m.norm_eps = j.at("layer_norm_eps");
-  m.dropout = j.value("hidden_dropout_prob", 0.1);
-  m.n_classes = j.value("num_labels", int64_t{0});
-  return m;
-}
-
 void save_bert(const fs::path& dir, const models::BertModel& model, const data::WordPieceTokenizer& tokenizer,
                const nlohmann::json& extra = {}) {
-  nlohmann::json config = bert_json(model.config());
+  nlohmann::json config = models::bert_config_json(model.config());
   if (!extra.is_null()) config["kiln"] = extra;
   train::save_model_folder(dir, config, model.parameters(), [&](const fs::path& staging) {
     data::write_wordpiece_vocab(staging / "vocab.txt", tokenizer.vocab());
@@ -162,14 +116,14 @@ struct PretrainArgs {
 
 }  // namespace
 
-void run_bert_pretraining(train::ConfigFile& f, bool resume) {
+void run_bert_pretraining(io::ConfigFile& f, bool resume) {
   const fs::path run_dir = f.get_string("run.dir", "runs/kjv-bert");
   const fs::path train_text = f.get_string("data.train", "data/kjv/train.txt");
   const fs::path valid_text = f.get_string("data.valid", "data/kjv/valid.txt");
   const int64_t vocab_size = f.get_int("tokenizer.vocab_size", 4000, 64, 1 << 20);
   const bool lowercase = f.get_bool("tokenizer.lowercase", true);
   const std::string merge_score = f.get_string("tokenizer.merge_score", "frequency", {"frequency", "likelihood"});
-  models::BertConfig m = read_bert_model(f);
+  models::BertConfig m = models::read_bert_config(f);
   const int64_t steps = f.get_int("train.steps", 2000, 1, 1 << 30);
   const int64_t batch = f.get_int("train.batch_size", 32, 1, 1 << 16);
   const int64_t length = f.get_int("train.seq_len", 128, 8, m.max_positions);
@@ -293,7 +247,7 @@ struct FinetuneArgs {
 };
 
 void run_finetune(const FinetuneArgs& a) {
-  train::ConfigFile f = a.config.empty() ? train::ConfigFile() : train::ConfigFile::load(a.config);
+  io::ConfigFile f = a.config.empty() ? io::ConfigFile() : io::ConfigFile::load(a.config);
   for (const std::string& o : a.overrides) f.apply_override(o);
   const fs::path run_dir = f.get_string("run.dir", a.from.empty() ? "runs/kjv-books-scratch" : "runs/kjv-books");
   const fs::path train_text = f.get_string("data.train", "data/kjv/train.txt");
@@ -301,7 +255,7 @@ void run_finetune(const FinetuneArgs& a) {
   const fs::path test_text = f.get_string("data.test", "data/kjv/test.txt");
   const fs::path test_labels = f.get_string("data.test_labels", "data/kjv/test.books.txt");
   const std::string vocab_option = f.get_string("tokenizer.vocab", "");
-  models::BertConfig m = read_bert_model(f);
+  models::BertConfig m = models::read_bert_config(f);
   const int64_t epochs = f.get_int("train.epochs", 3, 1, 1000);
   const int64_t batch = f.get_int("train.batch_size", 32, 1, 1 << 16);
   const int64_t max_len = f.get_int("train.max_len", 64, 4, 1 << 16);
@@ -314,11 +268,10 @@ void run_finetune(const FinetuneArgs& a) {
   fs::path vocab_path = vocab_option;
   std::map<std::string, Tensor> pretrained;
   if (!a.from.empty()) {
-    const fs::path dir = fs::exists(fs::path(a.from) / "config.json") ? fs::path(a.from) : fs::path(a.from) / "model";
-    const models::BertConfig loaded = bert_from_json(dir / "config.json");
-    m = loaded;
-    vocab_path = dir / "vocab.txt";
-    pretrained = io::load_safetensors(dir / "model.safetensors").tensors;
+    train::ModelFolder folder = train::load_model_folder(a.from, "a kiln BERT run");
+    m = models::bert_config_from_json(folder.config, (folder.dir / "config.json").string());
+    vocab_path = folder.dir / "vocab.txt";
+    pretrained = std::move(folder.weights);
   }
   KILN_CHECK(!vocab_path.empty(), "from scratch, set tokenizer.vocab (a vocab.txt, e.g. runs/kjv-bert/vocab.txt)");
   const data::WordPieceTokenizer tokenizer = data::WordPieceTokenizer::load(vocab_path);

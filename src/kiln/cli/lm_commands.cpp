@@ -59,7 +59,7 @@ struct TrainArgs {
 };
 
 void train_on(const TrainArgs& args, train::Communicator& comm) {
-  train::ConfigFile file = args.config.empty() ? train::ConfigFile() : train::ConfigFile::load(args.config);
+  io::ConfigFile file = args.config.empty() ? io::ConfigFile() : io::ConfigFile::load(args.config);
   for (const std::string& o : args.overrides) file.apply_override(o);
   const std::string arch =
       file.has("model.arch") ? file.get_string("model.arch", "llama", {"llama", "gpt2", "bert", "cpc", "oadtr", "gru"})

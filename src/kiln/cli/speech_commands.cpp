@@ -23,8 +23,10 @@
 #include "kiln/data/keyword_stream.hpp"
 #include "kiln/data/wav.hpp"
 #include "kiln/models/cpc/cpc.hpp"
+#include "kiln/models/cpc/cpc_config_io.hpp"
+#include "kiln/models/oadtr/detector_config_io.hpp"
 #include "kiln/models/oadtr/oadtr.hpp"
-#include "kiln/train/config_file.hpp"
+#include "kiln/io/config_file.hpp"
 #include "kiln/train/detection.hpp"
 #include "kiln/train/frame_metrics.hpp"
 #include "kiln/train/model_folder.hpp"
@@ -39,42 +41,9 @@ namespace {
 
 // ------------------------------------------------------------------ CPC
 
-nlohmann::json cpc_json(const models::CpcConfig& c, int64_t window) {
-  return {{"model_type", "cpc"},
-          {"channels", c.channels},
-          {"context", c.context},
-          {"prediction_steps", c.steps},
-          {"negatives", c.negatives},
-          {"negative_sampling", c.sampling == models::CpcNegatives::batch ? "batch" : "same_sequence"},
-          {"exclude_positives", c.exclude_positives},
-          {"channel_norm", c.channel_norm},
-          {"mean_score", c.mean_score},
-          {"kernels", models::kCpcKernels},
-          {"strides", models::kCpcStrides},
-          {"paddings", models::kCpcPaddings},
-          {"sample_rate", data::kSpeechSampleRate},
-          {"window", window}};
-}
-
-models::CpcConfig cpc_from_json(const nlohmann::json& j, const std::string& source) {
-  KILN_CHECK(j.value("model_type", "") == "cpc", "{}: not a CPC model (model_type '{}')", source,
-             j.value("model_type", ""));
-  models::CpcConfig c;
-  c.channels = j.at("channels");
-  c.context = j.at("context");
-  c.steps = j.at("prediction_steps");
-  c.negatives = j.at("negatives");
-  c.sampling = j.at("negative_sampling") == "batch" ? models::CpcNegatives::batch : models::CpcNegatives::same_sequence;
-  c.exclude_positives = j.at("exclude_positives");
-  c.channel_norm = j.at("channel_norm");
-  c.mean_score = j.at("mean_score");
-  c.validate();
-  return c;
-}
-
 std::unique_ptr<models::CpcModel> load_cpc(const fs::path& run) {
   const train::ModelFolder folder = train::load_model_folder(run, "a kiln CPC run");
-  auto model = std::make_unique<models::CpcModel>(cpc_from_json(folder.config, folder.dir.string()), 0);
+  auto model = std::make_unique<models::CpcModel>(models::cpc_config_from_json(folder.config, (folder.dir / "config.json").string()), 0);
   model->load_parameters(folder.weights);
   return model;
 }
@@ -87,21 +56,11 @@ std::string join_accuracies(const std::vector<double>& accuracy) {
 
 }  // namespace
 
-void run_cpc_pretraining(train::ConfigFile& f, bool resume) {
+void run_cpc_pretraining(io::ConfigFile& f, bool resume) {
   const fs::path run_dir = f.get_string("run.dir", "runs/speech-cpc");
   const fs::path speech = f.get_string("data.speech", "data/speech");
-  models::CpcConfig c;
   f.get_string("model.arch", "cpc", {"cpc"});
-  c.channels = f.get_int("model.channels", 128, 1, 4096);
-  c.context = f.get_int("model.context", 128, 1, 4096);
-  c.steps = f.get_int("model.steps", 12, 1, 64);
-  c.negatives = f.get_int("model.negatives", 64, 1, 4096);
-  c.sampling = f.get_string("model.negative_sampling", "batch", {"batch", "same_sequence"}) == "batch"
-                   ? models::CpcNegatives::batch
-                   : models::CpcNegatives::same_sequence;
-  c.exclude_positives = f.get_bool("model.exclude_positives", true);
-  c.channel_norm = f.get_bool("model.channel_norm", true);
-  c.mean_score = f.get_bool("model.mean_score", true);
+  models::CpcConfig c = models::read_cpc_config(f);
   train::LoopOptions o;
   o.steps = f.get_int("train.steps", 2000, 1, 1 << 30);
   const int64_t batch = f.get_int("train.batch_size", 16, 1, 1 << 14);
@@ -147,7 +106,7 @@ void run_cpc_pretraining(train::ConfigFile& f, bool resume) {
     record["val_step_loss"] = l.step_loss;
     record["val_accuracy_k1"] = l.accuracy.front();
     record["val_accuracy_kK"] = l.accuracy.back();
-    train::save_model_folder(run_dir / "model", cpc_json(c, window), model.parameters());
+    train::save_model_folder(run_dir / "model", models::cpc_config_json(c, window), model.parameters());
   };
   fs::create_directories(run_dir);
   const train::LoopResult result = train::run_training_loop(
@@ -330,14 +289,7 @@ MapReport evaluate_streams(const Detector& detector, const StreamFeatures& data,
 nlohmann::json detector_json(const std::string& arch, const models::OadtrConfig& m, const models::GruDetectorConfig& g,
                              const FeatureSource& source, const std::vector<std::string>& classes) {
   nlohmann::json j = {{"model_type", arch}, {"features", source.json()}, {"classes", classes}};
-  if (arch == "oadtr")
-    j.update({{"feature_dim", m.feature_dim}, {"window", m.window}, {"d_model", m.d_model},
-              {"enc_layers", m.enc_layers}, {"enc_heads", m.enc_heads}, {"ffn_dim", m.ffn_dim},
-              {"dec_layers", m.dec_layers}, {"dec_heads", m.dec_heads}, {"dec_ffn", m.dec_ffn},
-              {"queries", m.queries}, {"num_classes", m.classes}, {"dropout", m.dropout},
-              {"future_weight", m.future_weight}});
-  else
-    j.update({{"feature_dim", g.feature_dim}, {"window", g.window}, {"hidden", g.hidden}, {"num_classes", g.classes}});
+  j.update(arch == "oadtr" ? models::oadtr_config_json(m) : models::gru_detector_config_json(g));
   return j;
 }
 
@@ -367,29 +319,12 @@ LoadedDetector load_detector(const fs::path& run) {
              src, out.classes.size(), classes);
   out.window = io::json_int(j, "window", 1, kWidth, src);
   if (out.arch == "oadtr") {
-    models::OadtrConfig m;
-    m.feature_dim = io::json_int(j, "feature_dim", 1, kWidth, src);
-    m.window = out.window;
-    m.d_model = io::json_int(j, "d_model", 1, kWidth, src);
-    m.enc_layers = io::json_int(j, "enc_layers", 1, 256, src);
-    m.enc_heads = io::json_int(j, "enc_heads", 1, 1024, src);
-    m.ffn_dim = io::json_int(j, "ffn_dim", 1, kWidth, src);
-    m.dec_layers = io::json_int(j, "dec_layers", 1, 256, src);
-    m.dec_heads = io::json_int(j, "dec_heads", 1, 1024, src);
-    m.dec_ffn = io::json_int(j, "dec_ffn", 1, kWidth, src);
-    m.queries = io::json_int(j, "queries", 1, 1024, src);
-    m.classes = classes;
-    m.dropout = io::json_field<double>(j, "dropout", src);
-    m.future_weight = io::json_field<double>(j, "future_weight", src);
+    const models::OadtrConfig m = models::oadtr_config_from_json(j, out.window, classes, src);
     models::OadtrModel model(m, 0);
     model.load_parameters(folder.weights);
     out.detector = std::make_unique<Detector>(std::move(model));
   } else {
-    models::GruDetectorConfig g;
-    g.feature_dim = io::json_int(j, "feature_dim", 1, kWidth, src);
-    g.window = out.window;
-    g.hidden = io::json_int(j, "hidden", 1, kWidth, src);
-    g.classes = classes;
+    const models::GruDetectorConfig g = models::gru_detector_config_from_json(j, out.window, classes, src);
     models::GruDetector model(g, 0);
     model.load_parameters(folder.weights);
     out.detector = std::make_unique<Detector>(std::move(model));
@@ -414,7 +349,7 @@ nlohmann::json map_json(const MapReport& r, const std::vector<std::string>& clas
 
 }  // namespace
 
-void run_detector_training(train::ConfigFile& f, bool resume) {
+void run_detector_training(io::ConfigFile& f, bool resume) {
   const std::string arch = f.get_string("model.arch", "oadtr", {"oadtr", "gru"});
   const fs::path run_dir = f.get_string("run.dir", arch == "oadtr" ? "runs/streams-oadtr" : "runs/streams-gru");
   const fs::path streams = f.get_string("data.streams", "data/streams");
@@ -422,23 +357,14 @@ void run_detector_training(train::ConfigFile& f, bool resume) {
   source.kind = f.get_string("data.features", "logmel", {"logmel", "cpc"});
   source.cpc_run = f.get_string("data.cpc_run", source.kind == "cpc" ? "runs/speech-cpc" : "");
   source.n_mels = static_cast<int>(f.get_int("data.n_mels", 40, 8, 256));
+  const int64_t window = f.get_int("model.window", 64, 1, 4096);
   models::OadtrConfig m;
   models::GruDetectorConfig g;
-  m.window = g.window = f.get_int("model.window", 64, 1, 4096);
-  if (arch == "oadtr") {
-    m.d_model = f.get_int("model.d_model", 128, 1, 8192);
-    m.enc_layers = f.get_int("model.enc_layers", 3, 1, 64);
-    m.enc_heads = f.get_int("model.enc_heads", 8, 1, 128);
-    m.ffn_dim = f.get_int("model.ffn_dim", m.d_model, 1, 1 << 16);
-    m.dec_layers = f.get_int("model.dec_layers", 5, 1, 64);
-    m.dec_heads = f.get_int("model.dec_heads", 4, 1, 128);
-    m.dec_ffn = f.get_int("model.dec_ffn", m.d_model, 1, 1 << 16);
-    m.queries = f.get_int("model.queries", 8, 1, 1024);
-    m.dropout = f.get_double("model.dropout", 0.1, 0, 0.99);
-    m.future_weight = f.get_double("model.future_weight", 0.5, 0, 100);
-  } else {
-    g.hidden = f.get_int("model.hidden", 128, 1, 1 << 14);
-  }
+  if (arch == "oadtr")
+    m = models::read_oadtr_config(f, window);
+  else
+    g = models::read_gru_detector_config(f, window);
+  m.window = g.window = window;
   train::LoopOptions o;
   o.steps = f.get_int("train.steps", 2000, 1, 1 << 30);
   const int64_t batch = f.get_int("train.batch_size", 64, 1, 1 << 14);

@@ -23,8 +23,9 @@
 #include "kiln/models/mae/mae.hpp"
 #include "kiln/models/parameters.hpp"
 #include "kiln/models/vit/vit.hpp"
+#include "kiln/models/vit/vit_config_io.hpp"
 #include "kiln/train/training_loop.hpp"
-#include "kiln/train/config_file.hpp"
+#include "kiln/io/config_file.hpp"
 #include "kiln/train/image_trainer.hpp"
 #include "kiln/train/image_sets.hpp"
 #include "kiln/train/model_folder.hpp"
@@ -48,34 +49,15 @@ struct VisionRun {
 };
 
 VisionRun read_vision_config(const std::string& path, const std::vector<std::string>& overrides, bool mae) {
-  train::ConfigFile f = path.empty() ? train::ConfigFile() : train::ConfigFile::load(path);
+  io::ConfigFile f = path.empty() ? io::ConfigFile() : io::ConfigFile::load(path);
   for (const std::string& o : overrides) f.apply_override(o);
   VisionRun r;
   const std::string fmnist = "/usr/share/datasets/fashion-mnist/";
   r.run_dir = f.get_string("run.dir", mae ? "runs/fmnist-mae" : "runs/fmnist-vit");
   r.train_data = f.get_string("data.train", fmnist + "train");
   r.test_data = f.get_string("data.test", fmnist + "t10k");
-  models::VitConfig& v = r.vit;
-  v.image_size = f.get_int("model.image_size", 28, 1, 4096);
-  v.channels = f.get_int("model.channels", 1, 1, 4);
-  v.patch_size = f.get_int("model.patch_size", 4, 1, 1024);
-  v.d_model = f.get_int("model.d_model", 64, 4, 1 << 14);
-  v.n_layer = f.get_int("model.n_layer", 6, 1, 256);
-  v.n_head = f.get_int("model.n_head", 4, 1, 256);
-  v.mlp_dim = f.get_int("model.mlp_dim", 2 * v.d_model, 1, 1 << 16);
-  v.n_classes = f.get_int("model.n_classes", 10, 1, 1 << 16);
-  v.norm_eps = f.get_double("model.norm_eps", 1e-6, 1e-12, 1e-1);
-  v.sincos_positions = f.get_bool("model.sincos_positions", mae);
-  v.mean_pool = f.get_bool("model.mean_pool", false);
-  v.init_std = f.get_double("model.init_std", 0.02, 1e-6, 1);
-  if (mae) {
-    r.mae.decoder_dim = f.get_int("model.decoder_dim", 64, 4, 1 << 14);
-    r.mae.decoder_layers = f.get_int("model.decoder_layers", 2, 1, 64);
-    r.mae.decoder_heads = f.get_int("model.decoder_heads", 4, 1, 64);
-    r.mae.decoder_mlp = f.get_int("model.decoder_mlp", 2 * r.mae.decoder_dim, 1, 1 << 16);
-    r.mae.mask_ratio = f.get_double("model.mask_ratio", 0.75, 0, 0.99);
-    r.mae.norm_pix_loss = f.get_bool("model.norm_pix_loss", false);
-  }
+  r.vit = models::read_vit_config(f, mae);
+  if (mae) r.mae = models::read_mae_config(f, r.vit);
   train::ImageTrainOptions& t = r.train;
   t.epochs = f.get_int("train.epochs", 10, 1, 100000);
   t.batch_size = f.get_int("train.batch_size", 128, 1, 1 << 16);
@@ -93,41 +75,12 @@ VisionRun read_vision_config(const std::string& path, const std::vector<std::str
   t.max_steps = f.get_int("train.max_steps", 0, 0, 1 << 30);
   r.label_smoothing = f.get_double("train.label_smoothing", 0.0, 0, 1);
   f.check_all_used();
-  v.validate();
+  r.vit.validate();
   if (mae) {
-    r.mae.encoder = v;
+    r.mae.encoder = r.vit;
     r.mae.validate();
   }
   return r;
-}
-
-nlohmann::json vit_json(const models::VitConfig& v) {
-  return {{"model_type", "vit"},         {"architectures", {"ViTForImageClassification"}},
-          {"image_size", v.image_size},  {"num_channels", v.channels},
-          {"patch_size", v.patch_size},  {"hidden_size", v.d_model},
-          {"num_hidden_layers", v.n_layer}, {"num_attention_heads", v.n_head},
-          {"intermediate_size", v.mlp_dim}, {"num_labels", v.n_classes},
-          {"layer_norm_eps", v.norm_eps}, {"hidden_act", "gelu"},
-          {"kiln", {{"sincos_positions", v.sincos_positions}, {"mean_pool", v.mean_pool}}}};
-}
-
-models::VitConfig vit_from_json(const nlohmann::json& j) {
-  models::VitConfig v;
-  v.image_size = j.at("image_size");
-  v.channels = j.at("num_channels");
-  v.patch_size = j.at("patch_size");
-  v.d_model = j.at("hidden_size");
-  v.n_layer = j.at("num_hidden_layers");
-  v.n_head = j.at("num_attention_heads");
-  v.mlp_dim = j.at("intermediate_size");
-  v.n_classes = j.value("num_labels", int64_t{0});
-  v.norm_eps = j.at("layer_norm_eps");
-  if (j.contains("kiln")) {
-    v.sincos_positions = j["kiln"].value("sincos_positions", false);
-    v.mean_pool = j["kiln"].value("mean_pool", false);
-  }
-  v.validate();
-  return v;
 }
 
 void save_model(const fs::path& dir, const nlohmann::json& config, const std::map<std::string, Tensor>& weights) {
@@ -186,14 +139,14 @@ void vit_train(const Args& a) {
       r.train, r.run_dir, [&](int64_t, nlohmann::json& record) {
         record["val_accuracy"] = train::evaluate_images(test, logits, r.eval_batch, r.train.mean, r.train.std).accuracy;
       });
-  save_model(r.run_dir / "model", vit_json(r.vit), model.parameters());
+  save_model(r.run_dir / "model", models::vit_config_json(r.vit), model.parameters());
   const train::Evaluation e = train::evaluate_images(test, logits, r.eval_batch, r.train.mean, r.train.std);
   fmt::print("trained {} steps in {:.1f} s ({:.0f} images/s)\n", result.steps, result.seconds, result.images_per_second);
   report(e, test.classes, r.run_dir, "test set");
 }
 
 models::VitModel load_vit(const fs::path& dir) {
-  models::VitModel model(vit_from_json(read_config_json(dir)), 0);
+  models::VitModel model(models::vit_config_from_json(read_config_json(dir), (dir / "config.json").string()), 0);
   model.load_parameters(io::load_safetensors(dir / "model.safetensors").tensors);
   return model;
 }
@@ -209,30 +162,9 @@ void vit_eval(const Args& a) {
   report(e, test.classes, fs::path(a.run), spec);
 }
 
-nlohmann::json mae_json(const models::MaeConfig& m) {
-  nlohmann::json j = vit_json(m.encoder);
-  j["model_type"] = "vit_mae";
-  j["architectures"] = {"ViTMAEForPreTraining"};
-  j["decoder_hidden_size"] = m.decoder_dim;
-  j["decoder_num_hidden_layers"] = m.decoder_layers;
-  j["decoder_num_attention_heads"] = m.decoder_heads;
-  j["decoder_intermediate_size"] = m.decoder_mlp;
-  j["mask_ratio"] = m.mask_ratio;
-  j["norm_pix_loss"] = m.norm_pix_loss;
-  return j;
-}
-
 models::MaeModel load_mae(const fs::path& dir) {
   const nlohmann::json j = read_config_json(dir);
-  KILN_CHECK(j.value("model_type", "") == "vit_mae", "{}: not an MAE checkpoint", dir.string());
-  models::MaeConfig m;
-  m.encoder = vit_from_json(j);
-  m.decoder_dim = j.at("decoder_hidden_size");
-  m.decoder_layers = j.at("decoder_num_hidden_layers");
-  m.decoder_heads = j.at("decoder_num_attention_heads");
-  m.decoder_mlp = j.at("decoder_intermediate_size");
-  m.mask_ratio = j.at("mask_ratio");
-  m.norm_pix_loss = j.at("norm_pix_loss");
+  const models::MaeConfig m = models::mae_config_from_json(j, (dir / "config.json").string());
   models::MaeModel model(m, 0);
   model.load_parameters(io::load_safetensors(dir / "model.safetensors").tensors);
   return model;
@@ -256,7 +188,7 @@ void mae_train(const Args& a) {
         return model.forward(images, mask).loss;
       },
       r.train, r.run_dir);
-  save_model(r.run_dir / "model", mae_json(model.config()), model.parameters());
+  save_model(r.run_dir / "model", models::mae_config_json(model.config()), model.parameters());
   fmt::print("pre-trained {} steps in {:.1f} s ({:.0f} images/s); final loss {:.4f}; checkpoint {}\n", result.steps,
              result.seconds, result.images_per_second, result.last_loss, (r.run_dir / "model").string());
 }
@@ -413,7 +345,7 @@ void mae_finetune(const Args& a) {
       r.train, r.run_dir, [&](int64_t, nlohmann::json& record) {
         record["val_accuracy"] = train::evaluate_images(test, logits, r.eval_batch, r.train.mean, r.train.std).accuracy;
       });
-  save_model(r.run_dir / "model", vit_json(v), model.parameters());
+  save_model(r.run_dir / "model", models::vit_config_json(v), model.parameters());
   fmt::print("fine-tuned {} steps in {:.1f} s ({:.0f} images/s)\n", result.steps, result.seconds, result.images_per_second);
   report(train::evaluate_images(test, logits, r.eval_batch, r.train.mean, r.train.std), test.classes, r.run_dir,
          "test set");

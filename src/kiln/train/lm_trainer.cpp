@@ -12,6 +12,7 @@
 #include "kiln/kernels/cpu/bf16_gemm_choice.hpp"
 #include "kiln/optim/optimizer.hpp"
 #include "kiln/optim/schedule.hpp"
+#include "kiln/models/gpt/config_io.hpp"
 #include "kiln/train/checkpoint.hpp"
 #include "kiln/train/expert_parallel.hpp"
 #include "kiln/train/training_loop.hpp"
@@ -68,7 +69,7 @@ void LmTrainer::track_parameters() {
 
 void LmTrainer::resume(const fs::path& checkpoint_path) {
   const Checkpoint checkpoint = load_checkpoint(checkpoint_path, true);
-  KILN_CHECK(config_to_json(checkpoint.config) == config_to_json(model_.config()),
+  KILN_CHECK(models::gpt_config_json(checkpoint.config) == models::gpt_config_json(model_.config()),
              "{}: the checkpoint's model configuration differs from this run's", checkpoint.folder.string());
   if (model_.expert_parallel()) {
     io::TensorMap mine;  // this rank's experts and everything replicated

@@ -2,48 +2,15 @@
 
 #include <limits>
 
+#include "kiln/models/gpt/config_io.hpp"
+
 namespace kiln::train {
 
-RunConfig read_run_config(ConfigFile& f) {
+RunConfig read_run_config(io::ConfigFile& f) {
   constexpr int64_t kBig = std::numeric_limits<int32_t>::max();
   RunConfig r;
+  r.model = models::read_gpt_config(f);
   models::GptConfig& m = r.model;
-  const std::string arch = f.get_string("model.arch", "llama", {"llama", "gpt2"});
-  m.arch = arch == "llama" ? models::DecoderArch::llama : models::DecoderArch::gpt2;
-  m.n_layer = f.get_int("model.n_layer", m.n_layer, 1, 1024);
-  m.d_model = f.get_int("model.d_model", m.d_model, 1, 1 << 16);
-  m.n_head = f.get_int("model.n_head", m.n_head, 1, 1024);
-  m.n_kv_head = f.get_int("model.n_kv_head", m.n_head, 1, 1024);
-  m.ffn_hidden = f.get_int("model.ffn_hidden", 0, 0, 1 << 20);
-  m.ffn_multiple_of = f.get_int("model.ffn_multiple_of", m.ffn_multiple_of, 1, 1 << 16);
-  m.max_seq_len = f.get_int("model.max_seq_len", 0, 0, 1 << 20);
-  m.norm_eps = f.get_double("model.norm_eps", m.arch == models::DecoderArch::llama ? 1e-6 : 1e-5, 1e-12, 1e-1);
-  m.rope_theta = f.get_double("model.rope_theta", m.rope_theta, 1, 1e9);
-  m.rope_interleaved = f.get_bool("model.rope_interleaved", m.rope_interleaved);
-  m.tie_embeddings = f.get_bool("model.tie_embeddings", m.arch == models::DecoderArch::gpt2);
-  m.init_std = f.get_double("model.init_std", m.arch == models::DecoderArch::llama ? 0.006 : 0.02, 1e-6, 1.0);
-  m.scaled_residual_init = f.get_bool("model.scaled_residual_init", m.arch == models::DecoderArch::gpt2);
-  // DeepSeek-V2/V3 switches (DeepSeek-V2, arXiv 2405.04434; DeepSeek-V3, arXiv 2412.19437); names follow the
-  // Hugging Face DeepSeek-V3 config.
-  const std::string attention = f.get_string("model.attention", "mha", {"mha", "mla"});
-  m.attention = attention == "mla" ? models::AttentionKind::mla : models::AttentionKind::mha;
-  m.mla.q_lora_rank = f.get_int("model.q_lora_rank", m.mla.q_lora_rank, 0, 1 << 16);
-  m.mla.kv_lora_rank = f.get_int("model.kv_lora_rank", m.mla.kv_lora_rank, 1, 1 << 16);
-  m.mla.qk_nope_head_dim = f.get_int("model.qk_nope_head_dim", m.mla.qk_nope_head_dim, 1, 4096);
-  m.mla.qk_rope_head_dim = f.get_int("model.qk_rope_head_dim", m.mla.qk_rope_head_dim, 2, 4096);
-  m.mla.v_head_dim = f.get_int("model.v_head_dim", m.mla.v_head_dim, 1, 4096);
-  models::MoeConfig& moe = m.moe;
-  moe.n_routed_experts = f.get_int("model.n_routed_experts", 0, 0, 4096);
-  moe.n_shared_experts = f.get_int("model.n_shared_experts", moe.n_shared_experts, 0, 64);
-  moe.n_activated_experts = f.get_int("model.n_activated_experts", moe.n_activated_experts, 1, 4096);
-  moe.moe_inter_dim = f.get_int("model.moe_inter_dim", 0, 0, 1 << 20);
-  moe.n_expert_groups = f.get_int("model.n_expert_groups", 1, 1, 4096);
-  moe.n_limited_groups = f.get_int("model.n_limited_groups", moe.n_expert_groups, 1, 4096);
-  moe.first_k_dense = f.get_int("model.first_k_dense", moe.first_k_dense, 0, 1024);
-  moe.route_scale = f.get_double("model.route_scale", moe.route_scale, 1e-6, 1e6);
-  moe.bias_update_speed = f.get_double("model.bias_update_speed", moe.bias_update_speed, 0, 1);
-  moe.seq_aux_alpha = f.get_double("model.seq_aux_alpha", moe.seq_aux_alpha, 0, 1);
-  m.mtp_depth = f.get_int("model.mtp_depth", 0, 0, 8);
 
   TrainOptions& t = r.train;
   r.batch_size = f.get_int("train.batch_size", r.batch_size, 1, kBig);

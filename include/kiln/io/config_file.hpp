@@ -13,7 +13,7 @@
 
 #include <toml++/toml.h>
 
-namespace kiln::train {
+namespace kiln::io {
 
 class ConfigFile {
  public:
@@ -47,4 +47,4 @@ class ConfigFile {
   std::set<std::string> used_;
 };
 
-}  // namespace kiln::train
+}  // namespace kiln::io

@@ -1,4 +1,4 @@
-#include "kiln/train/config_file.hpp"
+#include "kiln/io/config_file.hpp"
 
 #include <algorithm>
 #include <fstream>
@@ -6,7 +6,7 @@
 
 #include "kiln/base/error.hpp"
 
-namespace kiln::train {
+namespace kiln::io {
 
 namespace {
 
@@ -151,4 +151,4 @@ std::string ConfigFile::to_json() const {
   return out.str();
 }
 
-}  // namespace kiln::train
+}  // namespace kiln::io

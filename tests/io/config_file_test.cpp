@@ -1,10 +1,10 @@
-#include "kiln/train/config_file.hpp"
+#include "kiln/io/config_file.hpp"
 
 #include <gtest/gtest.h>
 
 #include "kiln/base/error.hpp"
 
-namespace kiln::train {
+namespace kiln::io {
 namespace {
 
 std::string error_of(const std::function<void()>& fn) {
@@ -42,4 +42,4 @@ TEST(ConfigFile, UnknownAndOutOfRangeKeysAreNamed) {
 }
 
 }  // namespace
-}  // namespace kiln::train
+}  // namespace kiln::io
