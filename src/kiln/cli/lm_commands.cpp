@@ -18,7 +18,8 @@
 #include "kiln/data/shard.hpp"
 #include "kiln/data/subword.hpp"
 #include "kiln/models/gpt/generate.hpp"
-#include "kiln/cli/training_runs.hpp"
+#include "kiln/train/speech_runs.hpp"
+#include "kiln/train/bert_runs.hpp"
 #include "kiln/train/checkpoint.hpp"
 #include "kiln/train/lm_trainer.hpp"
 #include "kiln/train/plot.hpp"
@@ -66,9 +67,9 @@ void train_on(const TrainArgs& args, train::Communicator& comm) {
                              : "llama";
   if (arch == "bert" || arch == "cpc" || arch == "oadtr" || arch == "gru") {
     KILN_CHECK(comm.size() == 1, "{} training runs in one process (MPI is for the decoder models)", arch);
-    if (arch == "bert") return run_bert_pretraining(file, args.resume);
-    if (arch == "cpc") return run_cpc_pretraining(file, args.resume);
-    return run_detector_training(file, args.resume);
+    if (arch == "bert") return train::run_bert_pretraining(file, args.resume);
+    if (arch == "cpc") return train::run_cpc_pretraining(file, args.resume);
+    return train::run_detector_training(file, args.resume);
   }
   const std::string effective = file.to_json();
   train::RunConfig run = train::read_run_config(file);
