@@ -1,7 +1,5 @@
 // `kiln tokenizer train`, `kiln train`, `kiln eval`, `kiln generate`:
 // decoder language models end to end.
-#include <omp.h>
-
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -18,12 +16,12 @@
 #include "kiln/data/shard.hpp"
 #include "kiln/data/subword.hpp"
 #include "kiln/models/gpt/generate.hpp"
-#include "kiln/train/speech_runs.hpp"
 #include "kiln/train/bert_runs.hpp"
 #include "kiln/train/checkpoint.hpp"
-#include "kiln/train/lm_trainer.hpp"
+#include "kiln/train/lm_batches.hpp"
+#include "kiln/train/lm_runs.hpp"
 #include "kiln/train/plot.hpp"
-#include "kiln/train/run_config.hpp"
+#include "kiln/train/speech_runs.hpp"
 #include "kiln/train/text_corpus.hpp"
 
 namespace kiln::cli {
@@ -38,20 +36,6 @@ struct TokenizerTrainArgs {
   std::string input, output;
 };
 
-data::Tokenizer train_tokenizer(const std::string& type, int64_t vocab_size, const fs::path& input,
-                                const fs::path& output) {
-  if (type == "bytes") {
-    data::Tokenizer t = data::Tokenizer::bytes();
-    t.save(output);
-    return t;
-  }
-  data::SentencePieceOptions options;
-  options.model_type = type;
-  options.vocab_size = vocab_size;
-  options.threads = std::max(1, omp_get_max_threads());
-  fmt::print(stderr, "training a SentencePiece {} tokenizer ({} pieces) on {}\n", type, vocab_size, input.string());
-  return data::Tokenizer::train_sentencepiece(input, output, options);
-}
 
 struct TrainArgs {
   std::string config;
@@ -71,63 +55,7 @@ void train_on(const TrainArgs& args, train::Communicator& comm) {
     if (arch == "cpc") return train::run_cpc_pretraining(file, args.resume);
     return train::run_detector_training(file, args.resume);
   }
-  const std::string effective = file.to_json();
-  train::RunConfig run = train::read_run_config(file);
-  if (run.threads > 0) omp_set_num_threads(static_cast<int>(run.threads));
-  fs::create_directories(run.run_dir);
-
-  const bool reuse_tokenizer = fs::exists(run.tokenizer_dir / "tokenizer_config.json");
-  // One rank trains a missing tokenizer; the others load what it wrote.
-  if (!reuse_tokenizer && comm.is_root())
-    train_tokenizer(run.tokenizer_kind, run.tokenizer.vocab_size, run.train_text, run.tokenizer_dir);
-  comm.barrier();
-  const data::Tokenizer tokenizer = data::Tokenizer::load(run.tokenizer_dir);
-  run.model.vocab_size = tokenizer.vocab_size();
-  run.model.validate();
-  // Prepared shards (kiln data prepare) are read as they are; text is tokenised now.
-  auto tokens_of = [&](const fs::path& path, const char* label) {
-    if (path.extension() == ".bin") {
-      KILN_CHECK(reuse_tokenizer, "{}: a prepared shard needs the tokenizer it was made with (set tokenizer.dir)",
-                 path.string());
-      return data::TokenShard::open(path).all_tokens();
-    }
-    return train::encode_documents(path, tokenizer, label);
-  };
-  std::vector<int32_t> train_tokens = tokens_of(run.train_text, "train");
-  std::vector<int32_t> valid_tokens = tokens_of(run.valid_text, "valid");
-  for (const auto* tokens : {&train_tokens, &valid_tokens})
-    for (int32_t id : *tokens)
-      KILN_CHECK(id >= 0 && id < tokenizer.vocab_size(), "the data holds token id {}, outside the tokenizer's {} ids",
-                 id, tokenizer.vocab_size());
-  const train::LmBatches batches(std::move(train_tokens), std::move(valid_tokens), tokenizer.eos_id(), run.batch_size,
-                                 run.context, run.layout, run.seed);
-  models::GptModel model(run.model, run.seed);
-  if (comm.size() > 1)
-    fmt::print(stderr, "rank {} of {} ({}): {} of {} sequences of every batch\n", comm.rank(), comm.size(), comm.backend(),
-               (comm.rank() + 1) * run.batch_size / comm.size() - comm.rank() * run.batch_size / comm.size(),
-               run.batch_size);
-  if (comm.is_root())
-    fmt::print(stderr, "model: {} layers, d_model {}, {} heads ({} kv), {:.2f}M parameters; tokenizer {}\n",
-             run.model.n_layer, run.model.d_model, run.model.n_head, run.model.n_kv_head,
-             static_cast<double>(run.model.parameter_count()) / 1e6, tokenizer.description());
-  if (comm.is_root())
-    fmt::print(stderr, "data: {} train tokens, {} validation tokens; {} tokens per step; threads {}\n",
-             batches.train_tokens(), batches.valid_tokens(), batches.tokens_per_batch() * run.train.grad_accum,
-             omp_get_max_threads());
-  train::LmTrainer trainer(model, batches, run.train, run.run_dir, run.tokenizer_dir,
-                           nlohmann::json::parse(effective), &comm);
-  if (args.resume) {
-    const auto latest = train::latest_checkpoint(run.run_dir);
-    KILN_CHECK(latest.has_value(), "--resume: {} has no checkpoint yet", run.run_dir.string());
-    trainer.resume(*latest);
-    if (comm.is_root()) fmt::print(stderr, "resumed from {}\n", latest->string());
-  }
-  const train::TrainResult result = trainer.run();
-  if (!comm.is_root()) return;
-  fmt::print("step {}: train loss {:.4f}, validation loss {:.4f} nats/token, perplexity {:.2f} ({} tokens), {:.0f} tokens/s\n",
-             result.last_step, result.last_train_loss, result.last_eval.loss, result.last_eval.perplexity,
-             result.last_eval.tokens, result.tokens_per_second);
-  fmt::print("checkpoint: {}\n", (run.run_dir / "checkpoints" / "latest").string());
+  train::run_lm_training(file, args.resume, comm);
 }
 
 // Under mpirun a failing rank says why, then ends every rank: the others may
@@ -298,7 +226,7 @@ void add_lm_commands(CLI::App& app) {
   tok_train->add_option("-o,--output", tok->output, "Folder to write the tokenizer to")->required();
   tok_train->callback([tok] {
     KILN_CHECK(tok->type == "bytes" || !tok->input.empty(), "tokenizer train: --input is required for {}", tok->type);
-    const data::Tokenizer t = train_tokenizer(tok->type, tok->vocab_size, tok->input, tok->output);
+    const data::Tokenizer t = train::train_tokenizer(tok->type, tok->vocab_size, tok->input, tok->output);
     fmt::print("{}: {}\n", tok->output, t.description());
   });
 
