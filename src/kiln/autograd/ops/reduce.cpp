@@ -2,6 +2,7 @@
 
 #include "kiln/autograd/function.hpp"
 #include "kiln/kernels/cpu/map.hpp"
+#include "kiln/kernels/cpu/reduce.hpp"
 
 namespace kiln::ops {
 
@@ -37,15 +38,7 @@ Tensor sum_dim_forward(const Tensor& x, int64_t dim, bool keepdim, double factor
   const Split3 s = split_around(c.shape(), dim);
   Tensor out = Tensor::empty(reduced_shape(c.shape(), dim, keepdim), c.dtype());
   KILN_DISPATCH_FLOATING(c.dtype(), "sum", [&] {
-    const scalar_t* p = c.data<scalar_t>();
-    scalar_t* o = out.data<scalar_t>();
-    for (int64_t a = 0; a < s.outer; ++a) {
-      for (int64_t b = 0; b < s.inner; ++b) {
-        double acc = 0;
-        for (int64_t i = 0; i < s.n; ++i) acc += p[(a * s.n + i) * s.inner + b];
-        o[a * s.inner + b] = static_cast<scalar_t>(acc * factor);
-      }
-    }
+    cpu::sum_middle(c.data<scalar_t>(), s.outer, s.n, s.inner, factor, out.data<scalar_t>());
   });
   return out;
 }
@@ -56,10 +49,7 @@ Tensor spread(const Tensor& g, const Shape& shape, int64_t dim, bool keepdim, do
   Tensor out = Tensor::empty(shape, g.dtype());
   out.copy_(gk.expand(shape));
   if (factor != 1.0) {
-    KILN_DISPATCH_FLOATING(out.dtype(), "mean", [&] {
-      scalar_t* p = out.data<scalar_t>();
-      for (int64_t i = 0; i < out.numel(); ++i) p[i] = static_cast<scalar_t>(p[i] * factor);
-    });
+    KILN_DISPATCH_FLOATING(out.dtype(), "mean", [&] { cpu::scale(out.data<scalar_t>(), out.numel(), factor); });
   }
   return out;
 }
@@ -111,27 +101,13 @@ Tensor max(const Tensor& x, int64_t dim, bool keepdim) {
   Tensor out = Tensor::empty(reduced_shape(c.shape(), dim, keepdim), c.dtype());
   std::vector<int64_t> argmax(static_cast<size_t>(s.outer * s.inner));
   KILN_DISPATCH_FLOATING(c.dtype(), "max", [&] {
-    const scalar_t* p = c.data<scalar_t>();
-    scalar_t* o = out.data<scalar_t>();
-    for (int64_t a = 0; a < s.outer; ++a) {
-      for (int64_t b = 0; b < s.inner; ++b) {
-        int64_t best = 0;
-        for (int64_t i = 1; i < s.n; ++i)
-          if (p[(a * s.n + i) * s.inner + b] > p[(a * s.n + best) * s.inner + b]) best = i;
-        argmax[a * s.inner + b] = best;
-        o[a * s.inner + b] = p[(a * s.n + best) * s.inner + b];
-      }
-    }
+    cpu::max_middle(c.data<scalar_t>(), s.outer, s.n, s.inner, out.data<scalar_t>(), argmax.data());
   });
   return record("max", {x}, {out}, [shape = c.shape(), s, argmax = std::move(argmax)](const TensorList& g) {
     Tensor grad = Tensor::zeros(shape, g[0].dtype());
     const Tensor gc = g[0].contiguous();
     KILN_DISPATCH_FLOATING(grad.dtype(), "max", [&] {
-      scalar_t* d = grad.data<scalar_t>();
-      const scalar_t* gp = gc.data<scalar_t>();
-      for (int64_t a = 0; a < s.outer; ++a)
-        for (int64_t b = 0; b < s.inner; ++b)
-          d[(a * s.n + argmax[a * s.inner + b]) * s.inner + b] = gp[a * s.inner + b];
+      cpu::max_middle_backward(gc.data<scalar_t>(), argmax.data(), s.outer, s.n, s.inner, grad.data<scalar_t>());
     });
     return TensorList{grad};
   })[0];

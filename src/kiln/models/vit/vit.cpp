@@ -12,6 +12,7 @@
 #include "kiln/autograd/ops/shape.hpp"
 #include "kiln/base/error.hpp"
 #include "kiln/base/philox.hpp"
+#include "kiln/kernels/cpu/patchify.hpp"
 #include "kiln/models/parameters.hpp"
 
 namespace kiln::models {
@@ -35,44 +36,23 @@ int64_t VitConfig::parameter_count() const {
          (n_classes > 0 ? d * n_classes + n_classes : 0);
 }
 
-Tensor patches_chw(const Tensor& images, int64_t p) {
+namespace {
+
+Tensor patchify_images(const Tensor& images, int64_t p, cpu::PatchLayout layout) {
   KILN_CHECK(images.dim() == 4 && images.size(2) % p == 0 && images.size(3) % p == 0,
              "images must be [B, C, H, W] with H and W multiples of the patch size {}, got {}", p, images.describe());
   const Tensor x = images.to(DType::f32).contiguous();
-  const int64_t b = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3), gh = h / p, gw = w / p;
-  Tensor out = Tensor::empty({b, gh * gw, c * p * p});
-  const float* in = x.data<float>();
-  float* o = out.data<float>();
-  for (int64_t n = 0; n < b; ++n)
-    for (int64_t r = 0; r < gh; ++r)
-      for (int64_t q = 0; q < gw; ++q) {
-        float* patch = o + ((n * gh + r) * gw + q) * c * p * p;
-        for (int64_t ch = 0; ch < c; ++ch)
-          for (int64_t i = 0; i < p; ++i)
-            for (int64_t j = 0; j < p; ++j)
-              patch[(ch * p + i) * p + j] = in[((n * c + ch) * h + r * p + i) * w + q * p + j];
-      }
+  const cpu::ImageGeometry g{x.size(0), x.size(1), x.size(2), x.size(3), p};
+  Tensor out = Tensor::empty({g.batch, (g.height / p) * (g.width / p), g.channels * p * p});
+  cpu::patchify(x.data<float>(), g, layout, out.data<float>());
   return out;
 }
 
-Tensor patchify_hwc(const Tensor& images, int64_t p) {
-  KILN_CHECK(images.dim() == 4 && images.size(2) % p == 0 && images.size(3) % p == 0,
-             "images must be [B, C, H, W] with H and W multiples of the patch size {}, got {}", p, images.describe());
-  const Tensor x = images.to(DType::f32).contiguous();
-  const int64_t b = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3), gh = h / p, gw = w / p;
-  Tensor out = Tensor::empty({b, gh * gw, p * p * c});
-  const float* in = x.data<float>();
-  float* o = out.data<float>();
-  for (int64_t n = 0; n < b; ++n)
-    for (int64_t r = 0; r < gh; ++r)
-      for (int64_t q = 0; q < gw; ++q)
-        for (int64_t i = 0; i < p; ++i)
-          for (int64_t j = 0; j < p; ++j)
-            for (int64_t ch = 0; ch < c; ++ch)
-              o[((n * gh + r) * gw + q) * p * p * c + (i * p + j) * c + ch] =
-                  in[((n * c + ch) * h + r * p + i) * w + q * p + j];
-  return out;
-}
+}  // namespace
+
+Tensor patches_chw(const Tensor& images, int64_t p) { return patchify_images(images, p, cpu::PatchLayout::chw); }
+
+Tensor patchify_hwc(const Tensor& images, int64_t p) { return patchify_images(images, p, cpu::PatchLayout::hwc); }
 
 Tensor unpatchify_hwc(const Tensor& patches, int64_t p, int64_t c) {
   const int64_t b = patches.size(0), n = patches.size(1);
@@ -81,16 +61,7 @@ Tensor unpatchify_hwc(const Tensor& patches, int64_t p, int64_t c) {
              "unpatchify: expected [B, g², {}] patches, got {}", p * p * c, patches.describe());
   const Tensor x = patches.contiguous();
   Tensor out = Tensor::empty({b, c, g * p, g * p});
-  const float* in = x.data<float>();
-  float* o = out.data<float>();
-  const int64_t side = g * p;
-  for (int64_t s = 0; s < b; ++s)
-    for (int64_t r = 0; r < g; ++r)
-      for (int64_t q = 0; q < g; ++q)
-        for (int64_t i = 0; i < p; ++i)
-          for (int64_t j = 0; j < p; ++j)
-            for (int64_t ch = 0; ch < c; ++ch)
-              o[((s * c + ch) * side + r * p + i) * side + q * p + j] = in[((s * n) + r * g + q) * p * p * c + (i * p + j) * c + ch];
+  cpu::unpatchify(x.data<float>(), {b, c, g * p, g * p, p}, cpu::PatchLayout::hwc, out.data<float>());
   return out;
 }
 
