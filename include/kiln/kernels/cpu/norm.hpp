@@ -25,4 +25,8 @@ void norm_backward(const float* x, const float* w, const float* g, const float* 
 void norm_backward(const double* x, const double* w, const double* g, const double* mean, const double* rstd,
                    double* dx, double* dw, double* db, int64_t rows, int64_t d, bool subtract_mean);
 
+// Each of `rows` rows of n elements in place: (x − mean) / sqrt(var + eps),
+// var unbiased (n − 1), accumulated in double (MAE's normalised pixel targets).
+void standardize_rows(float* x, int64_t rows, int64_t n, double eps);
+
 }  // namespace kiln::cpu

@@ -125,4 +125,17 @@ void norm_backward(const double* x, const double* w, const double* g, const doub
   backward(x, w, g, mean, rstd, dx, dw, db, rows, d, subtract_mean);
 }
 
+void standardize_rows(float* x, int64_t rows, int64_t n, double eps) {
+  for (int64_t row = 0; row < rows; ++row) {
+    float* t = x + row * n;
+    double mean = 0, var = 0;
+    for (int64_t i = 0; i < n; ++i) mean += t[i];
+    mean /= static_cast<double>(n);
+    for (int64_t i = 0; i < n; ++i) var += (t[i] - mean) * (t[i] - mean);
+    var /= static_cast<double>(std::max<int64_t>(n - 1, 1));
+    const double scale = 1.0 / std::sqrt(var + eps);
+    for (int64_t i = 0; i < n; ++i) t[i] = static_cast<float>((t[i] - mean) * scale);
+  }
+}
+
 }  // namespace kiln::cpu

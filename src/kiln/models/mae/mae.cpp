@@ -12,6 +12,7 @@
 #include "kiln/autograd/ops/shape.hpp"
 #include "kiln/base/error.hpp"
 #include "kiln/base/philox.hpp"
+#include "kiln/kernels/cpu/norm.hpp"
 #include "kiln/models/parameters.hpp"
 
 namespace kiln::models {
@@ -134,17 +135,7 @@ MaeOutput MaeModel::forward(const Tensor& images, const PatchMask& mask) const {
   out.target = patchify_hwc(images, e.patch_size);
   if (config_.norm_pix_loss) {
     // Per patch: (x − μ) / sqrt(σ² + 1e-6) with the unbiased variance, as the reference.
-    float* t = out.target.data<float>();
-    const int64_t k = out.target.size(2);
-    for (int64_t row = 0; row < b * l; ++row) {
-      double mean = 0, var = 0;
-      for (int64_t i = 0; i < k; ++i) mean += t[row * k + i];
-      mean /= static_cast<double>(k);
-      for (int64_t i = 0; i < k; ++i) var += (t[row * k + i] - mean) * (t[row * k + i] - mean);
-      var /= static_cast<double>(std::max<int64_t>(k - 1, 1));
-      const double scale = 1.0 / std::sqrt(var + 1e-6);
-      for (int64_t i = 0; i < k; ++i) t[row * k + i] = static_cast<float>((t[row * k + i] - mean) * scale);
-    }
+    cpu::standardize_rows(out.target.data<float>(), b * l, out.target.size(2), 1e-6);
   }
   const Tensor per_patch = ops::mean(ops::square(ops::sub(out.pred, out.target)), 2);  // [B, N]
   const double removed = static_cast<double>(b * l - b * mask.keep);
