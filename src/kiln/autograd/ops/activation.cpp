@@ -5,6 +5,7 @@
 #include "kiln/autograd/function.hpp"
 #include "kiln/kernels/cpu/fast_math.hpp"
 #include "kiln/kernels/cpu/map.hpp"
+#include "kiln/kernels/cpu/swiglu.hpp"
 
 namespace kiln::ops {
 
@@ -43,15 +44,6 @@ T sigmoid_of(T x) {
   return cpu::fast_sigmoid(x);
 }
 
-template <typename T>
-void swiglu_backward(const T* g, const T* gate, const T* up, T* d_gate, T* d_up, int64_t n) {
-#pragma omp parallel for simd if (n > 65536)
-  for (int64_t i = 0; i < n; ++i) {
-    const T s = sigmoid_of(gate[i]);
-    d_gate[i] = g[i] * up[i] * s * (T(1) + gate[i] * (T(1) - s));
-    d_up[i] = g[i] * gate[i] * s;
-  }
-}
 
 }  // namespace
 
@@ -91,7 +83,7 @@ Tensor swiglu(const Tensor& gate, const Tensor& up) {
     const Tensor gg = g[0].contiguous(), a = gate.contiguous(), b = up.contiguous();
     Tensor d_gate = Tensor::empty(a.shape(), a.dtype()), d_up = Tensor::empty(a.shape(), a.dtype());
     KILN_DISPATCH_FLOATING(a.dtype(), "swiglu", [&] {
-      swiglu_backward(gg.data<scalar_t>(), a.data<scalar_t>(), b.data<scalar_t>(), d_gate.data<scalar_t>(),
+      cpu::swiglu_backward(gg.data<scalar_t>(), a.data<scalar_t>(), b.data<scalar_t>(), d_gate.data<scalar_t>(),
                       d_up.data<scalar_t>(), a.numel());
     });
     return TensorList{d_gate, d_up};
