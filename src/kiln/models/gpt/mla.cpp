@@ -11,6 +11,7 @@
 #include "kiln/autograd/ops/norm.hpp"
 #include "kiln/autograd/ops/rope.hpp"
 #include "kiln/autograd/ops/shape.hpp"
+#include "kiln/kernels/cpu/decode_attention.hpp"
 #include "kiln/models/gpt/model.hpp"
 
 namespace kiln::models {
@@ -24,38 +25,6 @@ struct MlaProjections {
   Tensor latent;          // ĉ = RMSNorm_kv(c^KV) [B, T, d_c]
   Tensor k_rope;          // [B, T, 1, d_rope] (rotated, shared by all heads)
 };
-
-// Scores q̃·ĉ_j + q^R·k^R_j over the cached latents ĉ [cap, 1, d_c] and
-// rotated keys k^R [cap, 1, d_rope]; returns the weighted latent sums [T_new, H, d_c].
-Tensor absorbed_attention(const Tensor& absorbed_q, const Tensor& latents, const Tensor& rope_keys, int64_t start,
-                          double scale) {
-  const int64_t t_new = absorbed_q.size(0), heads = absorbed_q.size(1), dc = latents.size(2), dr = rope_keys.size(2);
-  Tensor z = Tensor::zeros({t_new, heads, dc});
-  const float* c = latents.data<float>();
-  const float* r = rope_keys.data<float>();
-  std::vector<float> scores(static_cast<size_t>(start + t_new));
-  for (int64_t s = 0; s < t_new; ++s)
-    for (int64_t h = 0; h < heads; ++h) {
-      const float* q = absorbed_q.data<float>() + (s * heads + h) * (dc + dr);
-      const int64_t visible = start + s + 1;
-      float best = -INFINITY;
-      for (int64_t j = 0; j < visible; ++j) {
-        float dot = 0;
-        for (int64_t i = 0; i < dc; ++i) dot += q[i] * c[j * dc + i];
-        for (int64_t i = 0; i < dr; ++i) dot += q[dc + i] * r[j * dr + i];
-        scores[j] = dot * static_cast<float>(scale);
-        best = std::max(best, scores[j]);
-      }
-      float total = 0;
-      for (int64_t j = 0; j < visible; ++j) total += scores[j] = std::exp(scores[j] - best);
-      float* out = z.data<float>() + (s * heads + h) * dc;
-      for (int64_t j = 0; j < visible; ++j) {
-        const float w = scores[j] / total;
-        for (int64_t i = 0; i < dc; ++i) out[i] += w * c[j * dc + i];
-      }
-    }
-  return z;
-}
 
 }  // namespace
 
@@ -134,32 +103,13 @@ Tensor GptModel::decode_mla_attention(int64_t layer, const Tensor& h, const Tens
     // weighted latent sum is lifted by W_UV afterwards (linearity).
     const Tensor q_nope = x.q_nope.select(0, 0).contiguous(), q_rope = x.q_rope.select(0, 0).contiguous();
     const Tensor w = w_ukv.contiguous();
-    Tensor absorbed_q = Tensor::zeros({t_new, heads, dc + dr});
-    const float* wq = w.data<float>();
-    for (int64_t s = 0; s < t_new; ++s)
-      for (int64_t hh = 0; hh < heads; ++hh) {
-        float* out = absorbed_q.data<float>() + (s * heads + hh) * (dc + dr);
-        const float* qn = q_nope.data<float>() + (s * heads + hh) * dn;
-        for (int64_t i = 0; i < dn; ++i) {
-          const float* row = wq + (hh * (dn + dv) + i) * dc;
-          for (int64_t j = 0; j < dc; ++j) out[j] += qn[i] * row[j];
-        }
-        const float* qr = q_rope.data<float>() + (s * heads + hh) * dr;
-        for (int64_t j = 0; j < dr; ++j) out[dc + j] = qr[j];
-      }
-    const Tensor z = absorbed_attention(absorbed_q, cache.keys[slot], cache.values[slot], start, scale);
-    attended = Tensor::zeros({t_new, heads, dv});
-    for (int64_t s = 0; s < t_new; ++s)
-      for (int64_t hh = 0; hh < heads; ++hh) {
-        const float* zz = z.data<float>() + (s * heads + hh) * dc;
-        float* o = attended.data<float>() + (s * heads + hh) * dv;
-        for (int64_t i = 0; i < dv; ++i) {
-          const float* row = wq + (hh * (dn + dv) + dn + i) * dc;
-          float acc = 0;
-          for (int64_t j = 0; j < dc; ++j) acc += row[j] * zz[j];
-          o[i] = acc;
-        }
-      }
+    const cpu::LatentAttentionShape shape{t_new, heads, dc, dr, dn, dv, start};
+    Tensor absorbed_q = Tensor::empty({t_new, heads, dc + dr}), z = Tensor::empty({t_new, heads, dc});
+    cpu::absorb_queries(q_nope.data<float>(), q_rope.data<float>(), w.data<float>(), shape, absorbed_q.data<float>());
+    cpu::latent_attention(absorbed_q.data<float>(), cache.keys[slot].data<float>(), cache.values[slot].data<float>(),
+                          shape, static_cast<float>(scale), z.data<float>());
+    attended = Tensor::empty({t_new, heads, dv});
+    cpu::lift_latents(z.data<float>(), w.data<float>(), shape, attended.data<float>());
   }
   return ops::linear(attended.reshape({1, t_new, heads * dv}), param(p + "self_attn.o_proj.weight"));
 }

@@ -20,6 +20,7 @@
 #include "kiln/autograd/ops/rope.hpp"
 #include "kiln/autograd/ops/shape.hpp"
 #include "kiln/base/philox.hpp"
+#include "kiln/kernels/cpu/decode_attention.hpp"
 namespace kiln::models {
 
 namespace {
@@ -385,39 +386,11 @@ KvCache GptModel::new_mtp_cache(int64_t capacity, bool mla_absorbed) const {
 }
 
 Tensor cached_attention(const Tensor& q, const Tensor& keys, const Tensor& values, int64_t start, double scale_factor) {
-  const int64_t t_new = q.size(0), heads = q.size(1), dk = q.size(2), kv_heads = keys.size(1), dv = values.size(2);
-  const int64_t group = heads / kv_heads;
-  const auto scale = static_cast<float>(scale_factor);
-  Tensor out = Tensor::zeros({t_new, heads, dv});
+  const cpu::CachedAttentionShape shape{q.size(0), q.size(1), keys.size(1), q.size(2), values.size(2), start};
+  Tensor out = Tensor::empty({shape.t_new, shape.heads, shape.dv});
   const Tensor qc = q.contiguous();
-  const float* pq = qc.data<float>();
-  const float* pk = keys.data<float>();
-  const float* pv = values.data<float>();
-  float* po = out.data<float>();
-  std::vector<float> scores(static_cast<size_t>(start + t_new));
-  for (int64_t s = 0; s < t_new; ++s) {
-    const int64_t visible = start + s + 1;
-    for (int64_t h = 0; h < heads; ++h) {
-      const int64_t g = h / group;
-      const float* qv = pq + (s * heads + h) * dk;
-      float best = -INFINITY;
-      for (int64_t j = 0; j < visible; ++j) {
-        const float* kv = pk + (j * kv_heads + g) * dk;
-        float dot = 0;
-        for (int64_t i = 0; i < dk; ++i) dot += qv[i] * kv[i];
-        scores[j] = dot * scale;
-        best = std::max(best, scores[j]);
-      }
-      float total = 0;
-      for (int64_t j = 0; j < visible; ++j) total += scores[j] = std::exp(scores[j] - best);
-      float* o = po + (s * heads + h) * dv;
-      for (int64_t j = 0; j < visible; ++j) {
-        const float w = scores[j] / total;
-        const float* vv = pv + (j * kv_heads + g) * dv;
-        for (int64_t i = 0; i < dv; ++i) o[i] += w * vv[i];
-      }
-    }
-  }
+  cpu::cached_attention(qc.data<float>(), keys.data<float>(), values.data<float>(), shape,
+                        static_cast<float>(scale_factor), out.data<float>());
   return out;
 }
 
