@@ -7,6 +7,7 @@
 #include "kiln/base/error.hpp"
 #include "kiln/io/atomic_file.hpp"
 #include "kiln/models/gpt/config_io.hpp"
+#include "kiln/train/model_folder.hpp"
 
 namespace kiln::train {
 
@@ -45,17 +46,12 @@ fs::path save_checkpoint(const fs::path& run_dir, int64_t step, const models::Gp
   const fs::path root = run_dir / "checkpoints";
   fs::create_directories(root);
   const std::string name = fmt::format("step-{:07}", step);
-  const fs::path staging = root / (name + fmt::format(".partial-{}", ::getpid()));
-  fs::remove_all(staging);
-  fs::create_directories(staging);
-  write_text(staging / "config.json", models::gpt_config_json(config).dump(2) + "\n");
-  io::save_safetensors(staging / "model.safetensors", weights, {{"format", "pt"}});
-  if (!optimizer.empty()) io::save_safetensors(staging / "trainer_state.safetensors", optimizer);
-  write_text(staging / "trainer_state.json", trainer_state.dump(2) + "\n");
-  if (!tokenizer_dir.empty()) fs::copy(tokenizer_dir, staging / "tokenizer", fs::copy_options::recursive);
   const fs::path final_path = root / name;
-  fs::remove_all(final_path);
-  fs::rename(staging, final_path);
+  save_model_folder(final_path, models::gpt_config_json(config), weights, [&](const fs::path& staging) {
+    if (!optimizer.empty()) io::save_safetensors(staging / "trainer_state.safetensors", optimizer);
+    write_text(staging / "trainer_state.json", trainer_state.dump(2) + "\n");
+    if (!tokenizer_dir.empty()) fs::copy(tokenizer_dir, staging / "tokenizer", fs::copy_options::recursive);
+  });
   // Swap the `latest` link atomically: a new link under a temporary name, renamed over the old.
   const fs::path temporary_link = root / fmt::format("latest.partial-{}", ::getpid());
   fs::remove(temporary_link);
@@ -72,10 +68,11 @@ Checkpoint load_checkpoint(const fs::path& path, bool with_optimizer) {
                path.string());
     folder = *latest;
   }
+  ModelFolder model = load_model_folder(folder, "a kiln checkpoint");
   Checkpoint checkpoint;
   checkpoint.folder = folder;
-  checkpoint.config = models::gpt_config_from_json(read_json(folder / "config.json"), (folder / "config.json").string());
-  checkpoint.weights = io::load_safetensors(folder / "model.safetensors").tensors;
+  checkpoint.config = models::gpt_config_from_json(model.config, (folder / "config.json").string());
+  checkpoint.weights = std::move(model.weights);
   checkpoint.trainer_state = fs::exists(folder / "trainer_state.json") ? read_json(folder / "trainer_state.json")
                                                                        : nlohmann::json::object();
   if (with_optimizer) {

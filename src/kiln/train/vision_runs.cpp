@@ -86,14 +86,6 @@ void save_model(const fs::path& dir, const nlohmann::json& config, const std::ma
   save_model_folder(dir, config, weights);
 }
 
-nlohmann::json read_config_json(const fs::path& dir) {
-  std::ifstream in(dir / "config.json");
-  KILN_CHECK(in.good(), "{}: no config.json (is it a kiln vit/mae run or checkpoint folder?)", dir.string());
-  const nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
-  KILN_CHECK(!j.is_discarded(), "{}: config.json is not valid JSON", (dir / "config.json").string());
-  return j;
-}
-
 fs::path model_dir(const fs::path& run_or_model) {
   return fs::exists(run_or_model / "config.json") ? run_or_model : run_or_model / "model";
 }
@@ -114,16 +106,16 @@ void report(const Evaluation& e, int64_t classes, const fs::path& dir, const std
 }
 
 models::VitModel load_vit(const fs::path& dir) {
-  models::VitModel model(models::vit_config_from_json(read_config_json(dir), (dir / "config.json").string()), 0);
-  model.load_parameters(io::load_safetensors(dir / "model.safetensors").tensors);
+  ModelFolder folder = load_model_folder(dir, "a kiln ViT run");
+  models::VitModel model(models::vit_config_from_json(folder.config, (folder.dir / "config.json").string()), 0);
+  model.load_parameters(folder.weights);
   return model;
 }
 
 models::MaeModel load_mae(const fs::path& dir) {
-  const nlohmann::json j = read_config_json(dir);
-  const models::MaeConfig m = models::mae_config_from_json(j, (dir / "config.json").string());
-  models::MaeModel model(m, 0);
-  model.load_parameters(io::load_safetensors(dir / "model.safetensors").tensors);
+  ModelFolder folder = load_model_folder(dir, "a kiln MAE run");
+  models::MaeModel model(models::mae_config_from_json(folder.config, (folder.dir / "config.json").string()), 0);
+  model.load_parameters(folder.weights);
   return model;
 }
 
