@@ -120,6 +120,14 @@ TEST_F(LmCli, BadInputsAreOneLineErrors) {
   expect_error(run(train_args("unknown", "--set model.n_layr=3")), "unknown key 'model.n_layr'");
   expect_error(run(train_args("range", "--set model.n_layer=0")), "model.n_layer");
   expect_error(run(train_args("long", "--set train.context=100 --set model.max_seq_len=64")), "max_seq_len");
+  // Paths that are no files, and a batch no machine could hold: one line each, no internal error.
+  expect_error(run(train_args("dir", "--set data.train=.")), "data.train: '.' is a directory");
+  expect_error(run(train_args("device", "--set data.valid=/dev/zero")), "not a regular file");
+  expect_error(run(train_args("name", "--set data.train=" + std::string(5000, 'a'))), "…': File name too long");
+  expect_error(run(train_args("batch", "--set train.batch_size=1073741824")), "for the logits and their gradient");
+  const Result enum_value = run(train_args("enum", "--set 'model.arch=\"lla\\nma\"'"));
+  expect_error(enum_value, "got 'lla\\x0ama'");
+  EXPECT_EQ(enum_value.output.find("internal error"), std::string::npos) << enum_value.output;
 
   // A checkpoint of another architecture cannot be resumed into this run.
   ASSERT_EQ(run(train_args("arch", "--set train.steps=2")).status, 0);

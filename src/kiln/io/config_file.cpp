@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "kiln/base/error.hpp"
+#include "kiln/base/printable.hpp"
 
 namespace kiln::io {
 
@@ -49,7 +50,7 @@ ConfigFile ConfigFile::parse(std::string_view text, std::string source_name) {
 
 void ConfigFile::apply_override(const std::string& assignment) {
   const size_t eq = assignment.find('=');
-  KILN_CHECK(eq != std::string::npos && eq > 0, "--set {}: expected section.key=value", assignment);
+  KILN_CHECK(eq != std::string::npos && eq > 0, "--set {}: expected section.key=value", printable(assignment));
   const std::string key = assignment.substr(0, eq);
   const std::string value = assignment.substr(eq + 1);
   toml::table parsed;
@@ -59,7 +60,7 @@ void ConfigFile::apply_override(const std::string& assignment) {
     parsed = toml::table{{"v", value}};  // a bare word is a string
   }
   const std::vector<std::string> parts = split_key(key);
-  KILN_CHECK(!parts.empty(), "--set {}: empty key", assignment);
+  KILN_CHECK(!parts.empty(), "--set {}: empty key", printable(assignment));
   toml::table* table = &table_;
   for (size_t i = 0; i + 1 < parts.size(); ++i) {
     toml::node* next = table->get(parts[i]);
@@ -67,7 +68,7 @@ void ConfigFile::apply_override(const std::string& assignment) {
       table->insert(parts[i], toml::table{});
       next = table->get(parts[i]);
     }
-    KILN_CHECK(next->is_table(), "--set {}: '{}' is not a section", assignment, parts[i]);
+    KILN_CHECK(next->is_table(), "--set {}: '{}' is not a section", printable(assignment), printable(parts[i]));
     table = next->as_table();
   }
   table->insert_or_assign(parts.back(), *parsed.get("v"));
@@ -119,7 +120,7 @@ std::string ConfigFile::get_string(const std::string& key, const std::string& fa
   if (!allowed.empty() && std::find(allowed.begin(), allowed.end(), value) == allowed.end()) {
     std::string options;
     for (const auto& a : allowed) options += (options.empty() ? "" : ", ") + a;
-    bad_value(key, fmt::format("one of {}, got '{}'", options, value));
+    bad_value(key, fmt::format("one of {}, got '{}'", options, printable(value)));
   }
   return value;
 }
@@ -142,7 +143,7 @@ void ConfigFile::check_all_used() const {
   std::vector<std::string> keys;
   collect_keys(table_, "", keys);
   for (const std::string& key : keys)
-    KILN_CHECK(used_.count(key) != 0, "{}: unknown key '{}'", source_, key);
+    KILN_CHECK(used_.count(key) != 0, "{}: unknown key '{}'", source_, printable(key));
 }
 
 std::string ConfigFile::to_json() const {

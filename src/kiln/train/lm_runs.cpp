@@ -8,6 +8,8 @@
 #include <fmt/format.h>
 
 #include "kiln/base/error.hpp"
+#include "kiln/base/memory.hpp"
+#include "kiln/io/input_file.hpp"
 #include "kiln/data/shard.hpp"
 #include "kiln/train/checkpoint.hpp"
 #include "kiln/train/lm_trainer.hpp"
@@ -33,10 +35,31 @@ data::Tokenizer train_tokenizer(const std::string& type, int64_t vocab_size, con
   return data::Tokenizer::train_sentencepiece(input, output, options);
 }
 
+namespace {
+
+// The logits of one rank's batch and their gradient alone take
+// 8·B·T·V bytes: a batch that could never fit this machine is refused before
+// anything is allocated for it (in long double: the product overflows int64
+// for the sizes the config's ranges allow).
+void check_batch_fits(const RunConfig& run, int64_t vocab, int ranks) {
+  const long double per_rank = static_cast<long double>(run.batch_size) / ranks;
+  const long double bytes = 8.0L * per_rank * static_cast<long double>(run.context) * static_cast<long double>(vocab);
+  const auto memory = static_cast<long double>(physical_memory_bytes());
+  KILN_CHECK(bytes <= memory,
+             "train.batch_size = {} with train.context = {} and {} tokens in the vocabulary needs {:.1f} GiB for the "
+             "logits and their gradient alone; this machine has {:.1f} GiB",
+             run.batch_size, run.context, vocab, static_cast<double>(bytes / (1L << 30)),
+             static_cast<double>(memory / (1L << 30)));
+}
+
+}  // namespace
+
 void run_lm_training(io::ConfigFile& file, bool resume, Communicator& comm) {
   const std::string effective = file.to_json();
   RunConfig run = read_run_config(file);
   if (run.threads > 0) omp_set_num_threads(static_cast<int>(run.threads));
+  io::check_input_file(run.train_text, "data.train");
+  io::check_input_file(run.valid_text, "data.valid");
   fs::create_directories(run.run_dir);
 
   const bool reuse_tokenizer = fs::exists(run.tokenizer_dir / "tokenizer_config.json");
@@ -47,6 +70,7 @@ void run_lm_training(io::ConfigFile& file, bool resume, Communicator& comm) {
   const data::Tokenizer tokenizer = data::Tokenizer::load(run.tokenizer_dir);
   run.model.vocab_size = tokenizer.vocab_size();
   run.model.validate();
+  check_batch_fits(run, tokenizer.vocab_size(), comm.size());
   // Prepared shards (kiln data prepare) are read as they are; text is tokenised now.
   auto tokens_of = [&](const fs::path& path, const char* label) {
     if (path.extension() == ".bin") {
