@@ -14,8 +14,14 @@
 
 namespace kiln::train {
 
+// Removes what writers killed mid-write left in `folder`: staging folders
+// (`<name>.partial-<pid>`), temporaries (`<name>.tmp.<pid>`), and previous
+// folders renamed away (`<name>.old-<pid>`, put back when `<name>` is missing),
+// for processes that no longer exist.
+void remove_stale_temporaries(const std::filesystem::path& folder);
+
 // Calls `write(staging)` to fill a fresh folder beside `dir`, then renames it
-// to `dir` (replacing what was there).
+// to `dir` (replacing what was there). Stale temporaries beside it go first.
 void write_folder_staged(const std::filesystem::path& dir,
                          const std::function<void(const std::filesystem::path& staging)>& write);
 

@@ -1,8 +1,13 @@
 #include "kiln/train/model_folder.hpp"
 
+#include <signal.h>
 #include <unistd.h>
 
+#include <cerrno>
+
 #include <fstream>
+#include <system_error>
+#include <vector>
 
 #include <fmt/core.h>
 
@@ -13,9 +18,41 @@ namespace kiln::train {
 
 namespace fs = std::filesystem;
 
+namespace {
+
+bool process_is_gone(const std::string& pid_text) {
+  if (pid_text.empty() || pid_text.size() > 9 || pid_text.find_first_not_of("0123456789") != std::string::npos)
+    return false;
+  const auto pid = static_cast<pid_t>(std::stol(pid_text));
+  return pid != ::getpid() && ::kill(pid, 0) == -1 && errno == ESRCH;
+}
+
+}  // namespace
+
+void remove_stale_temporaries(const fs::path& folder) {
+  std::error_code error;
+  std::vector<fs::path> entries;
+  for (const auto& entry : fs::directory_iterator(folder, error)) entries.push_back(entry.path());
+  for (const fs::path& path : entries) {
+    const std::string name = path.filename().string();
+    for (const std::string marker : {".partial-", ".old-", ".tmp."}) {
+      const size_t at = name.rfind(marker);
+      if (at == std::string::npos || at == 0 || !process_is_gone(name.substr(at + marker.size()))) continue;
+      const fs::path complete = folder / name.substr(0, at);
+      // A writer killed between its two renames left the previous folder under
+      // its .old- name and nothing under the real one: put it back.
+      if (marker == ".old-" && !fs::exists(fs::symlink_status(complete, error)))
+        fs::rename(path, complete, error);
+      else
+        fs::remove_all(path, error);
+    }
+  }
+}
+
 void write_folder_staged(const fs::path& dir, const std::function<void(const fs::path&)>& write) {
   const fs::path parent = dir.parent_path().empty() ? fs::path(".") : dir.parent_path();
   fs::create_directories(parent);
+  remove_stale_temporaries(parent);
   const fs::path staging = parent / fmt::format("{}.partial-{}", dir.filename().string(), ::getpid());
   fs::remove_all(staging);
   fs::create_directories(staging);

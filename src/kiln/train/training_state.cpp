@@ -85,6 +85,7 @@ std::ofstream open_metrics(const fs::path& path, bool resume, int64_t resumed_st
     }
   }
   if (!path.parent_path().empty()) fs::create_directories(path.parent_path());
+  remove_stale_temporaries(path.parent_path().empty() ? fs::path(".") : path.parent_path());
   {
     // Renamed into place: a crash here keeps the old file rather than a cut one.
     io::AtomicFile file(path);
