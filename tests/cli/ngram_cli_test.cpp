@@ -87,6 +87,59 @@ TEST_F(NgramCli, BadInputsAreCleanOneLineErrors) {
                        "must not decrease", out);
 }
 
+// lmplz's --prune accepts a unigram threshold, and --discount-fallback takes
+// zero to three values (none: 0.5 1 1.5; fewer than three: the last repeats).
+TEST_F(NgramCli, UnigramPruningAndFallbackValues) {
+  const std::string toy = std::string(KILN_TEST_DATA_DIR) + "/ngram/kenlm-toy/";
+  const fs::path pruned = dir_ / "pruned.arpa";
+  const Result r = run("build --order 3 --prune 1 1 2 " + toy + "corpus.txt -o " + pruned.string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  std::ifstream in(pruned);
+  const std::string arpa(std::istreambuf_iterator<char>(in), {});
+  EXPECT_EQ(arpa.find("\tbone\t"), std::string::npos) << "a word seen once is pruned";
+  EXPECT_NE(arpa.find("\t</s>\t"), std::string::npos) << "the specials stay";
+
+  const fs::path tiny = write("tiny.txt", "a a b a\nb a a b\n");
+  auto model = [&](const std::string& fallback, const std::string& name) {
+    const fs::path out = dir_ / name;
+    const Result built = run("build --order 3 " + fallback + " " + tiny.string() + " -o " + out.string());
+    EXPECT_EQ(built.status, 0) << fallback << ": " << built.output;
+    std::ifstream f(out);
+    return std::string(std::istreambuf_iterator<char>(f), {});
+  };
+  const std::string by_default = model("--discount-fallback", "default.arpa");
+  EXPECT_EQ(model("--discount-fallback 0.5 1 1.5", "explicit.arpa"), by_default);
+  EXPECT_NE(model("--discount-fallback 0.4 0.9 1.2", "own.arpa"), by_default);
+  EXPECT_EQ(model("--discount-fallback 0.4 0.9", "two.arpa"), model("--discount-fallback 0.4 0.9 0.9", "three.arpa"));
+  const Result report = run("build --order 3 --discount-fallback 0.4 0.9 1.2 " + tiny.string() + " -o " +
+                            (dir_ / "r.arpa").string());
+  EXPECT_NE(report.output.find("D1=0.4 D2=0.9 D3+=1.2 (fallback)"), std::string::npos) << report.output;
+
+  const fs::path out = dir_ / "bad.arpa";
+  expect_clean_failure("build --order 3 --discount-fallback 1.5 " + tiny.string() + " -o " + out.string(),
+                       "D1 = 1.5 is outside [0, 1]", out);
+  expect_clean_failure("build --order 3 --discount-fallback 0.1 0.2 0.3 0.4 " + tiny.string() + " -o " + out.string(),
+                       "at most 3 values", out);
+  expect_clean_failure("build --order 3 --discount-fallback 0.5 x " + tiny.string() + " -o " + out.string(),
+                       "'x' is not a number", out);
+}
+
+// --limit-vocab keeps only n-grams of listed words; the others score as <unk>.
+TEST_F(NgramCli, LimitVocabKeepsOnlyListedWords) {
+  const std::string toy = std::string(KILN_TEST_DATA_DIR) + "/ngram/kenlm-toy/";
+  const fs::path out = dir_ / "limited.arpa";
+  const Result r = run("build --order 3 --limit-vocab " + write("vocab.txt", "the cat\nsat\n").string() + " " + toy +
+                       "corpus.txt -o " + out.string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  std::ifstream in(out);
+  const std::string arpa(std::istreambuf_iterator<char>(in), {});
+  EXPECT_EQ(arpa.rfind("\\data\\\nngram 1=6\n", 0), 0u) << arpa.substr(0, 60);
+  EXPECT_EQ(arpa.find("dog"), std::string::npos);
+  expect_clean_failure("build --order 3 --limit-vocab " + (dir_ / "missing.txt").string() + " " + toy +
+                           "corpus.txt -o " + (dir_ / "none.arpa").string(),
+                       "missing.txt: cannot open", dir_ / "none.arpa");
+}
+
 // Every malformed ARPA is refused by compile and by query with the file and
 // line, and compile leaves nothing behind.
 TEST_F(NgramCli, MalformedArpaFilesNameTheLine) {

@@ -14,7 +14,7 @@
 
 namespace kiln::ngram {
 
-using Discount = std::array<double, 3>;  // D1, D2, D3+
+using Discount = std::array<float, 3>;  // D1, D2, D3+ (float, as lmplz keeps them)
 
 struct EstimateOptions {
   std::vector<uint64_t> prune;            // per order, last value repeated; empty = none
