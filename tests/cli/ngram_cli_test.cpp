@@ -98,6 +98,8 @@ TEST_F(NgramCli, UnigramPruningAndFallbackValues) {
   const std::string arpa(std::istreambuf_iterator<char>(in), {});
   EXPECT_EQ(arpa.find("\tbone\t"), std::string::npos) << "a word seen once is pruned";
   EXPECT_NE(arpa.find("\t</s>\t"), std::string::npos) << "the specials stay";
+  std::ifstream lmplz_pruned(toy + "order3_prune_1_1_2.arpa");
+  EXPECT_EQ(arpa, std::string(std::istreambuf_iterator<char>(lmplz_pruned), {})) << "lmplz --prune 1 1 2 wrote the same";
 
   const fs::path tiny = write("tiny.txt", "a a b a\nb a a b\n");
   auto model = [&](const std::string& fallback, const std::string& name) {
@@ -111,6 +113,8 @@ TEST_F(NgramCli, UnigramPruningAndFallbackValues) {
   EXPECT_EQ(model("--discount-fallback 0.5 1 1.5", "explicit.arpa"), by_default);
   EXPECT_NE(model("--discount-fallback 0.4 0.9 1.2", "own.arpa"), by_default);
   EXPECT_EQ(model("--discount-fallback 0.4 0.9", "two.arpa"), model("--discount-fallback 0.4 0.9 0.9", "three.arpa"));
+  std::ifstream lmplz(toy + "tiny_order3_fallback_0.4_0.9.arpa");  // lmplz --discount_fallback 0.4 0.9 on the same text
+  EXPECT_EQ(model("--discount-fallback 0.4 0.9", "again.arpa"), std::string(std::istreambuf_iterator<char>(lmplz), {}));
   const Result report = run("build --order 3 --discount-fallback 0.4 0.9 1.2 " + tiny.string() + " -o " +
                             (dir_ / "r.arpa").string());
   EXPECT_NE(report.output.find("D1=0.4 D2=0.9 D3+=1.2 (fallback)"), std::string::npos) << report.output;
@@ -135,9 +139,16 @@ TEST_F(NgramCli, LimitVocabKeepsOnlyListedWords) {
   const std::string arpa(std::istreambuf_iterator<char>(in), {});
   EXPECT_EQ(arpa.rfind("\\data\\\nngram 1=6\n", 0), 0u) << arpa.substr(0, 60);
   EXPECT_EQ(arpa.find("dog"), std::string::npos);
+  std::ifstream lmplz(toy + "order3_limit_vocab.arpa");  // lmplz --limit_vocab_file with the same words
+  EXPECT_EQ(arpa, std::string(std::istreambuf_iterator<char>(lmplz), {}));
   expect_clean_failure("build --order 3 --limit-vocab " + (dir_ / "missing.txt").string() + " " + toy +
                            "corpus.txt -o " + (dir_ / "none.arpa").string(),
                        "missing.txt: cannot open", dir_ / "none.arpa");
+  expect_clean_failure("build --order 3 --limit-vocab " + dir_.string() + " " + toy + "corpus.txt -o " +
+                           (dir_ / "none.arpa").string(),
+                       "is a directory, not a vocabulary list", dir_ / "none.arpa");
+  expect_clean_failure("build --order 3 " + dir_.string() + " -o " + (dir_ / "none.arpa").string(),
+                       "is a directory, not a corpus file", dir_ / "none.arpa");
 }
 
 // Every malformed ARPA is refused by compile and by query with the file and

@@ -90,6 +90,28 @@ TEST(NgramBuild, ArpaIsByteIdenticalToLmplzOnTheToyCorpus) {
   expect_same_arpa_bytes(build(kData / "kenlm-toy/corpus.txt", 3, pruned), kData / "kenlm-toy/order3_prune_0_1_1.arpa");
 }
 
+// The options beyond plain estimation, against lmplz's own files: a unigram
+// threshold, --limit_vocab_file, and --discount_fallback without and with values.
+TEST(NgramBuild, ArpaIsByteIdenticalToLmplzWithPruningLimitsAndFallbacks) {
+  const fs::path toy = kData / "kenlm-toy";
+  EstimateOptions pruned;
+  pruned.prune = {1, 1, 2};
+  expect_same_arpa_bytes(build(toy / "corpus.txt", 3, pruned), toy / "order3_prune_1_1_2.arpa");
+
+  std::ifstream in(toy / "corpus.txt");
+  Vocabulary vocab;
+  const CountResult counted = count_ngrams(in, "toy", vocab, {});
+  EstimateOptions limited;
+  limited.limit_vocab = std::set<WordId>{*vocab.find("the"), *vocab.find("cat"), *vocab.find("sat")};  // limit_vocab.txt
+  expect_same_arpa_bytes(estimate_kneser_ney(counted.counts, vocab, limited), toy / "order3_limit_vocab.arpa");
+
+  EstimateOptions fallback;
+  fallback.discount_fallback = Discount{0.5f, 1.0f, 1.5f};
+  expect_same_arpa_bytes(build(toy / "tiny.txt", 3, fallback), toy / "tiny_order3_fallback.arpa");
+  fallback.discount_fallback = Discount{0.4f, 0.9f, 0.9f};  // lmplz repeats the last value given
+  expect_same_arpa_bytes(build(toy / "tiny.txt", 3, fallback), toy / "tiny_order3_fallback_0.4_0.9.arpa");
+}
+
 TEST(NgramBuild, ArpaIsByteIdenticalToLmplzOnKjv) {
   expect_same_arpa_bytes(build(kData / "kenlm-small/train2000.txt", 3), kData / "kenlm-small/kjv2000.o3.arpa");
 }

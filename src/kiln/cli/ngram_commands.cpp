@@ -98,6 +98,14 @@ void run_build(const BuildArgs& a) {
   if (a.fallback_given) options.discount_fallback = parse_discount_fallback(a.fallback);
   options.kenlm_counts_of_counts = !a.no_kenlm_quirk;
 
+  // The vocabulary list is opened before counting, which may take long: an
+  // unreadable one would otherwise fail late, or silently prune every word.
+  std::ifstream list;
+  if (!a.limit_vocab.empty()) {
+    KILN_CHECK(!fs::is_directory(a.limit_vocab), "{}: is a directory, not a vocabulary list", a.limit_vocab);
+    list.open(a.limit_vocab);
+    KILN_CHECK(list.good(), "{}: cannot open the vocabulary list", a.limit_vocab);
+  }
   Vocabulary vocab;
   CountOptions count;
   count.order = a.order;
@@ -106,6 +114,7 @@ void run_build(const BuildArgs& a) {
   const bool from_stdin = a.input.empty() || a.input == "-";
   std::ifstream file;
   if (!from_stdin) {
+    KILN_CHECK(!fs::is_directory(a.input), "{}: is a directory, not a corpus file", a.input);
     file.open(a.input);
     KILN_CHECK(file.good(), "{}: cannot open the corpus", a.input);
   }
@@ -118,14 +127,13 @@ void run_build(const BuildArgs& a) {
   const auto start = std::chrono::steady_clock::now();
   CountResult counted = count_ngrams(in, source, vocab, count);
   bar.finish();
-  if (!a.limit_vocab.empty()) {
-    std::ifstream list(a.limit_vocab);
-    KILN_CHECK(list.good(), "{}: cannot open the vocabulary list", a.limit_vocab);
+  if (list.is_open()) {
     std::set<WordId> allowed;
     std::string line;
     while (std::getline(list, line))
       for (std::string_view w : split_words(line))
         if (auto id = vocab.find(w)) allowed.insert(*id);
+    KILN_CHECK(!list.bad(), "{}: read error", a.limit_vocab);
     options.limit_vocab = std::move(allowed);
   }
   EstimateReport report;
