@@ -255,6 +255,22 @@ TEST(NgramBuild, UnigramPruningDropsRareWordsButKeepsTheSpecials) {
     expect_every_context_sums_to_one(model, 1, fmt::format("toy order 3 pruned {} {} {}", threshold, threshold,
                                                            threshold + 1));
   }
+  // A threshold of at least the number of sentences (20) would make lmplz
+  // prune </s> yet still write it, with a header one unigram short; kiln keeps
+  // </s> as a word, and the file reads back.
+  EstimateOptions all;
+  all.prune = {20};
+  const BackoffModel model = estimate_kneser_ney(counted.counts, vocab, all);
+  const size_t frequent = static_cast<size_t>(std::count_if(raw.begin(), raw.end(), [](const auto& r) {
+    return r.first > kEos && r.second > 20;
+  }));
+  EXPECT_EQ(frequent, 1u);  // "the"
+  EXPECT_EQ(model.orders[0].size(), 3 + frequent);
+  EXPECT_LT(as_map(model).at("</s>").first, 0.0f);
+  const fs::path path = fs::temp_directory_path() / ("kiln_all_pruned_" + std::to_string(::getpid()) + ".arpa");
+  write_arpa(model, path);
+  EXPECT_EQ(read_arpa(path).orders[0].size(), 3 + frequent);
+  fs::remove(path);
 }
 
 // Floats in lmplz's form: shortest digits that read back as the same float,
