@@ -220,6 +220,11 @@ TEST_F(NgramCli, BuildsFromStdinAndHelpExplainsOptions) {
   const fs::path from_file = dir_ / "file.arpa", from_stdin = dir_ / "stdin.arpa";
   ASSERT_EQ(run("build --order 3 " + toy + "corpus.txt -o " + from_file.string()).status, 0);
   ASSERT_EQ(run("build --order 3 -o " + from_stdin.string() + " < " + toy + "corpus.txt").status, 0);
+  const fs::path from_device = dir_ / "device.arpa";  // a corpus path without a size (a pipe or device)
+  ASSERT_EQ(run("build --order 3 /dev/stdin -o " + from_device.string() + " < " + toy + "corpus.txt").status, 0);
+  std::ifstream c(from_device);
+  std::ifstream d(from_file);
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(c), {}), std::string(std::istreambuf_iterator<char>(d), {}));
   std::ifstream a(from_file), b(from_stdin);
   EXPECT_EQ(std::string(std::istreambuf_iterator<char>(a), {}), std::string(std::istreambuf_iterator<char>(b), {}));
   const Result help = run("build --help");

@@ -120,7 +120,10 @@ void run_build(const BuildArgs& a) {
   }
   std::istream& in = from_stdin ? std::cin : file;
   const std::string source = from_stdin ? "<stdin>" : a.input;
-  const int64_t total = from_stdin ? 0 : static_cast<int64_t>(fs::file_size(a.input));
+  // A pipe or device (<(zcat …), /dev/stdin) has no size: the progress display then shows bytes read only.
+  std::error_code no_size;
+  const uintmax_t size = from_stdin ? 0 : fs::file_size(a.input, no_size);
+  const int64_t total = no_size ? 0 : static_cast<int64_t>(size);
   ProgressBar bar("count", total, "B");
   if (a.progress) bar.set_enabled(true);
   count.progress = [&](uint64_t bytes) { bar.update(static_cast<int64_t>(bytes)); };
