@@ -99,7 +99,7 @@ TEST_F(NgramCli, UnigramPruningAndFallbackValues) {
   EXPECT_EQ(arpa.find("\tbone\t"), std::string::npos) << "a word seen once is pruned";
   EXPECT_NE(arpa.find("\t</s>\t"), std::string::npos) << "the specials stay";
   std::ifstream lmplz_pruned(toy + "order3_prune_1_1_2.arpa");
-  EXPECT_EQ(arpa, std::string(std::istreambuf_iterator<char>(lmplz_pruned), {})) << "lmplz --prune 1 1 2 wrote the same";
+  EXPECT_EQ(arpa, std::string(std::istreambuf_iterator<char>(lmplz_pruned), {})) << "lmplz --prune 1 1 2 wrote this";
 
   const fs::path tiny = write("tiny.txt", "a a b a\nb a a b\n");
   auto model = [&](const std::string& fallback, const std::string& name) {

@@ -102,7 +102,8 @@ TEST(NgramBuild, ArpaIsByteIdenticalToLmplzWithPruningLimitsAndFallbacks) {
   Vocabulary vocab;
   const CountResult counted = count_ngrams(in, "toy", vocab, {});
   EstimateOptions limited;
-  limited.limit_vocab = std::set<WordId>{*vocab.find("the"), *vocab.find("cat"), *vocab.find("sat")};  // limit_vocab.txt
+  // The words of limit_vocab.txt.
+  limited.limit_vocab = std::set<WordId>{*vocab.find("the"), *vocab.find("cat"), *vocab.find("sat")};
   expect_same_arpa_bytes(estimate_kneser_ney(counted.counts, vocab, limited), toy / "order3_limit_vocab.arpa");
 
   EstimateOptions fallback;

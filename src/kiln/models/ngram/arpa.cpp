@@ -32,7 +32,8 @@ void append_number(std::string& out, float value) {
     if (c >= '0' && c <= '9') digits += c;
   int exponent = 0;
   const std::string_view exponent_text = text.substr(e + 1);
-  std::from_chars(exponent_text.data() + (exponent_text[0] == '+'), exponent_text.data() + exponent_text.size(), exponent);
+  const char* exponent_end = exponent_text.data() + exponent_text.size();
+  std::from_chars(exponent_text.data() + (exponent_text[0] == '+'), exponent_end, exponent);
   if (value < 0) out += '-';
   const int length = static_cast<int>(digits.size());
   if (exponent < -6 || exponent >= 21) {

@@ -162,7 +162,8 @@ std::array<uint64_t, 4> counts_of_counts(const Level& level, bool top, bool kenl
 // double, then D_j = j − (j+1)·y·n_{j+1} / n_j, each step rounded to float.
 std::optional<Discount> closed_form(const std::array<uint64_t, 4>& n) {
   if (n[0] == 0 || n[1] == 0 || n[2] == 0) return std::nullopt;
-  const float y = static_cast<float>(n[0]) / static_cast<float>(static_cast<double>(n[0]) + 2.0 * static_cast<double>(n[1]));
+  const double n1_plus_2n2 = static_cast<double>(n[0]) + 2.0 * static_cast<double>(n[1]);
+  const float y = static_cast<float>(n[0]) / static_cast<float>(n1_plus_2n2);
   Discount d{};
   for (size_t j = 1; j <= 3; ++j) {
     const float scaled = static_cast<float>(j + 1) * y * static_cast<float>(n[j]);
@@ -183,7 +184,7 @@ float discounted(const Discount& d, uint64_t count) { return static_cast<float>(
 struct ContextSums {
   uint64_t denominator = 0;
   uint64_t pruned_mass = 0;
-  std::array<uint32_t, 3> kept_with_count{};
+  std::array<uint32_t, 3> kept_with_count{};  // children differ in their last word: fewer than 2^32
 
   void add(uint64_t count, bool pruned) {
     denominator += count;
