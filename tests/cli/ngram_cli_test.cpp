@@ -87,6 +87,70 @@ TEST_F(NgramCli, BadInputsAreCleanOneLineErrors) {
                        "must not decrease", out);
 }
 
+// lmplz's --prune accepts a unigram threshold, and --discount-fallback takes
+// zero to three values (none: 0.5 1 1.5; fewer than three: the last repeats).
+TEST_F(NgramCli, UnigramPruningAndFallbackValues) {
+  const std::string toy = std::string(KILN_TEST_DATA_DIR) + "/ngram/kenlm-toy/";
+  const fs::path pruned = dir_ / "pruned.arpa";
+  const Result r = run("build --order 3 --prune 1 1 2 " + toy + "corpus.txt -o " + pruned.string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  std::ifstream in(pruned);
+  const std::string arpa(std::istreambuf_iterator<char>(in), {});
+  EXPECT_EQ(arpa.find("\tbone\t"), std::string::npos) << "a word seen once is pruned";
+  EXPECT_NE(arpa.find("\t</s>\t"), std::string::npos) << "the specials stay";
+  std::ifstream lmplz_pruned(toy + "order3_prune_1_1_2.arpa");
+  EXPECT_EQ(arpa, std::string(std::istreambuf_iterator<char>(lmplz_pruned), {})) << "lmplz --prune 1 1 2 wrote this";
+
+  const fs::path tiny = write("tiny.txt", "a a b a\nb a a b\n");
+  auto model = [&](const std::string& fallback, const std::string& name) {
+    const fs::path out = dir_ / name;
+    const Result built = run("build --order 3 " + fallback + " " + tiny.string() + " -o " + out.string());
+    EXPECT_EQ(built.status, 0) << fallback << ": " << built.output;
+    std::ifstream f(out);
+    return std::string(std::istreambuf_iterator<char>(f), {});
+  };
+  const std::string by_default = model("--discount-fallback", "default.arpa");
+  EXPECT_EQ(model("--discount-fallback 0.5 1 1.5", "explicit.arpa"), by_default);
+  EXPECT_NE(model("--discount-fallback 0.4 0.9 1.2", "own.arpa"), by_default);
+  EXPECT_EQ(model("--discount-fallback 0.4 0.9", "two.arpa"), model("--discount-fallback 0.4 0.9 0.9", "three.arpa"));
+  std::ifstream lmplz(toy + "tiny_order3_fallback_0.4_0.9.arpa");  // lmplz --discount_fallback 0.4 0.9 on the same text
+  EXPECT_EQ(model("--discount-fallback 0.4 0.9", "again.arpa"), std::string(std::istreambuf_iterator<char>(lmplz), {}));
+  const Result report = run("build --order 3 --discount-fallback 0.4 0.9 1.2 " + tiny.string() + " -o " +
+                            (dir_ / "r.arpa").string());
+  EXPECT_NE(report.output.find("D1=0.4 D2=0.9 D3+=1.2 (fallback)"), std::string::npos) << report.output;
+
+  const fs::path out = dir_ / "bad.arpa";
+  expect_clean_failure("build --order 3 --discount-fallback 1.5 " + tiny.string() + " -o " + out.string(),
+                       "D1 = 1.5 is outside [0, 1]", out);
+  expect_clean_failure("build --order 3 --discount-fallback 0.1 0.2 0.3 0.4 " + tiny.string() + " -o " + out.string(),
+                       "at most 3 values", out);
+  expect_clean_failure("build --order 3 --discount-fallback 0.5 x " + tiny.string() + " -o " + out.string(),
+                       "'x' is not a number", out);
+}
+
+// --limit-vocab keeps only n-grams of listed words; the others score as <unk>.
+TEST_F(NgramCli, LimitVocabKeepsOnlyListedWords) {
+  const std::string toy = std::string(KILN_TEST_DATA_DIR) + "/ngram/kenlm-toy/";
+  const fs::path out = dir_ / "limited.arpa";
+  const Result r = run("build --order 3 --limit-vocab " + write("vocab.txt", "the cat\nsat\n").string() + " " + toy +
+                       "corpus.txt -o " + out.string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  std::ifstream in(out);
+  const std::string arpa(std::istreambuf_iterator<char>(in), {});
+  EXPECT_EQ(arpa.rfind("\\data\\\nngram 1=6\n", 0), 0u) << arpa.substr(0, 60);
+  EXPECT_EQ(arpa.find("dog"), std::string::npos);
+  std::ifstream lmplz(toy + "order3_limit_vocab.arpa");  // lmplz --limit_vocab_file with the same words
+  EXPECT_EQ(arpa, std::string(std::istreambuf_iterator<char>(lmplz), {}));
+  expect_clean_failure("build --order 3 --limit-vocab " + (dir_ / "missing.txt").string() + " " + toy +
+                           "corpus.txt -o " + (dir_ / "none.arpa").string(),
+                       "missing.txt: cannot open", dir_ / "none.arpa");
+  expect_clean_failure("build --order 3 --limit-vocab " + dir_.string() + " " + toy + "corpus.txt -o " +
+                           (dir_ / "none.arpa").string(),
+                       "is a directory, not a vocabulary list", dir_ / "none.arpa");
+  expect_clean_failure("build --order 3 " + dir_.string() + " -o " + (dir_ / "none.arpa").string(),
+                       "is a directory, not a corpus file", dir_ / "none.arpa");
+}
+
 // Every malformed ARPA is refused by compile and by query with the file and
 // line, and compile leaves nothing behind.
 TEST_F(NgramCli, MalformedArpaFilesNameTheLine) {
@@ -156,6 +220,11 @@ TEST_F(NgramCli, BuildsFromStdinAndHelpExplainsOptions) {
   const fs::path from_file = dir_ / "file.arpa", from_stdin = dir_ / "stdin.arpa";
   ASSERT_EQ(run("build --order 3 " + toy + "corpus.txt -o " + from_file.string()).status, 0);
   ASSERT_EQ(run("build --order 3 -o " + from_stdin.string() + " < " + toy + "corpus.txt").status, 0);
+  const fs::path from_device = dir_ / "device.arpa";  // a corpus path without a size (a pipe or device)
+  ASSERT_EQ(run("build --order 3 /dev/stdin -o " + from_device.string() + " < " + toy + "corpus.txt").status, 0);
+  std::ifstream c(from_device);
+  std::ifstream d(from_file);
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(c), {}), std::string(std::istreambuf_iterator<char>(d), {}));
   std::ifstream a(from_file), b(from_stdin);
   EXPECT_EQ(std::string(std::istreambuf_iterator<char>(a), {}), std::string(std::istreambuf_iterator<char>(b), {}));
   const Result help = run("build --help");

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <set>
 #include <sstream>
@@ -31,6 +32,7 @@ const fs::path kData = fs::path(KILN_TEST_DATA_DIR) / "ngram";
 using ArpaMap = std::map<std::string, std::pair<double, double>>;
 
 double probability_mass(const NgramIndex& model, const std::vector<std::string>& context_words);
+void expect_every_context_sums_to_one(const BackoffModel& model, size_t stride, const std::string& name);
 
 ArpaMap as_map(const BackoffModel& m) {
   ArpaMap out;
@@ -54,27 +56,65 @@ BackoffModel build(const fs::path& corpus, int order, const EstimateOptions& opt
   return estimate_kneser_ney(counted.counts, vocab, options);
 }
 
-void expect_same_model(const BackoffModel& ours, const fs::path& reference) {
-  const ArpaMap a = as_map(ours), b = as_map(read_arpa(reference));
-  ASSERT_EQ(a.size(), b.size()) << reference;
-  for (const auto& [ngram, values] : b) {
-    auto it = a.find(ngram);
-    ASSERT_NE(it, a.end()) << "missing " << ngram;
-    EXPECT_NEAR(it->second.first, values.first, 1e-6) << "log10 p of " << ngram;
-    EXPECT_NEAR(it->second.second, values.second, 1e-6) << "backoff of " << ngram;
-  }
+std::string file_bytes(const fs::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(f), {});
 }
 
-TEST(NgramBuild, MatchesKenLMOnTheToyCorpus) {
-  expect_same_model(build(kData / "kenlm-toy/corpus.txt", 3), kData / "kenlm-toy/order3.arpa");
-  expect_same_model(build(kData / "kenlm-toy/corpus.txt", 4), kData / "kenlm-toy/order4.arpa");
+// kiln's ARPA file must be lmplz's byte for byte: same n-grams in the same
+// order, every float computed in lmplz's float arithmetic and printed as KenLM
+// prints it. On a mismatch, the first differing line and how many differ.
+void expect_same_arpa_bytes(const BackoffModel& ours, const fs::path& reference) {
+  const fs::path path = fs::temp_directory_path() / ("kiln_arpa_" + std::to_string(::getpid()) + ".arpa");
+  write_arpa(ours, path);
+  const std::string mine = file_bytes(path), theirs = file_bytes(reference);
+  fs::remove(path);
+  if (mine == theirs) return;
+  std::istringstream a(mine), b(theirs);
+  std::string la, lb, first;
+  size_t line = 0, differing = 0;
+  while (std::getline(b, lb)) {
+    ++line;
+    if (!std::getline(a, la)) la = "<end of file>";
+    if (la == lb) continue;
+    if (differing++ == 0) first = fmt::format("line {}: kiln '{}' lmplz '{}'", line, la, lb);
+  }
+  ADD_FAILURE() << reference << ": " << differing << " of " << line << " lines differ; first at " << first;
+}
+
+TEST(NgramBuild, ArpaIsByteIdenticalToLmplzOnTheToyCorpus) {
+  expect_same_arpa_bytes(build(kData / "kenlm-toy/corpus.txt", 3), kData / "kenlm-toy/order3.arpa");
+  expect_same_arpa_bytes(build(kData / "kenlm-toy/corpus.txt", 4), kData / "kenlm-toy/order4.arpa");
   EstimateOptions pruned;
   pruned.prune = {0, 1, 1};
-  expect_same_model(build(kData / "kenlm-toy/corpus.txt", 3, pruned), kData / "kenlm-toy/order3_prune_0_1_1.arpa");
+  expect_same_arpa_bytes(build(kData / "kenlm-toy/corpus.txt", 3, pruned), kData / "kenlm-toy/order3_prune_0_1_1.arpa");
 }
 
-TEST(NgramBuild, MatchesKenLMOnKjv) {
-  expect_same_model(build(kData / "kenlm-small/train2000.txt", 3), kData / "kenlm-small/kjv2000.o3.arpa");
+// The options beyond plain estimation, against lmplz's own files: a unigram
+// threshold, --limit_vocab_file, and --discount_fallback without and with values.
+TEST(NgramBuild, ArpaIsByteIdenticalToLmplzWithPruningLimitsAndFallbacks) {
+  const fs::path toy = kData / "kenlm-toy";
+  EstimateOptions pruned;
+  pruned.prune = {1, 1, 2};
+  expect_same_arpa_bytes(build(toy / "corpus.txt", 3, pruned), toy / "order3_prune_1_1_2.arpa");
+
+  std::ifstream in(toy / "corpus.txt");
+  Vocabulary vocab;
+  const CountResult counted = count_ngrams(in, "toy", vocab, {});
+  EstimateOptions limited;
+  // The words of limit_vocab.txt.
+  limited.limit_vocab = std::set<WordId>{*vocab.find("the"), *vocab.find("cat"), *vocab.find("sat")};
+  expect_same_arpa_bytes(estimate_kneser_ney(counted.counts, vocab, limited), toy / "order3_limit_vocab.arpa");
+
+  EstimateOptions fallback;
+  fallback.discount_fallback = Discount{0.5f, 1.0f, 1.5f};
+  expect_same_arpa_bytes(build(toy / "tiny.txt", 3, fallback), toy / "tiny_order3_fallback.arpa");
+  fallback.discount_fallback = Discount{0.4f, 0.9f, 0.9f};  // lmplz repeats the last value given
+  expect_same_arpa_bytes(build(toy / "tiny.txt", 3, fallback), toy / "tiny_order3_fallback_0.4_0.9.arpa");
+}
+
+TEST(NgramBuild, ArpaIsByteIdenticalToLmplzOnKjv) {
+  expect_same_arpa_bytes(build(kData / "kenlm-small/train2000.txt", 3), kData / "kenlm-small/kjv2000.o3.arpa");
 }
 
 TEST(NgramBuild, DiscountsAndTheCountsOfCountsQuirk) {
@@ -128,6 +168,140 @@ TEST(NgramBuild, LimitVocabularyPrunesOtherWords) {
   EXPECT_FALSE(model.word_id("dog").has_value());
   const std::string_view sentence[] = {"the", "dog"};
   EXPECT_EQ(score_sentence(model, sentence, true).oov, 1u);
+}
+
+// log10 p(<unk>) as lmplz computes it, rebuilt from the trigram counts alone:
+// a unigram's adjusted count is the number of distinct words before it (the
+// bigram types are the last two words of the trigrams, padding included);
+// γ = (D1·k1 + D2·k2 + D3+·k3+ + adjusted counts of the dropped unigrams) /
+// Σ adjusted counts, where k_j counts kept unigrams of adjusted count j; and
+// p(<unk>) = γ · 1/V with V the number of surviving unigrams without <s>.
+// Everything in float in lmplz's order (its AddRight, MergeRight, Interpolate).
+float expected_unk_log10(const NgramCounts& trigrams, const Discount& d, const std::function<bool(WordId)>& dropped) {
+  std::set<std::pair<WordId, WordId>> bigrams;
+  for (size_t i = 0; i < trigrams.size(); ++i) bigrams.insert({trigrams.ngram(i)[1], trigrams.ngram(i)[2]});
+  std::map<WordId, uint64_t> adjusted;
+  for (const auto& [before, word] : bigrams) ++adjusted[word];
+  uint64_t denominator = 0, dropped_mass = 0, kept[3] = {0, 0, 0};
+  size_t surviving = 2;  // <unk> and <s>, which never occur after a word
+  for (const auto& [word, count] : adjusted) {
+    denominator += count;
+    if (dropped(word)) {
+      dropped_mass += count;
+    } else {
+      ++kept[std::min<uint64_t>(count, 3) - 1];
+      ++surviving;
+    }
+  }
+  float gamma = 0.0f;
+  for (int j = 0; j < 3; ++j) gamma += d[static_cast<size_t>(j)] * static_cast<float>(kept[j]);
+  gamma += static_cast<float>(dropped_mass);
+  gamma /= static_cast<float>(denominator);
+  const float uniform = static_cast<float>(1.0 / static_cast<double>(static_cast<float>(surviving - 1)));
+  return std::log10(gamma * uniform);
+}
+
+// lmplz --limit_vocab_file: every n-gram with a word outside the list is
+// pruned (its count joins its context's backoff mass), and the uniform
+// distribution the unigrams interpolate with covers only the surviving words
+// (lmplz's counts_pruned[0] − 1), not the corpus vocabulary. Here 3 listed
+// words + <unk> + </s> make V = 5 where the corpus has 13 words.
+TEST(NgramBuild, LimitVocabularyInterpolatesWithTheSurvivingVocabulary) {
+  std::ifstream in(kData / "kenlm-toy/corpus.txt");
+  Vocabulary vocab;
+  const CountResult counted = count_ngrams(in, "toy", vocab, {});
+  EstimateOptions limited;
+  limited.limit_vocab = std::set<WordId>{*vocab.find("the"), *vocab.find("cat"), *vocab.find("sat")};
+  EstimateReport report;
+  const BackoffModel model = estimate_kneser_ney(counted.counts, vocab, limited, &report);
+  EXPECT_EQ(model.orders[0].size(), 6u);
+  const float expected = expected_unk_log10(counted.counts, report.discounts[0], [&](WordId w) {
+    return w > kEos && limited.limit_vocab->count(w) == 0;
+  });
+  EXPECT_EQ(as_map(model).at("<unk>").first, expected);
+  EXPECT_NEAR(expected, -0.82833, 1e-5);  // γ/5; γ/16 (the corpus vocabulary, the old bug) would be −1.3334
+  expect_every_context_sums_to_one(model, 1, "toy order 3 limited to the cat sat");
+}
+
+// lmplz --prune with a unigram threshold (KenLM's AdjustCounts marks each
+// unigram whose raw count is at most the threshold; <unk>, <s> and </s> are
+// always kept): the dropped words' adjusted counts join the unigram backoff
+// mass and the uniform term counts only the surviving words. As thresholds
+// never decrease, the words of every surviving n-gram survive as unigrams.
+TEST(NgramBuild, UnigramPruningDropsRareWordsButKeepsTheSpecials) {
+  std::ifstream in(kData / "kenlm-toy/corpus.txt");
+  Vocabulary vocab;
+  const CountResult counted = count_ngrams(in, "toy", vocab, {});
+  std::map<WordId, uint64_t> raw;  // occurrences: each word ends exactly one padded trigram per occurrence
+  for (size_t i = 0; i < counted.counts.size(); ++i) raw[counted.counts.ngram(i)[2]] += counted.counts.counts[i];
+  for (uint64_t threshold : {1, 2}) {
+    EstimateOptions pruned;
+    pruned.prune = {threshold, threshold, threshold + 1};
+    EstimateReport report;
+    const BackoffModel model = estimate_kneser_ney(counted.counts, vocab, pruned, &report);
+    const ArpaMap m = as_map(model);
+    size_t dropped = 0;
+    for (WordId w = kEos + 1; w < vocab.size(); ++w) {
+      EXPECT_EQ(m.count(vocab.word(w)) == 1, raw[w] > threshold) << vocab.word(w) << " seen " << raw[w] << " times";
+      dropped += raw[w] <= threshold;
+    }
+    EXPECT_GT(dropped, 0u) << threshold;
+    EXPECT_TRUE(m.count("<unk>") && m.count("<s>") && m.count("</s>"));
+    for (const OrderTable& t : model.orders)
+      for (size_t i = 0; i < t.size(); ++i)
+        for (WordId w : t.ngram(i)) EXPECT_TRUE(m.count(model.vocab[w])) << model.vocab[w];
+    const float expected = expected_unk_log10(counted.counts, report.discounts[0],
+                                              [&](WordId w) { return w > kEos && raw[w] <= threshold; });
+    EXPECT_EQ(m.at("<unk>").first, expected) << threshold;
+    expect_every_context_sums_to_one(model, 1, fmt::format("toy order 3 pruned {} {} {}", threshold, threshold,
+                                                           threshold + 1));
+  }
+  // A threshold of at least the number of sentences (20) would make lmplz
+  // prune </s> yet still write it, with a header one unigram short; kiln keeps
+  // </s> as a word, and the file reads back.
+  EstimateOptions all;
+  all.prune = {20};
+  const BackoffModel model = estimate_kneser_ney(counted.counts, vocab, all);
+  const size_t frequent = static_cast<size_t>(std::count_if(raw.begin(), raw.end(), [](const auto& r) {
+    return r.first > kEos && r.second > 20;
+  }));
+  EXPECT_EQ(frequent, 1u);  // "the"
+  EXPECT_EQ(model.orders[0].size(), 3 + frequent);
+  EXPECT_LT(as_map(model).at("</s>").first, 0.0f);
+  const fs::path path = fs::temp_directory_path() / ("kiln_all_pruned_" + std::to_string(::getpid()) + ".arpa");
+  write_arpa(model, path);
+  EXPECT_EQ(read_arpa(path).orders[0].size(), 3 + frequent);
+  fs::remove(path);
+}
+
+// Floats in lmplz's form: shortest digits that read back as the same float,
+// decimal notation down to 10^-6, exponent form (no '+', no padding) below.
+TEST(NgramArpa, NumbersArePrintedAsKenLMPrintsThem) {
+  const std::vector<std::pair<float, std::string>> cases = {
+      {0.0f, "0"},          {-0.5f, "-0.5"},          {-100.0f, "-100"},      {-12.25f, "-12.25"},
+      {-0.00001234f, "-0.00001234"}, {-0.000001f, "-0.000001"}, {-9.5e-7f, "-9.5e-7"}, {-1.2345e-7f, "-1.2345e-7"},
+      {-1e-10f, "-1e-10"},  {-0.30103f, "-0.30103"},  {-1.4293128f, "-1.4293128"}};
+  BackoffModel model;
+  model.vocab = {"<unk>", "<s>", "</s>"};
+  OrderTable& t = model.orders.emplace_back();
+  t.n = 1;
+  for (size_t i = 0; i < cases.size(); ++i) {
+    if (i >= 3) model.vocab.push_back("w" + std::to_string(i));
+    t.words.push_back(static_cast<WordId>(i));
+    t.log10_prob.push_back(cases[i].first);
+    t.log10_backoff.push_back(0.0f);
+  }
+  const fs::path path = fs::temp_directory_path() / ("kiln_numbers_" + std::to_string(::getpid()) + ".arpa");
+  write_arpa(model, path);
+  std::istringstream lines(file_bytes(path));
+  fs::remove(path);
+  std::string line;
+  while (std::getline(lines, line) && line != "\\1-grams:") {
+  }
+  for (const auto& [value, text] : cases) {
+    ASSERT_TRUE(std::getline(lines, line));
+    EXPECT_EQ(line.substr(0, line.find('\t')), text) << value;
+  }
 }
 
 TEST(NgramBuild, SpilledBuildIsByteIdentical) {

@@ -1,5 +1,7 @@
 // `kiln ngram build | query | compile`: KenLM-compatible n-gram language models.
+#include <charconv>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -51,6 +53,25 @@ struct BuildArgs {
   bool no_kenlm_quirk = false, progress = false;
 };
 
+// lmplz's --discount_fallback: no values means 0.5 1 1.5; otherwise up to
+// three, the last repeated, each read as a float and within [0, j].
+Discount parse_discount_fallback(const std::vector<std::string>& text) {
+  KILN_CHECK(text.size() <= 3, "--discount-fallback takes at most 3 values (D1 D2 D3+), got {}", text.size());
+  if (text.empty()) return Discount{0.5f, 1.0f, 1.5f};
+  Discount d{};
+  for (size_t j = 0; j < 3; ++j) {
+    const std::string& v = text[std::min(j, text.size() - 1)];
+    float value = 0;
+    const auto [end, error] = std::from_chars(v.data(), v.data() + v.size(), value);
+    KILN_CHECK(error == std::errc() && end == v.data() + v.size() && std::isfinite(value),
+               "--discount-fallback: '{}' is not a number", v);
+    KILN_CHECK(value >= 0.0f && value <= static_cast<float>(j + 1), "--discount-fallback: D{} = {} is outside [0, {}]",
+               j + 1, v, j + 1);
+    d[j] = value;
+  }
+  return d;
+}
+
 void run_build(const BuildArgs& a) {
   KILN_CHECK(a.order >= 1 && a.order <= 10, "--order must be between 1 and 10, got {}", a.order);
   KILN_CHECK(!a.output.empty(), "ngram build: -o model.arpa is required");
@@ -66,33 +87,25 @@ void run_build(const BuildArgs& a) {
     }
   }
   if (!options.prune.empty()) {
-    KILN_CHECK(options.prune[0] == 0, "--prune: the unigram threshold must be 0 (lmplz does not prune unigrams)");
+    // A unigram threshold is allowed, as lmplz allows it: words seen at most
+    // that often are dropped, but never <unk>, <s> or </s>.
     KILN_CHECK(options.prune.size() <= static_cast<size_t>(a.order),
                "--prune: {} thresholds given for a model of order {}", options.prune.size(), a.order);
     for (size_t i = 1; i < options.prune.size(); ++i)
       KILN_CHECK(options.prune[i] >= options.prune[i - 1], "--prune: thresholds must not decrease ({} after {})",
                  options.prune[i], options.prune[i - 1]);
   }
-  if (a.fallback_given) {
-    KILN_CHECK(a.fallback.size() <= 3, "--discount-fallback takes at most 3 values");
-    Discount d{0.5, 1.0, 1.5};
-    std::vector<double> values;
-    for (const std::string& v : a.fallback) {
-      try {
-        values.push_back(std::stod(v));
-      } catch (const std::logic_error&) {
-        fail("--discount-fallback: '{}' is not a number", v);
-      }
-    }
-    for (size_t j = 0; j < 3 && !values.empty(); ++j) {
-      d[j] = values[std::min(j, values.size() - 1)];
-      KILN_CHECK(d[j] >= 0 && d[j] <= static_cast<double>(j + 1), "--discount-fallback: D{} = {} is outside [0, {}]",
-                 j + 1, d[j], j + 1);
-    }
-    options.discount_fallback = d;
-  }
+  if (a.fallback_given) options.discount_fallback = parse_discount_fallback(a.fallback);
   options.kenlm_counts_of_counts = !a.no_kenlm_quirk;
 
+  // The vocabulary list is opened before counting, which may take long: an
+  // unreadable one would otherwise fail late, or silently prune every word.
+  std::ifstream list;
+  if (!a.limit_vocab.empty()) {
+    KILN_CHECK(!fs::is_directory(a.limit_vocab), "{}: is a directory, not a vocabulary list", a.limit_vocab);
+    list.open(a.limit_vocab);
+    KILN_CHECK(list.good(), "{}: cannot open the vocabulary list", a.limit_vocab);
+  }
   Vocabulary vocab;
   CountOptions count;
   count.order = a.order;
@@ -101,26 +114,29 @@ void run_build(const BuildArgs& a) {
   const bool from_stdin = a.input.empty() || a.input == "-";
   std::ifstream file;
   if (!from_stdin) {
+    KILN_CHECK(!fs::is_directory(a.input), "{}: is a directory, not a corpus file", a.input);
     file.open(a.input);
     KILN_CHECK(file.good(), "{}: cannot open the corpus", a.input);
   }
   std::istream& in = from_stdin ? std::cin : file;
   const std::string source = from_stdin ? "<stdin>" : a.input;
-  const int64_t total = from_stdin ? 0 : static_cast<int64_t>(fs::file_size(a.input));
+  // A pipe or device (<(zcat …), /dev/stdin) has no size: the progress display then shows bytes read only.
+  std::error_code no_size;
+  const uintmax_t size = from_stdin ? 0 : fs::file_size(a.input, no_size);
+  const int64_t total = no_size ? 0 : static_cast<int64_t>(size);
   ProgressBar bar("count", total, "B");
   if (a.progress) bar.set_enabled(true);
   count.progress = [&](uint64_t bytes) { bar.update(static_cast<int64_t>(bytes)); };
   const auto start = std::chrono::steady_clock::now();
   CountResult counted = count_ngrams(in, source, vocab, count);
   bar.finish();
-  if (!a.limit_vocab.empty()) {
-    std::ifstream list(a.limit_vocab);
-    KILN_CHECK(list.good(), "{}: cannot open the vocabulary list", a.limit_vocab);
+  if (list.is_open()) {
     std::set<WordId> allowed;
     std::string line;
     while (std::getline(list, line))
       for (std::string_view w : split_words(line))
         if (auto id = vocab.find(w)) allowed.insert(*id);
+    KILN_CHECK(!list.bad(), "{}: read error", a.limit_vocab);
     options.limit_vocab = std::move(allowed);
   }
   EstimateReport report;
@@ -204,20 +220,23 @@ void add_ngram_commands(CLI::App& app) {
   CLI::App* build = ngram->add_subcommand("build", "Estimate an ARPA model from a corpus (one sentence per line), like lmplz");
   build->footer(
       "The corpus is UTF-8 text, one sentence per line, words separated by spaces or tabs; <s>, </s> and <unk>\n"
-      "are reserved and may not appear. The model is interpolated modified Kneser-Ney with lmplz's exact\n"
-      "probabilities and backoffs. The ARPA file appears only when complete.\n"
+      "are reserved and may not appear. The model is interpolated modified Kneser-Ney computed as lmplz computes\n"
+      "it (float arithmetic, same order of operations, same number format): the ARPA file is lmplz's byte for\n"
+      "byte on the reference corpora (docs/ngram.md). The ARPA file appears only when complete.\n"
       "Example: kiln ngram build --order 5 data/kjv/train.txt -o kjv5.arpa");
   build->add_option("corpus", b->input, "Corpus file, or - / nothing for stdin");
   build->add_option("-o,--output", b->output, "ARPA file to write")->required();
   build->add_option("--order", b->order, "Model order N (1–10)")->required();
-  build->add_option("--prune", b->prune, "Per-order raw-count thresholds, e.g. 0 1 1 (the last repeats)");
+  build->add_option("--prune", b->prune,
+                    "Per-order raw-count thresholds, e.g. 0 1 1 or 1 1 2 (non-decreasing; the last repeats)");
   build->add_option("--discount-fallback", b->fallback,
                     "Discounts D1 D2 D3+ for orders whose estimate fails (no values: 0.5 1 1.5)")
-      ->expected(0, 4);
+      ->expected(0, 16);  // room for too many values, refused with a clear message, and a corpus path handed back
   build->add_option("--memory", b->memory, "Counting memory budget; beyond it sorted runs spill to disk (e.g. 512M)")
       ->capture_default_str();
   build->add_option("--temp-dir", b->temp_dir, "Where spilled runs go (default: the system temp folder)");
-  build->add_option("--limit-vocab", b->limit_vocab, "Keep only n-grams whose words are all listed in this file");
+  build->add_option("--limit-vocab", b->limit_vocab,
+                    "Keep only n-grams whose words are all listed in this file (whitespace-separated)");
   build->add_flag("--progress", b->progress, "Show the progress display even when stderr is not a terminal");
   build->add_flag("--no-kenlm-quirk", b->no_kenlm_quirk,
                   "Counts-of-counts from adjusted counts only (lmplz uses one raw count per order)");

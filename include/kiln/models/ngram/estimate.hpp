@@ -3,7 +3,8 @@
 // (Heafield et al. 2013) step by step: <s> padding collapsed into shorter
 // n-grams, continuation counts for lower orders, three discounts per order
 // from counts-of-counts, pruning by raw count, interpolation down to the
-// uniform distribution over the vocabulary without <s>.
+// uniform distribution over the surviving vocabulary without <s> — all in
+// lmplz's float arithmetic and order of operations, so the ARPA file is its.
 #include <array>
 #include <optional>
 #include <set>
@@ -14,10 +15,10 @@
 
 namespace kiln::ngram {
 
-using Discount = std::array<double, 3>;  // D1, D2, D3+
+using Discount = std::array<float, 3>;  // D1, D2, D3+ (float, as lmplz keeps them)
 
 struct EstimateOptions {
-  std::vector<uint64_t> prune;            // per order, last value repeated; empty = none
+  std::vector<uint64_t> prune;  // per order, last value repeated; empty = none; <unk> <s> </s> never pruned
   std::optional<Discount> discount_fallback;  // used for orders whose closed form fails
   // lmplz enters the last n-gram of each lower order into counts-of-counts
   // with its raw count (an artefact of its streaming); on by default to match it.

@@ -16,9 +16,36 @@ namespace kiln::ngram {
 
 namespace {
 
+// A float as KenLM writes it (double-conversion's shortest form that reads
+// back as the same float, with decimal_in_shortest_low −6 and high 21): the
+// same digits as std::to_chars, laid out in decimal notation when the decimal
+// exponent lies in [−6, 21) — 0.00001234, -12.5 — and as d.ddde-7 otherwise.
 void append_number(std::string& out, float value) {
-  if (value == 0.0f) value = 0.0f;  // no "-0"
-  fmt::format_to(std::back_inserter(out), "{}", value);
+  if (value == 0.0f) value = 0.0f;  // no "-0" (lmplz never produces one)
+  char buffer[32];
+  const auto [end, error] = std::to_chars(buffer, buffer + sizeof buffer, value, std::chars_format::scientific);
+  KILN_CHECK(error == std::errc() && std::isfinite(value), "write_arpa: cannot write the number {}", value);
+  const std::string_view text(buffer, static_cast<size_t>(end - buffer));
+  const size_t e = text.find('e');
+  std::string digits;
+  for (char c : text.substr(0, e))
+    if (c >= '0' && c <= '9') digits += c;
+  int exponent = 0;
+  const std::string_view exponent_text = text.substr(e + 1);
+  const char* exponent_end = exponent_text.data() + exponent_text.size();
+  std::from_chars(exponent_text.data() + (exponent_text[0] == '+'), exponent_end, exponent);
+  if (value < 0) out += '-';
+  const int length = static_cast<int>(digits.size());
+  if (exponent < -6 || exponent >= 21) {
+    out += digits[0];
+    if (length > 1) out.append(".").append(digits, 1);
+    fmt::format_to(std::back_inserter(out), "e{}", exponent);
+    return;
+  }
+  const int point = exponent + 1;  // digits before the decimal point
+  if (point <= 0) out.append("0.").append(static_cast<size_t>(-point), '0').append(digits);
+  else if (point >= length) out.append(digits).append(static_cast<size_t>(point - length), '0');
+  else out.append(digits, 0, static_cast<size_t>(point)).append(".").append(digits, static_cast<size_t>(point));
 }
 
 }  // namespace

@@ -8,6 +8,15 @@
 #include "kiln/base/error.hpp"
 #include "kiln/models/ngram/ngram_lookup.hpp"
 
+// Every product here must be rounded to float before it is added, as in
+// lmplz (built without FMA): with -march=native the compiler would otherwise
+// fuse a*b+c into one FMA and the estimate would drift from lmplz's by an ULP.
+#if defined(__clang__)
+#pragma clang fp contract(off)
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
+#endif
+
 namespace kiln::ngram {
 
 namespace {
@@ -22,8 +31,8 @@ struct Level {
   std::vector<uint64_t> raw;      // occurrences in the corpus
   std::vector<uint32_t> suffix;   // position of the n-gram without its first word, one order down
   std::vector<uint8_t> pruned;
-  std::vector<double> prob;
-  std::vector<double> gamma;          // interpolation weight as a context; 0 if none
+  std::vector<float> prob;
+  std::vector<float> gamma;           // interpolation weight as a context; 0 if none
   std::vector<uint8_t> has_children;  // kept children at the next order
 
   size_t size() const { return words.size() / static_cast<size_t>(n); }
@@ -148,18 +157,50 @@ std::array<uint64_t, 4> counts_of_counts(const Level& level, bool top, bool kenl
   return n;
 }
 
+// Chen & Goodman's closed form (their eq. 26) in lmplz's float arithmetic and
+// order of operations: y = n1 / (n1 + 2·n2) with the denominator formed in
+// double, then D_j = j − (j+1)·y·n_{j+1} / n_j, each step rounded to float.
 std::optional<Discount> closed_form(const std::array<uint64_t, 4>& n) {
   if (n[0] == 0 || n[1] == 0 || n[2] == 0) return std::nullopt;
-  const double n1 = static_cast<double>(n[0]), n2 = static_cast<double>(n[1]), n3 = static_cast<double>(n[2]),
-               n4 = static_cast<double>(n[3]);
-  const double y = n1 / (n1 + 2 * n2);
-  const Discount d{1 - 2 * y * n2 / n1, 2 - 3 * y * n3 / n2, 3 - 4 * y * n4 / n3};
-  for (int j = 0; j < 3; ++j)
-    if (!(d[j] >= 0 && d[j] <= j + 1)) return std::nullopt;
+  const double n1_plus_2n2 = static_cast<double>(n[0]) + 2.0 * static_cast<double>(n[1]);
+  const float y = static_cast<float>(n[0]) / static_cast<float>(n1_plus_2n2);
+  Discount d{};
+  for (size_t j = 1; j <= 3; ++j) {
+    const float scaled = static_cast<float>(j + 1) * y * static_cast<float>(n[j]);
+    d[j - 1] = static_cast<float>(j) - scaled / static_cast<float>(n[j - 1]);
+    if (d[j - 1] < 0.0f || d[j - 1] > static_cast<float>(j)) return std::nullopt;
+  }
   return d;
 }
 
-double discount_of(const Discount& d, uint64_t count) { return count == 0 ? 0.0 : d[std::min<uint64_t>(count, 3) - 1]; }
+float discount_of(const Discount& d, uint64_t count) { return count == 0 ? 0.0f : d[std::min<uint64_t>(count, 3) - 1]; }
+
+// (a − D(a)) with a rounded to float first, as lmplz's Discount::Apply.
+float discounted(const Discount& d, uint64_t count) { return static_cast<float>(count) - discount_of(d, count); }
+
+// What lmplz sums over the children of one context, in integers: all their
+// adjusted counts, the counts of the pruned ones, and how many kept ones have
+// adjusted count 1, 2 and 3+.
+struct ContextSums {
+  uint64_t denominator = 0;
+  uint64_t pruned_mass = 0;
+  std::array<uint32_t, 3> kept_with_count{};  // children differ in their last word: fewer than 2^32
+
+  void add(uint64_t count, bool pruned) {
+    denominator += count;
+    if (pruned) pruned_mass += count;
+    else if (count > 0) ++kept_with_count[std::min<uint64_t>(count, 3) - 1];
+  }
+};
+
+// γ(h) = (D1·k1 + D2·k2 + D3·k3+ + pruned mass) / denominator, summed in
+// float in exactly this order (lmplz's AddRight).
+float interpolation_weight(const Discount& d, const ContextSums& s) {
+  float gamma = 0.0f;
+  for (size_t j = 0; j < 3; ++j) gamma += d[j] * static_cast<float>(s.kept_with_count[j]);
+  gamma += static_cast<float>(s.pruned_mass);
+  return gamma / static_cast<float>(s.denominator);
+}
 
 uint64_t threshold(const std::vector<uint64_t>& prune, int n) {
   if (prune.empty()) return 0;
@@ -181,49 +222,55 @@ void mark_pruned(Level& level, const EstimateOptions& options) {
 }
 
 // Unigrams: one context (the empty one), interpolated with the uniform
-// distribution over the vocabulary without <s>; <s> gets probability 1.
+// distribution over the surviving vocabulary without <s> (lmplz's
+// counts_pruned[0] − 1, so --limit-vocab and unigram pruning shrink it); <s>
+// gets probability 1. The uniform term is 1/V formed in double from a float V,
+// then rounded to float, as lmplz's Interpolate does.
 void unigram_probabilities(Level& level, const Discount& d) {
-  double den = 0, numerator = 0;
+  ContextSums sums;
+  size_t kept = 0;
   for (size_t i = 0; i < level.size(); ++i) {
-    den += static_cast<double>(level.count[i]);
-    numerator += level.pruned[i] ? static_cast<double>(level.count[i]) : discount_of(d, level.count[i]);
+    sums.add(level.count[i], level.pruned[i]);
+    kept += !level.pruned[i];
   }
-  const double gamma = numerator / den;
-  const double uniform = 1.0 / static_cast<double>(std::max<size_t>(level.size() - 1, 1));
-  level.prob.assign(level.size(), 0.0);
+  const float gamma = interpolation_weight(d, sums);
+  const float vocabulary = static_cast<float>(std::max<size_t>(kept, 2) - 1);
+  const float uniform = static_cast<float>(1.0 / static_cast<double>(vocabulary));
+  const float denominator = static_cast<float>(sums.denominator);
+  level.prob.assign(level.size(), 0.0f);
   for (size_t i = 0; i < level.size(); ++i) {
-    const double own = (static_cast<double>(level.count[i]) - discount_of(d, level.count[i])) / den;
-    level.prob[i] = level.ngram(i)[0] == kBos ? 1.0 : own + gamma * uniform;
+    if (level.pruned[i]) continue;
+    const float own = discounted(d, level.count[i]) / denominator;
+    level.prob[i] = level.ngram(i)[0] == kBos ? 1.0f : own + gamma * uniform;
   }
 }
 
-// Order n ≥ 2: per context h, den(h) = Σ a(hx); kept children get
-// u = (a − D(a))/den, and γ(h) collects their discounts plus the whole count
-// of pruned children; then p(g) = u(g) + γ(h)·p(suffix of g).
+// Order n ≥ 2: per context h, den(h) = Σ a(hx) over all children; kept
+// children get u = (a − D(a))/den, γ(h) as interpolation_weight; then
+// p(g) = u(g) + γ(h)·p(suffix of g), all in float as lmplz computes it.
 void interpolated_probabilities(Level& level, Level& lower, const Discount& d) {
   NgramLookup contexts(lower.words, lower.n);
   for (size_t j = 0; j < lower.size(); ++j) contexts.insert(j);
   std::vector<uint32_t> context_of(level.size());
-  std::vector<double> den(lower.size(), 0.0);
-  lower.gamma.assign(lower.size(), 0.0);
+  std::vector<ContextSums> sums(lower.size());
   lower.has_children.assign(lower.size(), 0);
-  level.prob.assign(level.size(), 0.0);
+  level.prob.assign(level.size(), 0.0f);
   for (size_t i = 0; i < level.size(); ++i) {
     const auto g = level.ngram(i);
     const auto at = contexts.find(g.first(g.size() - 1));
     KILN_CHECK(at.has_value(), "estimate: internal error, a context is missing");
     const size_t h = *at;
     context_of[i] = static_cast<uint32_t>(h);
-    den[h] += static_cast<double>(level.count[i]);
-    lower.gamma[h] += level.pruned[i] ? static_cast<double>(level.count[i]) : discount_of(d, level.count[i]);
+    sums[h].add(level.count[i], level.pruned[i]);
     if (!level.pruned[i]) lower.has_children[h] = 1;
   }
+  lower.gamma.assign(lower.size(), 0.0f);
   for (size_t h = 0; h < lower.size(); ++h)
-    if (den[h] > 0) lower.gamma[h] /= den[h];
+    if (sums[h].denominator > 0) lower.gamma[h] = interpolation_weight(d, sums[h]);
   for (size_t i = 0; i < level.size(); ++i) {
     if (level.pruned[i]) continue;
     const size_t h = context_of[i];
-    const double own = (static_cast<double>(level.count[i]) - discount_of(d, level.count[i])) / den[h];
+    const float own = discounted(d, level.count[i]) / static_cast<float>(sums[h].denominator);
     level.prob[i] = own + lower.gamma[h] * lower.prob[level.suffix[i]];
   }
 }
@@ -241,9 +288,10 @@ OrderTable final_table(const Level& level, int order) {
     if (level.pruned[i]) continue;
     const auto g = level.ngram(i);
     table.words.insert(table.words.end(), g.begin(), g.end());
-    table.log10_prob.push_back(static_cast<float>(std::min(0.0, std::log10(level.prob[i]))));
+    // log10f, and min(0, ·) against rounding above 1, as lmplz's OutputProbBackoff.
+    table.log10_prob.push_back(std::min(0.0f, std::log10(level.prob[i])));
     const bool backs_off = level.n < order && level.has_children[i] && g.back() != kEos && g.back() != kUnk;
-    table.log10_backoff.push_back(backs_off ? static_cast<float>(std::log10(level.gamma[i])) : 0.0f);
+    table.log10_backoff.push_back(backs_off ? std::log10(level.gamma[i]) : 0.0f);
   }
   return table;
 }
