@@ -573,6 +573,11 @@ TEST(NgramArpa, ReaderRejectsMalformedFilesNamingTheLine) {
   EXPECT_NE(error_of(replace("-0.2\t<s> </s>", "0.2\t<s> </s>")).find("positive"), std::string::npos);
   EXPECT_NE(error_of(replace("-0.2\t<s> </s>", "-0.2\t<s> </s>\t-1")).find("highest order"), std::string::npos);
   EXPECT_NE(error_of("no header\n").find("bad.arpa:1"), std::string::npos);
+  // A corrupt field is escaped and cut: a message stays one short line whatever the file holds.
+  const std::string corrupt = error_of(replace("-0.5\t</s>", "\x1b[2J" + std::string(500, 'x') + "\t</s>"));
+  EXPECT_NE(corrupt.find("'\\x1b[2Jxxx"), std::string::npos) << corrupt;
+  EXPECT_EQ(corrupt.find('\x1b'), std::string::npos) << corrupt;
+  EXPECT_LT(corrupt.size(), 120u) << corrupt;
 }
 
 TEST(NgramCount, BadCorporaNameTheLine) {

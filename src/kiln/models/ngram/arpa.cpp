@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "kiln/base/error.hpp"
+#include "kiln/base/printable.hpp"
 #include "kiln/io/atomic_file.hpp"
 #include "kiln/models/ngram/ngram_lookup.hpp"
 
@@ -129,13 +130,14 @@ class ArpaParser {
     return true;
   }
 
-  static std::string clip(const std::string& s) { return s.size() > 40 ? s.substr(0, 40) + "…" : s; }
+  // Fields of a corrupt file, escaped and cut so that a message stays one line.
+  static std::string clip(std::string_view s) { return printable(s, 40); }
 
   uint64_t integer(std::string_view text) {
     uint64_t value = 0;
     const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
     KILN_CHECK(error == std::errc() && end == text.data() + text.size(), "{}:{}: '{}' is not a count", source_, line_,
-               text);
+               clip(text));
     return value;
   }
 
@@ -147,13 +149,13 @@ class ArpaParser {
     float value = 0;
     const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
     KILN_CHECK(error == std::errc() && end == digits.data() + digits.size() && std::isfinite(value),
-               "{}:{}: '{}' is not a number", source_, line_, text);
+               "{}:{}: '{}' is not a number", source_, line_, clip(text));
     return value;
   }
 
   WordId word_id(std::string_view word, int n) {
     if (n == 1) {
-      KILN_CHECK(vocab_.find(word) == vocab_.end(), "{}:{}: duplicate unigram '{}'", source_, line_, word);
+      KILN_CHECK(vocab_.find(word) == vocab_.end(), "{}:{}: duplicate unigram '{}'", source_, line_, clip(word));
       WordId id;
       if (word == "<unk>") id = kUnk;
       else if (word == "<s>") id = kBos;
@@ -166,7 +168,7 @@ class ArpaParser {
       return id;
     }
     auto it = vocab_.find(word);
-    KILN_CHECK(it != vocab_.end(), "{}:{}: word '{}' is not among the unigrams", source_, line_, word);
+    KILN_CHECK(it != vocab_.end(), "{}:{}: word '{}' is not among the unigrams", source_, line_, clip(word));
     return it->second;
   }
 
@@ -201,7 +203,7 @@ class ArpaParser {
                  source_, line_);
       const size_t position = table.size();
       table.words.insert(table.words.end(), ids.begin(), ids.end());
-      KILN_CHECK(!seen.insert(position).has_value(), "{}:{}: duplicate {}-gram '{}'", source_, line_, n, words);
+      KILN_CHECK(!seen.insert(position).has_value(), "{}:{}: duplicate {}-gram '{}'", source_, line_, n, clip(words));
       table.log10_prob.push_back(prob);
       table.log10_backoff.push_back(backoff);
     }
