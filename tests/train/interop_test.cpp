@@ -173,8 +173,9 @@ TEST_F(Interop, ExportThenImportGivesIdenticalTensorsAndLogits) {
     EXPECT_EQ(hf["architectures"][0], arch == DecoderArch::llama ? "LlamaForCausalLM" : "GPT2LMHeadModel");
     const io::TensorMap hf_tensors = io::load_safetensors(dir_ / (name + "-hf") / "model.safetensors").tensors;
     EXPECT_EQ(hf_tensors.count("lm_head.weight"), tied ? 0u : 1u);
-    if (arch == DecoderArch::gpt2)  // Conv1D: [in, out]
+    if (arch == DecoderArch::gpt2) {  // Conv1D: [in, out]
       EXPECT_EQ(hf_tensors.at("transformer.h.0.mlp.c_fc.weight").shape(), (Shape{32, 128}));
+    }
 
     const ImportSummary imported = import_hf(dir_ / (name + "-hf"), dir_ / (name + "-imported"));
     const Checkpoint original = load_checkpoint(run, false);
