@@ -297,6 +297,7 @@ TEST_F(Interop, GgufHeaderKeysAndTensors) {
         return g.kv.at(key).f;
       };
       EXPECT_EQ(g.kv.at("general.architecture").s, "llama");
+      EXPECT_EQ(g.kv.at("general.name").s, name);
       EXPECT_EQ(u32("general.file_type"), type == "f16" ? 1u : 0u);
       EXPECT_EQ(u32("llama.context_length"), 16u);
       EXPECT_EQ(u32("llama.embedding_length"), 32u);

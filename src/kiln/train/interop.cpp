@@ -293,9 +293,13 @@ GptConfig gpt_config_from_hf_json(const nlohmann::json& json, const std::string&
   c.init_std = number("initializer_range", 0.02);
   if (json.contains("kiln") && json["kiln"].is_object()) {
     const auto& k = json["kiln"];
-    c.rope_interleaved = k.value("source_rope_interleaved", c.rope_interleaved);
-    c.init_std = k.value("init_std", c.init_std);
-    c.scaled_residual_init = k.value("scaled_residual_init", c.scaled_residual_init);
+    try {
+      c.rope_interleaved = k.value("source_rope_interleaved", c.rope_interleaved);
+      c.init_std = k.value("init_std", c.init_std);
+      c.scaled_residual_init = k.value("scaled_residual_init", c.scaled_residual_init);
+    } catch (const nlohmann::json::exception&) {
+      fail("{}: the 'kiln' block has a field of the wrong type ({})", source, k.dump().substr(0, 120));
+    }
   }
   try {
     c.validate();
@@ -346,6 +350,9 @@ ExportSummary export_hf(const fs::path& run, const fs::path& output) {
   check_hf_exportable(checkpoint.config);
   const std::optional<data::Tokenizer> tokenizer = checkpoint_tokenizer(checkpoint.folder);
   const data::Tokenizer ids = tokenizer ? *tokenizer : data::Tokenizer::bytes();
+  KILN_CHECK(tokenizer || ids.vocab_size() == checkpoint.config.vocab_size,
+             "{}: no tokenizer/ folder, and the model's {} ids are not the bytes tokenizer's {}",
+             checkpoint.folder.string(), checkpoint.config.vocab_size, ids.vocab_size());
   KILN_CHECK(ids.vocab_size() == checkpoint.config.vocab_size, "{}: the tokenizer has {} ids, the model {}",
              checkpoint.folder.string(), ids.vocab_size(), checkpoint.config.vocab_size);
   const GptConfig& c = checkpoint.config;
@@ -509,7 +516,11 @@ GgufSummary export_gguf(const fs::path& run, const fs::path& output, const std::
 
   io::GgufWriter gguf;
   gguf.add_string("general.architecture", "llama");
-  gguf.add_string("general.name", checkpoint.folder.parent_path().parent_path().filename().string());
+  // The run's name (runs/<name>/checkpoints/step-N), else the checkpoint folder's.
+  std::string name = checkpoint.folder.parent_path().filename() == "checkpoints"
+                         ? checkpoint.folder.parent_path().parent_path().filename().string()
+                         : checkpoint.folder.filename().string();
+  gguf.add_string("general.name", name.empty() ? std::string("kiln") : name);
   gguf.add_u32("general.file_type", type == "f16" ? 1 : 0);  // LLAMA_FTYPE_ALL_F32 / MOSTLY_F16
   gguf.add_u32("llama.vocab_size", static_cast<uint32_t>(c.vocab_size));
   gguf.add_u32("llama.context_length", static_cast<uint32_t>(c.max_seq_len));
