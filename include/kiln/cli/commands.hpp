@@ -10,6 +10,8 @@ void add_lm_commands(CLI::App& app);
 void add_vision_commands(CLI::App& app);
 void add_bert_commands(CLI::App& app);
 void add_speech_commands(CLI::App& app);
+// `kiln export hf|gguf` and `kiln import hf` (docs/interop.md).
+void add_interop_commands(CLI::App& app);
 // `kiln data speech` and `kiln data streams`; call after add_lm_commands, which creates `data`.
 void add_speech_data_commands(CLI::App& app);
 

@@ -38,6 +38,16 @@ class Tokenizer {
   std::string piece(int32_t id) const;  // a printable name for one id
   int64_t vocab_size() const;
   int32_t eos_id() const;
+  int32_t bos_id() const;  // −1 when the tokenizer has none (bytes)
+  int32_t unk_id() const;  // −1 when the tokenizer has none (bytes)
+  // What one id is, for formats that list the vocabulary (GGUF): SentencePiece's
+  // piece kinds; the bytes tokenizer's 256 ids are bytes and its last is control.
+  enum class PieceKind { normal, unknown, control, unused, byte };
+  PieceKind piece_kind(int32_t id) const;
+  float score(int32_t id) const;  // the SentencePiece score (0 for bytes)
+  // A SentencePiece model file from elsewhere (a Hugging Face tokenizer.model);
+  // `kind` names it ("sentencepiece-bpe").
+  static Tokenizer from_sentencepiece_file(const std::filesystem::path& model, const std::string& kind);
   std::string kind() const { return kind_; }
   std::string description() const;
 

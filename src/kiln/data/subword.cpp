@@ -137,6 +137,34 @@ int64_t Tokenizer::vocab_size() const { return processor_ ? processor_->GetPiece
 
 int32_t Tokenizer::eos_id() const { return processor_ ? processor_->eos_id() : kByteEos; }
 
+int32_t Tokenizer::bos_id() const { return processor_ ? processor_->bos_id() : -1; }
+
+int32_t Tokenizer::unk_id() const { return processor_ ? processor_->unk_id() : -1; }
+
+Tokenizer::PieceKind Tokenizer::piece_kind(int32_t id) const {
+  KILN_CHECK(id >= 0 && id < vocab_size(), "tokenizer: id {} is outside the vocabulary of {}", id, vocab_size());
+  if (!processor_) return id == kByteEos ? PieceKind::control : PieceKind::byte;
+  if (processor_->IsUnknown(id)) return PieceKind::unknown;
+  if (processor_->IsControl(id)) return PieceKind::control;
+  if (processor_->IsByte(id)) return PieceKind::byte;
+  if (processor_->IsUnused(id)) return PieceKind::unused;
+  return PieceKind::normal;
+}
+
+float Tokenizer::score(int32_t id) const {
+  KILN_CHECK(id >= 0 && id < vocab_size(), "tokenizer: id {} is outside the vocabulary of {}", id, vocab_size());
+  return processor_ ? processor_->GetScore(id) : 0.0f;
+}
+
+Tokenizer Tokenizer::from_sentencepiece_file(const fs::path& model, const std::string& kind) {
+  KILN_CHECK(kind.rfind("sentencepiece-", 0) == 0, "tokenizer kind '{}' is not a SentencePiece kind", kind);
+  Tokenizer t;
+  t.kind_ = kind;
+  t.model_proto_ = read_file(model);
+  t.processor_ = processor_from(t.model_proto_, model.string());
+  return t;
+}
+
 std::string Tokenizer::description() const { return fmt::format("{} ({} tokens)", kind_, vocab_size()); }
 
 }  // namespace kiln::data

@@ -1,0 +1,113 @@
+// `kiln export hf`, `kiln import hf` and `kiln export gguf` as a user runs
+// them on a trained run with a SentencePiece tokenizer: the folder holds what
+// transformers needs, the imported run scores the text exactly as the
+// original and trains on with --resume, and mistakes are one line.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include "support/cli.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+
+using Result = kiln::testing::CommandResult;
+
+Result run(const std::string& args) { return kiln::testing::run_kiln(args); }
+
+std::string read(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+
+class InteropCli : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = fs::temp_directory_path() / ("kiln_interop_cli_" + std::to_string(::getpid()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  static void TearDownTestSuite() { fs::remove_all(dir_); }
+  static std::string data_args() {
+    const std::string text = std::string(KILN_TEST_DATA_DIR) + "/text/";
+    return "--set data.train=" + text + "kjv-train2000.txt --set data.valid=" + text + "kjv-test200.txt";
+  }
+  static inline fs::path dir_;
+};
+
+TEST_F(InteropCli, ExportImportResumeAndGguf) {
+  const fs::path original = dir_ / "original";
+  const Result trained = run("train -c " + std::string(KILN_SOURCE_DIR) + "/configs/tiny.toml " + data_args() +
+                             " --set run.dir=" + original.string() +
+                             " --set train.steps=4 --set train.eval_every=4 --set train.checkpoint_every=4");
+  ASSERT_EQ(trained.status, 0) << trained.output;
+
+  const Result exported = run("export hf " + original.string() + " -o " + (dir_ / "hf").string());
+  ASSERT_EQ(exported.status, 0) << exported.output;
+  EXPECT_NE(exported.output.find("LlamaForCausalLM"), std::string::npos) << exported.output;
+  EXPECT_NE(exported.output.find("permuted"), std::string::npos) << exported.output;
+  for (const char* file : {"config.json", "model.safetensors", "generation_config.json", "tokenizer.model",
+                           "tokenizer_config.json", "special_tokens_map.json"})
+    EXPECT_TRUE(fs::exists(dir_ / "hf" / file)) << file;
+  const auto config = nlohmann::json::parse(read(dir_ / "hf" / "config.json"));
+  EXPECT_EQ(config["architectures"][0], "LlamaForCausalLM");
+  EXPECT_EQ(config["hidden_act"], "silu");
+  EXPECT_EQ(config["num_key_value_heads"], 2);
+  EXPECT_EQ(config["eos_token_id"], 2);
+  const auto tokenizer = nlohmann::json::parse(read(dir_ / "hf" / "tokenizer_config.json"));
+  EXPECT_EQ(tokenizer["tokenizer_class"], "LlamaTokenizer");
+  EXPECT_EQ(tokenizer["eos_token"], "</s>");
+  EXPECT_EQ(tokenizer["add_bos_token"], false);
+  EXPECT_EQ(read(dir_ / "hf" / "tokenizer.model"), read(original / "tokenizer" / "tokenizer.model"));
+
+  const fs::path imported = dir_ / "imported";
+  const Result back = run("import hf " + (dir_ / "hf").string() + " -o " + imported.string());
+  ASSERT_EQ(back.status, 0) << back.output;
+  EXPECT_EQ(read(imported / "checkpoints" / "latest" / "model.safetensors"),
+            read(original / "checkpoints" / "latest" / "model.safetensors"));
+  const std::string text = " --text " + std::string(KILN_TEST_DATA_DIR) + "/text/kjv-test200.txt";
+  const Result eval_original = run("eval " + original.string() + text);
+  const Result eval_imported = run("eval " + imported.string() + text);
+  ASSERT_EQ(eval_original.status, 0) << eval_original.output;
+  EXPECT_EQ(eval_imported.output, eval_original.output);
+
+  // Training continues from the imported weights.
+  const Result resumed = run("train -c " + (imported / "import.toml").string() + " " + data_args() +
+                             " --set train.context=64 --set train.steps=2 --set train.eval_every=2 --resume");
+  ASSERT_EQ(resumed.status, 0) << resumed.output;
+  EXPECT_NE(resumed.output.find("resumed from"), std::string::npos) << resumed.output;
+  EXPECT_TRUE(fs::exists(imported / "checkpoints" / "step-0000002"));
+
+  const Result gguf = run("export gguf " + original.string() + " --type f16 -o " + (dir_ / "tiny.gguf").string());
+  ASSERT_EQ(gguf.status, 0) << gguf.output;
+  EXPECT_EQ(read(dir_ / "tiny.gguf").substr(0, 4), "GGUF");
+
+  // Mistakes: one line each, nothing written.
+  const Result twice = run("import hf " + (dir_ / "hf").string() + " -o " + imported.string());
+  EXPECT_EQ(twice.status, 1);
+  EXPECT_NE(twice.output.find("kiln: error: "), std::string::npos) << twice.output;
+  EXPECT_NE(twice.output.find("already exists"), std::string::npos) << twice.output;
+  auto wrong = config;
+  wrong["architectures"] = {"BertForMaskedLM"};
+  wrong["model_type"] = "bert";
+  std::ofstream(dir_ / "hf" / "config.json") << wrong.dump(2);
+  const Result bert = run("import hf " + (dir_ / "hf").string() + " -o " + (dir_ / "bert").string());
+  EXPECT_EQ(bert.status, 1);
+  EXPECT_EQ(bert.output.rfind("kiln: error: ", 0), 0u) << bert.output;
+  EXPECT_EQ(bert.output.find('\n'), bert.output.size() - 1) << bert.output;
+  EXPECT_NE(bert.output.find("BertForMaskedLM"), std::string::npos) << bert.output;
+  EXPECT_FALSE(fs::exists(dir_ / "bert"));
+  const Result nothing = run("export hf " + (dir_ / "nowhere").string() + " -o " + (dir_ / "out").string());
+  EXPECT_EQ(nothing.status, 1);
+  EXPECT_FALSE(fs::exists(dir_ / "out"));
+}
+
+}  // namespace
