@@ -38,7 +38,9 @@ Fp8Quantized fp8_quantize(const float* x, int64_t rows, int64_t cols, Fp8Groupin
   q.rows = rows;
   q.cols = cols;
   q.grouping = grouping;
-  const auto [gr, gc] = grid(rows, cols, grouping);
+  // Plain variables, not a structured binding: clang 14 cannot capture those into an OpenMP region.
+  const auto group_grid = grid(rows, cols, grouping);
+  const int64_t gr = group_grid.first, gc = group_grid.second;
   std::vector<float> amax(static_cast<size_t>(gr * gc), 0.0f);
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t c = 0; c < cols; ++c) {
