@@ -21,6 +21,7 @@
 #include "kiln/models/ngram/index.hpp"
 #include "kiln/models/oadtr/detector_config_io.hpp"
 #include "kiln/models/vit/vit_config_io.hpp"
+#include "kiln/train/interop.hpp"
 
 namespace fs = std::filesystem;
 using namespace kiln;
@@ -103,7 +104,10 @@ int main(int argc, char** argv) {
     return 2;
   }
   const fs::path source = argv[1], out = argv[2];
-  fs::create_directories(out);
+  for (const char* target : {"safetensors_fuzz", "model_config_json_fuzz", "toml_config_fuzz", "arpa_fuzz", "kbin_fuzz",
+                             "idx_fuzz", "image_file_fuzz", "wav_fuzz", "token_shard_fuzz", "wordpiece_vocab_fuzz",
+                             "tokenizer_config_fuzz", "hf_config_fuzz"})
+    fs::create_directories(out / target);
 
   io::save_safetensors(out / "safetensors_fuzz" / "small.safetensors",
                        {{"w", Tensor::from<float>({1, 2, 3, 4, 5, 6}, {2, 3})},
@@ -135,7 +139,7 @@ int main(int argc, char** argv) {
   data::write_wav(out / "wav_fuzz" / "tone.wav", tone);
 
   fs::create_directories(out / "token_shard_fuzz");
-  data::write_shard(out / "token_shard_fuzz" / "small.bin", {1, 2, 3, 4, 5, 2, 6, 7}, {0, 5}, 8);
+  data::write_shard(out / "token_shard_fuzz" / "small.bin", {1, 2, 3, 4, 5, 2, 6, 7}, {0, 5, 8}, 8);
 
   const std::vector<std::string> vocab{"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "##s", "god", "in", "."};
   fs::create_directories(out / "wordpiece_vocab_fuzz");
@@ -147,6 +151,16 @@ int main(int argc, char** argv) {
   fs::copy_file(bytes_dir / "tokenizer_config.json", out / "tokenizer_config_fuzz" / "bytes.json",
                 fs::copy_options::overwrite_existing);
   fs::remove_all(bytes_dir);
+  // Hugging Face config.json as `kiln export hf` writes it, for the LLaMA and GPT-2 blocks.
+  const data::Tokenizer bytes = data::Tokenizer::bytes();
+  models::GptConfig llama;
+  llama.vocab_size = bytes.vocab_size();
+  llama.max_seq_len = 64;
+  write_text(out / "hf_config_fuzz" / "llama.json", train::hf_config_json(llama, bytes).dump(2));
+  models::GptConfig gpt2 = llama;
+  gpt2.arch = models::DecoderArch::gpt2;
+  gpt2.tie_embeddings = true;
+  write_text(out / "hf_config_fuzz" / "gpt2.json", train::hf_config_json(gpt2, bytes).dump(2));
   fmt::print("seeds written to {}\n", out.string());
   return 0;
 }

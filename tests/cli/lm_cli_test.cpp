@@ -68,10 +68,10 @@ TEST_F(LmCli, ShortTrainingRunLearnsKjv) {
     good.assign(std::istreambuf_iterator<char>(in), {});
   }
   for (const auto& [key, value, says] : std::vector<std::tuple<std::string, std::string, std::string>>{
-           {"num_hidden_layers", "2147483648", "out of range"},
-           {"intermediate_size", "2147483648", "out of range"},
-           {"hidden_size", "9007199254740992", "out of range"},
-           {"vocab_size", "\"512\"", "wrong type"}}) {
+           {"num_hidden_layers", "2147483648", "field 'num_hidden_layers' must be in [1, 4096]"},
+           {"intermediate_size", "2147483648", "field 'intermediate_size' must be in [1, 1048576]"},
+           {"hidden_size", "9007199254740992", "field 'hidden_size' must be in [1, 65536]"},
+           {"vocab_size", "\"512\"", "field 'vocab_size' must be an integer"}}) {
     const size_t at = good.find("\"" + key + "\": ");
     ASSERT_NE(at, std::string::npos) << key;
     const size_t from = at + key.size() + 4, to = good.find_first_of(",\n", from);
@@ -103,7 +103,7 @@ TEST_F(LmCli, TrainsFromPreparedShards) {
   std::ofstream(tok / "tokenizer_config.json") << R"({"kind": "sentencepiece-bpe", "vocab_size": "400", "eos_id": 2})";
   const Result bad = run("tokenizer encode " + tok.string() + " " + text);
   EXPECT_NE(bad.status, 0);
-  EXPECT_NE(bad.output.find("vocab_size must be an integer"), std::string::npos) << bad.output;
+  EXPECT_NE(bad.output.find("field 'vocab_size' must be an integer"), std::string::npos) << bad.output;
   EXPECT_EQ(bad.output.find("internal error"), std::string::npos) << bad.output;
 }
 

@@ -158,6 +158,11 @@ TEST_F(Images, IdxErrorsNameTheFile) {
   longer.push_back(0);
   write_bytes(images, longer);
   expect_error([&] { read_idx(images); }, images, "1 bytes after");
+  // Found by idx_fuzz: a zero dimension let the others promise 2^64 elements (signed overflow in the strides).
+  write_bytes(images, idx({0, 0xFFFFFFFFu, 0xFFFFFFFFu}, {}));
+  expect_error([&] { read_idx(images); }, images, "dimension 0 is 0");
+  write_bytes(images, idx({0x10000, 0x10000, 0x10000}, {}));
+  expect_error([&] { read_idx(images); }, images, "absurd size");
 
   // A gzip stream cut short, and one with a damaged body.
   const fs::path gz = dir_ / "i.idx.gz";

@@ -21,6 +21,14 @@ T json_field(const nlohmann::json& json, const std::string& key, const std::stri
   }
 }
 
+// An optional field: `fallback` when the object lacks it; present, it must
+// have the type (nlohmann's value() would throw its own exception instead).
+template <typename T>
+T json_field_or(const nlohmann::json& json, const std::string& key, T fallback, const std::string& source) {
+  KILN_CHECK(json.is_object(), "{}: expected a JSON object, got {}", source, json.type_name());
+  return json.contains(key) ? json_field<T>(json, key, source) : fallback;
+}
+
 // An integer field in [lo, hi]: sizes that no model on this machine could
 // hold are refused before anything is allocated from them.
 inline int64_t json_int(const nlohmann::json& json, const std::string& key, int64_t lo, int64_t hi,

@@ -88,10 +88,14 @@ Tensor read_idx(const fs::path& path) {
              bytes.size());
   Shape shape;
   uint64_t elements = 1;
+  constexpr uint64_t kMaxElements = uint64_t{1} << 40;
   for (size_t d = 0; d < rank; ++d) {
     shape.push_back(big_endian(&bytes[4 + 4 * d]));
-    elements *= static_cast<uint64_t>(shape.back());
-    KILN_CHECK(elements <= (uint64_t{1} << 40), "{}: IDX header promises an absurd size", path.string());
+    const auto size = static_cast<uint64_t>(shape.back());
+    // Every dimension at least 1, and the product checked before it can overflow.
+    KILN_CHECK(size >= 1, "{}: IDX dimension {} is 0 (an empty set)", path.string(), d);
+    KILN_CHECK(elements <= kMaxElements / size, "{}: IDX header promises an absurd size", path.string());
+    elements *= size;
   }
   const uint64_t data = bytes.size() - header;
   KILN_CHECK(data >= elements, "{}: truncated: {} data bytes, the header promises {}", path.string(), data, elements);

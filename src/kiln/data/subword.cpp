@@ -10,6 +10,7 @@
 
 #include "kiln/base/error.hpp"
 #include "kiln/io/atomic_file.hpp"
+#include "kiln/io/json_field.hpp"
 
 namespace kiln::data {
 
@@ -83,10 +84,9 @@ Tokenizer Tokenizer::load(const fs::path& folder) {
   KILN_CHECK(fs::exists(model), "{}: missing tokenizer.model", folder.string());
   t.model_proto_ = read_file(model);
   t.processor_ = processor_from(t.model_proto_, model.string());
-  KILN_CHECK(!config.contains("vocab_size") || config["vocab_size"].is_number_integer(),
-             "{}: vocab_size must be an integer, got {}", config_path.string(),
-             config.contains("vocab_size") ? config["vocab_size"].dump().substr(0, 80) : "");
-  const int64_t expected = config.value("vocab_size", t.vocab_size());
+  const int64_t expected = config.contains("vocab_size")
+                               ? io::json_int(config, "vocab_size", 1, int64_t{1} << 31, config_path.string())
+                               : t.vocab_size();
   KILN_CHECK(expected == t.vocab_size(), "{}: configuration says {} tokens, the model has {}", folder.string(),
              expected, t.vocab_size());
   return t;

@@ -262,7 +262,7 @@ GptConfig gpt_config_from_hf_json(const nlohmann::json& json, const std::string&
     c.rope_theta = number("rope_theta", 10000.0);
     if (json.contains("rope_parameters") && json["rope_parameters"].is_object()) {
       const auto& rope = json["rope_parameters"];
-      const std::string rope_type = rope.value("rope_type", std::string("default"));
+      const auto rope_type = io::json_field_or<std::string>(rope, "rope_type", "default", source + " rope_parameters");
       KILN_CHECK(rope_type == "default", "{}: rope_parameters.rope_type '{}' is not supported (kiln: default)", source,
                  rope_type);
       if (rope.contains("rope_theta")) c.rope_theta = io::json_field<double>(rope, "rope_theta", source + " rope_parameters");
@@ -280,7 +280,7 @@ GptConfig gpt_config_from_hf_json(const nlohmann::json& json, const std::string&
     c.max_seq_len = io::json_int(json, "n_positions", 1, 1 << 20, source);
     c.ffn_hidden = json.contains("n_inner") && !json["n_inner"].is_null() ? io::json_int(json, "n_inner", 1, 1 << 20, source)
                                                                          : 4 * c.d_model;
-    const std::string act = json.value("activation_function", std::string("gelu_new"));
+    const auto act = io::json_field_or<std::string>(json, "activation_function", "gelu_new", source);
     KILN_CHECK(act == "gelu_new" || act == "gelu_pytorch_tanh",
                "{}: field 'activation_function' is '{}'; kiln computes only the tanh GELU (gelu_new)", source, act);
     expect("scale_attn_weights", true);

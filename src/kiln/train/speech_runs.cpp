@@ -19,6 +19,7 @@
 #include "kiln/io/json_field.hpp"
 #include "kiln/autograd/grad_mode.hpp"
 #include "kiln/base/error.hpp"
+#include "kiln/base/printable.hpp"
 #include "kiln/base/progress.hpp"
 #include "kiln/data/keyword_stream.hpp"
 #include "kiln/data/wav.hpp"
@@ -236,9 +237,10 @@ LoadedDetector load_detector(const fs::path& run) {
   const train::ModelFolder folder = train::load_model_folder(run, "a kiln oadtr/gru detector run");
   const nlohmann::json& j = folder.config;
   LoadedDetector out;
-  out.arch = j.value("model_type", "");
-  KILN_CHECK(out.arch == "oadtr" || out.arch == "gru", "{}: not a detector (model_type '{}')", folder.dir.string(), out.arch);
   const std::string src = (folder.dir / "config.json").string();
+  out.arch = io::json_field_or<std::string>(j, "model_type", "", src);
+  KILN_CHECK(out.arch == "oadtr" || out.arch == "gru", "{}: not a detector (model_type '{}')", folder.dir.string(),
+             printable(out.arch));
   constexpr int64_t kWidth = int64_t{1} << 16;  // far beyond any detector this CPU could run
   const nlohmann::json features = io::json_field<nlohmann::json>(j, "features", src);
   out.source.kind = io::json_field<std::string>(features, "kind", src);

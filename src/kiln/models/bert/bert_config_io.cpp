@@ -38,7 +38,7 @@ nlohmann::json bert_config_json(const BertConfig& m) {
 }
 
 BertConfig bert_config_from_json(const nlohmann::json& j, const std::string& source) {
-  KILN_CHECK(j.is_object() && j.value("model_type", "") == "bert", "{}: not a BERT config", source);
+  KILN_CHECK(j.is_object() && io::json_field_or<std::string>(j, "model_type", "", source) == "bert", "{}: not a BERT config", source);
   BertConfig m;
   m.vocab_size = io::json_int(j, "vocab_size", 1, kMaxVocab, source);
   m.d_model = io::json_int(j, "hidden_size", 4, 1 << 14, source);

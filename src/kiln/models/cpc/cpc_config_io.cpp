@@ -1,5 +1,6 @@
 #include "kiln/models/cpc/cpc_config_io.hpp"
 
+#include "kiln/base/printable.hpp"
 #include "kiln/data/wav.hpp"
 #include "kiln/io/json_field.hpp"
 
@@ -38,8 +39,8 @@ nlohmann::json cpc_config_json(const CpcConfig& c, int64_t window) {
 }
 
 CpcConfig cpc_config_from_json(const nlohmann::json& j, const std::string& source) {
-  KILN_CHECK(j.is_object() && j.value("model_type", "") == "cpc", "{}: not a CPC model (model_type '{}')", source,
-             j.is_object() ? j.value("model_type", "") : std::string());
+  const auto type = io::json_field_or<std::string>(j, "model_type", "", source);
+  KILN_CHECK(type == "cpc", "{}: not a CPC model (model_type '{}')", source, printable(type));
   CpcConfig c;
   c.channels = io::json_int(j, "channels", 1, 4096, source);
   c.context = io::json_int(j, "context", 1, 4096, source);
@@ -47,7 +48,7 @@ CpcConfig cpc_config_from_json(const nlohmann::json& j, const std::string& sourc
   c.negatives = io::json_int(j, "negatives", 1, 4096, source);
   const auto sampling = io::json_field<std::string>(j, "negative_sampling", source);
   KILN_CHECK(sampling == "batch" || sampling == "same_sequence",
-             "{}: negative_sampling must be batch or same_sequence, got '{}'", source, sampling.substr(0, 40));
+             "{}: negative_sampling must be batch or same_sequence, got '{}'", source, printable(sampling));
   c.sampling = sampling == "batch" ? CpcNegatives::batch : CpcNegatives::same_sequence;
   c.exclude_positives = io::json_field<bool>(j, "exclude_positives", source);
   c.channel_norm = io::json_field<bool>(j, "channel_norm", source);

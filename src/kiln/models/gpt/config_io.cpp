@@ -1,5 +1,6 @@
 #include "kiln/models/gpt/config_io.hpp"
 
+#include "kiln/base/printable.hpp"
 #include "kiln/io/json_field.hpp"
 
 namespace kiln::models {
@@ -102,25 +103,26 @@ GptConfig gpt_config_from_json(const nlohmann::json& json, const std::string& so
   GptConfig c;
   const auto type = io::json_field<std::string>(json, "model_type", source);
   KILN_CHECK(type == "llama" || type == "gpt2" || type == "deepseek_v3",
-             "{}: model_type '{}' is not a kiln decoder (llama, gpt2 or deepseek_v3)", source, type);
+             "{}: model_type '{}' is not a kiln decoder (llama, gpt2 or deepseek_v3)", source, printable(type));
   c.arch = type == "gpt2" ? DecoderArch::gpt2 : DecoderArch::llama;
-  c.vocab_size = io::json_field<int64_t>(json, "vocab_size", source);
-  c.d_model = io::json_field<int64_t>(json, "hidden_size", source);
-  c.n_layer = io::json_field<int64_t>(json, "num_hidden_layers", source);
-  c.n_head = io::json_field<int64_t>(json, "num_attention_heads", source);
-  c.n_kv_head = io::json_field<int64_t>(json, "num_key_value_heads", source);
-  c.ffn_hidden = io::json_field<int64_t>(json, "intermediate_size", source);
-  c.max_seq_len = io::json_field<int64_t>(json, "max_position_embeddings", source);
+  // The same bounds as GptConfig::validate, named by their JSON fields.
+  c.vocab_size = io::json_int(json, "vocab_size", 1, int64_t{1} << 22, source);
+  c.d_model = io::json_int(json, "hidden_size", 1, int64_t{1} << 16, source);
+  c.n_layer = io::json_int(json, "num_hidden_layers", 1, 4096, source);
+  c.n_head = io::json_int(json, "num_attention_heads", 1, 4096, source);
+  c.n_kv_head = io::json_int(json, "num_key_value_heads", 1, 4096, source);
+  c.ffn_hidden = io::json_int(json, "intermediate_size", 1, int64_t{1} << 20, source);
+  c.max_seq_len = io::json_int(json, "max_position_embeddings", 1, int64_t{1} << 24, source);
   c.norm_eps = io::json_field<double>(json, c.arch == DecoderArch::llama ? "rms_norm_eps" : "layer_norm_epsilon", source);
   c.rope_theta = io::json_field<double>(json, "rope_theta", source);
   c.tie_embeddings = io::json_field<bool>(json, "tie_word_embeddings", source);
   if (json.contains("kiln")) {
     const auto& k = json["kiln"];
-    c.rope_interleaved = k.value("rope_interleaved", c.rope_interleaved);
-    c.init_std = k.value("init_std", c.init_std);
-    c.scaled_residual_init = k.value("scaled_residual_init", c.scaled_residual_init);
-    c.attention = k.value("attention", std::string("mha")) == "mla" ? AttentionKind::mla : AttentionKind::mha;
-    c.moe.bias_update_speed = k.value("bias_update_speed", c.moe.bias_update_speed);
+    c.rope_interleaved = io::json_field_or(k, "rope_interleaved", c.rope_interleaved, source);
+    c.init_std = io::json_field_or(k, "init_std", c.init_std, source);
+    c.scaled_residual_init = io::json_field_or(k, "scaled_residual_init", c.scaled_residual_init, source);
+    c.attention = io::json_field_or<std::string>(k, "attention", "mha", source) == "mla" ? AttentionKind::mla : AttentionKind::mha;
+    c.moe.bias_update_speed = io::json_field_or(k, "bias_update_speed", c.moe.bias_update_speed, source);
   }
   if (type == "deepseek_v3") {
     if (!json.contains("kiln")) c.attention = AttentionKind::mla;
@@ -140,18 +142,19 @@ GptConfig gpt_config_from_json(const nlohmann::json& json, const std::string& so
       c.moe.n_limited_groups = io::json_field<int64_t>(json, "topk_group", source);
       c.moe.first_k_dense = io::json_field<int64_t>(json, "first_k_dense_replace", source);
       c.moe.route_scale = io::json_field<double>(json, "routed_scaling_factor", source);
-      c.moe.seq_aux_alpha = json.value("aux_loss_alpha", c.moe.seq_aux_alpha);
-      const std::string scoring = json.value("scoring_func", std::string("sigmoid"));
+      c.moe.seq_aux_alpha = io::json_field_or(json, "aux_loss_alpha", c.moe.seq_aux_alpha, source);
+      const auto scoring = io::json_field_or<std::string>(json, "scoring_func", "sigmoid", source);
       KILN_CHECK(scoring == "sigmoid", "{}: scoring_func '{}' is not supported (kiln routes with sigmoid, as V3)", source,
                  scoring);
     }
-    c.mtp_depth = json.value("num_nextn_predict_layers", int64_t{0});
+    c.mtp_depth = io::json_field_or(json, "num_nextn_predict_layers", int64_t{0}, source);
   }
   try {
     c.validate();
   } catch (const Error& e) {
     fail("{}: {}", source, e.what());
   }
+  c.validate();
   return c;
 }
 

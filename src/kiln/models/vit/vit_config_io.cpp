@@ -8,7 +8,7 @@ namespace {
 constexpr int64_t kMaxWidth = int64_t{1} << 16;
 
 bool json_bool_or(const nlohmann::json& j, const std::string& key, bool fallback, const std::string& source) {
-  return j.contains(key) ? io::json_field<bool>(j, key, source) : fallback;
+  return io::json_field_or(j, key, fallback, source + " (kiln block)");
 }
 }  // namespace
 
@@ -86,7 +86,7 @@ nlohmann::json mae_config_json(const MaeConfig& m) {
 }
 
 MaeConfig mae_config_from_json(const nlohmann::json& j, const std::string& source) {
-  KILN_CHECK(j.is_object() && j.value("model_type", "") == "vit_mae", "{}: not an MAE checkpoint", source);
+  KILN_CHECK(j.is_object() && io::json_field_or<std::string>(j, "model_type", "", source) == "vit_mae", "{}: not an MAE checkpoint", source);
   MaeConfig m;
   m.encoder = vit_config_from_json(j, source);
   m.decoder_dim = io::json_int(j, "decoder_hidden_size", 4, 1 << 14, source);
