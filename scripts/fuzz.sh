@@ -40,7 +40,7 @@ if ! command -v clang++ >/dev/null; then
 fi
 echo "== fuzz build (clang, address + undefined + fuzzer coverage) in $build"
 CC=clang CXX=clang++ cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKILN_FUZZ=ON \
-  -DKILN_BUILD_TESTS=OFF -DKILN_BUILD_BENCH=OFF >/dev/null
+  -DKILN_BUILD_BENCH=OFF >/dev/null
 ninja -C "$build" -j "$jobs" fuzz_targets
 "$build/fuzz/fuzz_write_seeds" "$root" "$build/seeds" >/dev/null
 mkdir -p "$build/crashes"

@@ -7,6 +7,8 @@ set -euo pipefail
 packages=(
   # build
   build-essential cmake ninja-build pkg-config git
+  # the sanitizer build and the fuzz targets (libFuzzer is part of clang's runtime library)
+  clang clang-14 libclang-rt-14-dev libomp-14-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   # math and threads. Debian builds oneDNN with its OpenCL GPU runtime, so
   # dnnl-config.cmake calls find_package(OpenCL REQUIRED): the OpenCL loader's
