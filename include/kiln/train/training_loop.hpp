@@ -70,7 +70,7 @@ struct LoopResult {
   int64_t first_step = 0;       // where this run started (0, or the resumed step)
   int64_t last_step = 0;        // the last finished step
   double seconds = 0;
-  double items_per_second = 0;  // over this run's steps, evaluations excluded from none
+  double items_per_second = 0;  // this run's items over its wall time up to the last step (evaluations included)
   double last_loss = 0;
   nlohmann::json last_record;   // the last step's metrics line
 };
