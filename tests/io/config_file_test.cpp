@@ -39,6 +39,12 @@ TEST(ConfigFile, UnknownAndOutOfRangeKeysAreNamed) {
             std::string::npos);
   EXPECT_NE(error_of([] { ConfigFile::parse("[model\n", "bad.toml"); }).find("bad.toml:1"), std::string::npos);
   EXPECT_NE(error_of([&] { d.apply_override("novalue"); }).find("section.key=value"), std::string::npos);
+  // Found by toml_config_fuzz: a float where an integer belongs was converted first (undefined beyond int64).
+  ConfigFile f = ConfigFile::parse("[train]\nbatch_size = 3.3e43\nsteps = nan\n", "f.toml");
+  EXPECT_NE(error_of([&] { f.get_int("train.batch_size", 1, 1, 64); }).find("train.batch_size must be an integer"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { f.get_int("train.steps", 1, 1, 64); }).find("train.steps must be an integer"),
+            std::string::npos);
 }
 
 }  // namespace

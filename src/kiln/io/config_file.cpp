@@ -89,8 +89,10 @@ void ConfigFile::bad_value(const std::string& key, const std::string& expected) 
 int64_t ConfigFile::get_int(const std::string& key, int64_t fallback, int64_t min, int64_t max) {
   const toml::node* node = find(key);
   if (node == nullptr) return fallback;
+  // Type first: toml++ converts a float node to int64_t, undefined beyond its range (found by toml_config_fuzz).
+  if (!node->is_integer()) bad_value(key, fmt::format("an integer in [{}, {}]", min, max));
   const auto value = node->value<int64_t>();
-  if (!value || !node->is_integer()) bad_value(key, fmt::format("an integer in [{}, {}]", min, max));
+  if (!value) bad_value(key, fmt::format("an integer in [{}, {}]", min, max));
   if (*value < min || *value > max) bad_value(key, fmt::format("in [{}, {}], got {}", min, max, *value));
   return *value;
 }
