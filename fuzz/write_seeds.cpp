@@ -96,14 +96,7 @@ void config_json_seeds(const fs::path& dir) {
   write_text(dir / "gru.json", models::gru_detector_config_json(gru).dump(2));
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  if (argc != 3) {
-    fmt::print(stderr, "usage: {} SOURCE_DIR OUT_DIR\n", argv[0]);
-    return 2;
-  }
-  const fs::path source = argv[1], out = argv[2];
+void write_seeds(const fs::path& source, const fs::path& out) {
   for (const char* target : {"safetensors_fuzz", "model_config_json_fuzz", "toml_config_fuzz", "arpa_fuzz", "kbin_fuzz",
                              "idx_fuzz", "image_file_fuzz", "wav_fuzz", "token_shard_fuzz", "wordpiece_vocab_fuzz",
                              "tokenizer_config_fuzz", "hf_config_fuzz"})
@@ -162,5 +155,20 @@ int main(int argc, char** argv) {
   gpt2.tie_embeddings = true;
   write_text(out / "hf_config_fuzz" / "gpt2.json", train::hf_config_json(gpt2, bytes).dump(2));
   fmt::print("seeds written to {}\n", out.string());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 3) {
+    fmt::print(stderr, "usage: {} SOURCE_DIR OUT_DIR\n", argv[0]);
+    return 2;
+  }
+  try {
+    write_seeds(argv[1], argv[2]);
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "fuzz_write_seeds: {}\n", e.what());
+    return 1;
+  }
   return 0;
 }

@@ -22,10 +22,13 @@
 #include <nlohmann/json.hpp>
 
 #include "support/cli.hpp"
+#include "support/run_files.hpp"
 
 namespace {
 
 namespace fs = std::filesystem;
+using kiln::testing::logged_steps;
+using kiln::testing::file_bytes;
 using kiln::testing::run_kiln;
 
 class CrashSafety : public ::testing::Test {
@@ -63,11 +66,6 @@ class CrashSafety : public ::testing::Test {
   fs::path dir_;
 };
 
-std::string bytes_of(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
 std::vector<std::string> leftovers(const fs::path& run) {
   std::vector<std::string> found;
   for (const auto& entry : fs::recursive_directory_iterator(run)) {
@@ -79,14 +77,6 @@ std::vector<std::string> leftovers(const fs::path& run) {
   return found;
 }
 
-std::vector<int64_t> logged_steps(const fs::path& metrics) {
-  std::vector<int64_t> steps;
-  std::ifstream in(metrics);
-  std::string line;
-  while (std::getline(in, line)) steps.push_back(nlohmann::json::parse(line).at("step").get<int64_t>());
-  return steps;
-}
-
 TEST_F(CrashSafety, EveryKilledRunResumesToTheUninterruptedWeights) {
   ASSERT_EQ(run_kiln("tokenizer train --type bytes -o " + (dir_ / "tokenizer").string()).status, 0);
   const fs::path straight = dir_ / "straight";
@@ -94,7 +84,7 @@ TEST_F(CrashSafety, EveryKilledRunResumesToTheUninterruptedWeights) {
   const auto clean = run_kiln(args(straight));
   ASSERT_EQ(clean.status, 0) << clean.output;
   const auto run_time = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
-  const std::string expected = bytes_of(straight / "checkpoints" / "latest" / "model.safetensors");
+  const std::string expected = file_bytes(straight / "checkpoints" / "latest" / "model.safetensors");
   ASSERT_FALSE(expected.empty());
   std::vector<int64_t> all_steps;
   for (int64_t s = 1; s <= 40; ++s) all_steps.push_back(s);
@@ -115,7 +105,7 @@ TEST_F(CrashSafety, EveryKilledRunResumesToTheUninterruptedWeights) {
       ++resumed;
     }
     ASSERT_EQ(finish.status, 0) << "trial " << trial << ": " << finish.output;
-    EXPECT_EQ(bytes_of(run / "checkpoints" / "latest" / "model.safetensors"), expected) << "trial " << trial;
+    EXPECT_EQ(file_bytes(run / "checkpoints" / "latest" / "model.safetensors"), expected) << "trial " << trial;
     EXPECT_EQ(logged_steps(run / "metrics.jsonl"), all_steps) << "trial " << trial;
     EXPECT_EQ(leftovers(run), std::vector<std::string>{}) << "trial " << trial;
   }

@@ -14,19 +14,16 @@
 #include <nlohmann/json.hpp>
 
 #include "support/cli.hpp"
+#include "support/run_files.hpp"
 
 namespace {
 
 namespace fs = std::filesystem;
+using kiln::testing::file_bytes;
 
 using Result = kiln::testing::CommandResult;
 
 Result run(const std::string& args) { return kiln::testing::run_kiln(args); }
-
-std::string read(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), {}};
-}
 
 class InteropCli : public ::testing::Test {
  protected:
@@ -57,22 +54,22 @@ TEST_F(InteropCli, ExportImportResumeAndGguf) {
   for (const char* file : {"config.json", "model.safetensors", "generation_config.json", "tokenizer.model",
                            "tokenizer_config.json", "special_tokens_map.json"})
     EXPECT_TRUE(fs::exists(dir_ / "hf" / file)) << file;
-  const auto config = nlohmann::json::parse(read(dir_ / "hf" / "config.json"));
+  const auto config = nlohmann::json::parse(file_bytes(dir_ / "hf" / "config.json"));
   EXPECT_EQ(config["architectures"][0], "LlamaForCausalLM");
   EXPECT_EQ(config["hidden_act"], "silu");
   EXPECT_EQ(config["num_key_value_heads"], 2);
   EXPECT_EQ(config["eos_token_id"], 2);
-  const auto tokenizer = nlohmann::json::parse(read(dir_ / "hf" / "tokenizer_config.json"));
+  const auto tokenizer = nlohmann::json::parse(file_bytes(dir_ / "hf" / "tokenizer_config.json"));
   EXPECT_EQ(tokenizer["tokenizer_class"], "LlamaTokenizer");
   EXPECT_EQ(tokenizer["eos_token"], "</s>");
   EXPECT_EQ(tokenizer["add_bos_token"], false);
-  EXPECT_EQ(read(dir_ / "hf" / "tokenizer.model"), read(original / "tokenizer" / "tokenizer.model"));
+  EXPECT_EQ(file_bytes(dir_ / "hf" / "tokenizer.model"), file_bytes(original / "tokenizer" / "tokenizer.model"));
 
   const fs::path imported = dir_ / "imported";
   const Result back = run("import hf " + (dir_ / "hf").string() + " -o " + imported.string());
   ASSERT_EQ(back.status, 0) << back.output;
-  EXPECT_EQ(read(imported / "checkpoints" / "latest" / "model.safetensors"),
-            read(original / "checkpoints" / "latest" / "model.safetensors"));
+  EXPECT_EQ(file_bytes(imported / "checkpoints" / "latest" / "model.safetensors"),
+            file_bytes(original / "checkpoints" / "latest" / "model.safetensors"));
   const std::string text = " --text " + std::string(KILN_TEST_DATA_DIR) + "/text/kjv-test200.txt";
   const Result eval_original = run("eval " + original.string() + text);
   const Result eval_imported = run("eval " + imported.string() + text);
@@ -88,7 +85,7 @@ TEST_F(InteropCli, ExportImportResumeAndGguf) {
 
   const Result gguf = run("export gguf " + original.string() + " --type f16 -o " + (dir_ / "tiny.gguf").string());
   ASSERT_EQ(gguf.status, 0) << gguf.output;
-  EXPECT_EQ(read(dir_ / "tiny.gguf").substr(0, 4), "GGUF");
+  EXPECT_EQ(file_bytes(dir_ / "tiny.gguf").substr(0, 4), "GGUF");
 
   // Mistakes: one line each, nothing written.
   const Result twice = run("import hf " + (dir_ / "hf").string() + " -o " + imported.string());

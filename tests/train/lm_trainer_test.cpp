@@ -11,11 +11,13 @@
 
 #include "kiln/models/gpt/config_io.hpp"
 #include "kiln/train/checkpoint.hpp"
+#include "support/run_files.hpp"
 
 namespace kiln::train {
 namespace {
 
 namespace fs = std::filesystem;
+using kiln::testing::logged_steps;
 
 // A toy language: documents "a b c d ... " cycling through a small alphabet
 // with a document end (id 0) after each.
@@ -139,14 +141,6 @@ TEST(LmTrainer, ResumeContinuesTheSameCurve) {
   EXPECT_TRUE(fs::exists(interrupted / "checkpoints" / "step-0000003" / "model.safetensors"));
   fs::remove_all(straight);
   fs::remove_all(interrupted);
-}
-
-std::vector<int64_t> logged_steps(const fs::path& metrics) {
-  std::ifstream in(metrics);
-  std::vector<int64_t> out;
-  std::string line;
-  while (std::getline(in, line)) out.push_back(nlohmann::json::parse(line)["step"].get<int64_t>());
-  return out;
 }
 
 // A crash after step 5 leaves metrics up to step 5; resuming from the step-2

@@ -18,14 +18,15 @@
 #include "kiln/base/error.hpp"
 #include "kiln/models/parameters.hpp"
 #include "kiln/train/image_trainer.hpp"
-#include "kiln/autograd/engine.hpp"
 #include "kiln/train/training_loop.hpp"
 #include "kiln/train/training_state.hpp"
+#include "support/run_files.hpp"
 
 namespace kiln::train {
 namespace {
 
 namespace fs = std::filesystem;
+using kiln::testing::logged_steps;
 
 class Resume : public ::testing::Test {
  protected:
@@ -84,14 +85,6 @@ void expect_same_weights(const std::map<std::string, Tensor>& a, const std::map<
   }
 }
 
-std::vector<int64_t> logged_steps(const fs::path& metrics) {
-  std::vector<int64_t> steps;
-  std::ifstream in(metrics);
-  std::string line;
-  while (std::getline(in, line)) steps.push_back(nlohmann::json::parse(line).at("step").get<int64_t>());
-  return steps;
-}
-
 TEST_F(Resume, ImageLoopStoppedAfterAnEpochEndsWithTheUninterruptedWeights) {
   const ImageData data = toy_images();
   const auto straight = classifier(1);
@@ -147,8 +140,7 @@ TEST_F(Resume, StepLoopStoppedAtAnEvaluationEndsWithTheUninterruptedWeights) {
       const Tensor target = Tensor::full({3}, static_cast<double>(step % 5));
       const Tensor d = ops::sub(p.at("w"), target);
       const Tensor loss = ops::sum(ops::mul(d, d));
-      backward(loss);
-      return StepLoss{loss.item(), loss.item()};
+      return train::backward_loss(loss);
     }};
   };
   LoopOptions o;

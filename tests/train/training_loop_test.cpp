@@ -12,7 +12,6 @@
 #include <string>
 #include <vector>
 
-#include "kiln/autograd/engine.hpp"
 #include "kiln/autograd/ops/elementwise.hpp"
 #include "kiln/autograd/ops/reduce.hpp"
 #include "kiln/base/error.hpp"
@@ -44,8 +43,7 @@ LoopHooks quadratic(const std::map<std::string, Tensor>& p) {
   return {.step = [p](int64_t step, nlohmann::json&) {
     const Tensor d = ops::sub(p.at("w"), Tensor::full({3}, static_cast<double>(step % 4)));
     const Tensor loss = ops::sum(ops::mul(d, d));
-    backward(loss);
-    return StepLoss{loss.item(), loss.item()};
+    return train::backward_loss(loss);
   }};
 }
 

@@ -47,6 +47,9 @@ struct StepLoss {
   double total = 0;  // what was back-propagated (auxiliary terms included): not finite stops the run
 };
 
+// The step's end for a family with one loss term: back-propagates it and reports it.
+StepLoss backward_loss(const Tensor& loss);
+
 struct LoopHooks {
   // Required: forward and backward of one optimizer step, every micro-batch
   // of it, with the batch drawn from the step number alone (so a resumed run

@@ -13,7 +13,6 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "kiln/autograd/engine.hpp"
 #include "kiln/autograd/grad_mode.hpp"
 #include "kiln/autograd/ops/loss.hpp"
 #include "kiln/base/error.hpp"
@@ -167,8 +166,7 @@ void run_bert_pretraining(io::ConfigFile& f, bool resume) {
                                       tokenizer, false, 0);
     auto [tokens, labels] = masked(b, tokenizer, mask_rate, whole_word, seed, static_cast<uint64_t>(step));
     const Tensor loss = model.mlm_loss(b, labels, true, seed, static_cast<uint64_t>(step));
-    backward(loss);
-    return train::StepLoss{loss.item(), loss.item()};
+    return train::backward_loss(loss);
   };
   const auto evaluate = [&](int64_t, nlohmann::json& record) {
     NoGradGuard no_grad;
@@ -324,8 +322,7 @@ void run_bert_finetuning(io::ConfigFile& f, const std::string& from, bool resume
     const Tensor loss = ops::cross_entropy(
         model.classify(pad_batch(train_set, items, *tokenizer.pad_id()), true, seed, static_cast<uint64_t>(step)),
         Tensor::from<int64_t>(y, {batch}));
-    backward(loss);
-    return train::StepLoss{loss.item(), loss.item()};
+    return train::backward_loss(loss);
   };
   hooks.evaluate = [&](int64_t, nlohmann::json& record) { record["val_accuracy"] = evaluate().accuracy; };
   const auto start = std::chrono::steady_clock::now();

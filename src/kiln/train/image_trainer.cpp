@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cmath>
 
-#include "kiln/autograd/engine.hpp"
 #include "kiln/autograd/grad_mode.hpp"
 #include "kiln/base/error.hpp"
 #include "kiln/base/philox.hpp"
@@ -88,8 +87,7 @@ ImageTrainResult train_images(const ImageData& data, std::map<std::string, Tenso
     const std::vector<int64_t> items(order.begin() + k * o.batch_size, order.begin() + (k + 1) * o.batch_size);
     const Tensor images = image_batch(data, items, o.augmentation, o.mean, o.std, o.seed, static_cast<uint64_t>(s));
     const Tensor value = loss(images, label_batch(data, items), s);
-    backward(value);
-    return StepLoss{value.item(), value.item()};
+    return train::backward_loss(value);
   };
   const auto evaluate = [&](int64_t done, nlohmann::json& record) {
     if (after_epoch) after_epoch((done - 1) / per_epoch + 1, record);

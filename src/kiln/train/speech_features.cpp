@@ -4,7 +4,6 @@
 #include <chrono>
 #include <cmath>
 
-#include "kiln/autograd/engine.hpp"
 #include "kiln/autograd/grad_mode.hpp"
 #include "kiln/autograd/ops/gru.hpp"
 #include "kiln/autograd/ops/linear.hpp"
@@ -177,8 +176,7 @@ ProbeResult train_linear_probe(const FrameSet& train, const FrameSet& test, int6
       yb.data<int64_t>()[r] = train.labels[static_cast<size_t>(frame)];
     }
     const Tensor loss = ops::cross_entropy(ops::linear(xb, weight, bias), yb);
-    backward(loss);
-    return StepLoss{loss.item(), loss.item()};
+    return train::backward_loss(loss);
   };
   const std::map<std::string, Tensor> head{{"weight", weight}, {"bias", bias}};
   run_training_loop(head, head, hooks, loop, {});

@@ -15,7 +15,6 @@
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
 
-#include "kiln/autograd/engine.hpp"
 #include "kiln/io/json_field.hpp"
 #include "kiln/autograd/grad_mode.hpp"
 #include "kiln/base/error.hpp"
@@ -103,8 +102,7 @@ void run_cpc_pretraining(io::ConfigFile& f, bool resume) {
     const Tensor waves = train::random_audio_windows(train_clips.audio, batch, window, seed, static_cast<uint64_t>(step));
     const models::CpcLoss l = model.loss(waves, models::cpc_negative_indices(c, batch, frames, seed, static_cast<uint64_t>(step)));
     record["accuracy"] = l.accuracy;
-    backward(l.loss);
-    return train::StepLoss{l.loss.item(), l.loss.item()};
+    return train::backward_loss(l.loss);
   };
   const auto evaluate = [&](int64_t, nlohmann::json& record) {
     NoGradGuard no_grad;
@@ -332,8 +330,7 @@ void run_detector_training(io::ConfigFile& f, bool resume) {
       record["current_loss"] = l.current_loss.item();
       record["future_loss"] = l.future_loss.item();
     }
-    backward(l.loss);
-    return train::StepLoss{l.loss.item(), l.loss.item()};
+    return train::backward_loss(l.loss);
   };
   const auto evaluate = [&](int64_t, nlohmann::json& record) {
     const MapReport r = evaluate_streams(detector, valid_data, m.window);

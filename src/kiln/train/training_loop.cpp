@@ -7,6 +7,7 @@
 #include <fstream>
 #include <optional>
 
+#include "kiln/autograd/engine.hpp"
 #include "kiln/base/error.hpp"
 #include "kiln/base/progress.hpp"
 #include "kiln/train/training_state.hpp"
@@ -58,6 +59,12 @@ nlohmann::json identity_of(const LoopOptions& o) {
 }
 
 }  // namespace
+
+StepLoss backward_loss(const Tensor& loss) {
+  const double value = loss.item();
+  backward(loss);
+  return {value, value};
+}
 
 LoopResult run_training_loop(const std::map<std::string, Tensor>& parameters,
                              const std::map<std::string, Tensor>& trained, const LoopHooks& hooks,

@@ -11,7 +11,6 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "kiln/autograd/engine.hpp"
 #include "kiln/autograd/grad_mode.hpp"
 #include "kiln/autograd/ops/embedding.hpp"
 #include "kiln/autograd/ops/linear.hpp"
@@ -296,8 +295,7 @@ void run_mae_probe(const VisionOptions& a) {
     }
     const Tensor x = ops::embedding(train_features, Tensor::from<int64_t>(items, {batch}));
     const Tensor loss = ops::cross_entropy(ops::linear(x, head["weight"], head["bias"]), label_batch(data, items));
-    backward(loss);
-    return StepLoss{loss.item(), loss.item()};
+    return train::backward_loss(loss);
   };
   run_training_loop(head, head, hooks, o, {});
   Evaluation e;
