@@ -8,6 +8,8 @@ void add_ngram_commands(CLI::App& app);
 void add_plan_commands(CLI::App& app);
 void add_lm_commands(CLI::App& app);
 void add_vision_commands(CLI::App& app);
+// `kiln navit train|eval`: the native-resolution packed classifier (docs/vlm.md).
+void add_navit_commands(CLI::App& app);
 void add_bert_commands(CLI::App& app);
 void add_speech_commands(CLI::App& app);
 // `kiln export hf|gguf` and `kiln import hf` (docs/interop.md).

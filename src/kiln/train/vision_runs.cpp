@@ -22,12 +22,14 @@
 #include "kiln/io/safetensors.hpp"
 #include "kiln/models/mae/mae.hpp"
 #include "kiln/models/parameters.hpp"
+#include "kiln/models/vit/resize_positions.hpp"
 #include "kiln/models/vit/vit.hpp"
 #include "kiln/models/vit/vit_config_io.hpp"
 #include "kiln/train/training_loop.hpp"
 #include "kiln/io/config_file.hpp"
 #include "kiln/train/image_trainer.hpp"
 #include "kiln/train/image_sets.hpp"
+#include "kiln/train/interim_image_resize.hpp"
 #include "kiln/train/model_folder.hpp"
 
 namespace kiln::train {
@@ -146,13 +148,22 @@ void run_vit_training(const VisionOptions& a) {
 void run_vit_evaluation(const VisionOptions& a) {
 
   const fs::path dir = model_dir(a.run);
-  const models::VitModel model = load_vit(dir);
+  const models::VitModel trained = load_vit(dir);
   const std::string spec = a.data.empty() ? "/usr/share/datasets/fashion-mnist/t10k" : a.data;
   const ImageData test = load_image_set(spec);
-  check_images_fit(test, model.config(), spec);
+  check_images_fit(test, trained.config(), spec);
+  const int64_t size = a.image_size > 0 ? a.image_size : trained.config().image_size;
+  const models::VitModel model = models::vit_at_image_size(trained, size);
+  // Normalised batches are resampled: the filter is linear, so this equals
+  // resampling the pixels first.
   const Evaluation e = evaluate_images(
-      test, [&](const Tensor& images) { return model.logits(images); }, 256, 0.2860, 0.3530);
-  report(e, test.classes, fs::path(a.run), spec);
+      test, [&](const Tensor& images) { return model.logits(resize_image_batch(images, size, size)); }, 256, 0.2860,
+      0.3530);
+  const std::string what = size == trained.config().image_size
+                               ? spec
+                               : fmt::format("{} at {}×{} px (resampled from {}×{})", spec, size, size,
+                                             trained.config().image_size, trained.config().image_size);
+  report(e, test.classes, fs::path(a.run), what);
 }
 
 void run_mae_pretraining(const VisionOptions& a) {

@@ -1,0 +1,21 @@
+#pragma once
+// NaViT runs (SPEC-VLM §7.1 task (a)), as `kiln navit train|eval` call them:
+// the packed native-resolution classifier trained on Fashion-MNIST images of
+// varying size, and its accuracy at square test sizes it may never have seen.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace kiln::train {
+
+struct NavitOptions {
+  std::string config, run, data;
+  std::vector<std::string> overrides;
+  std::vector<int64_t> image_sizes;  // eval: square sizes in px (default: 16 24 32 48 64 80)
+  bool resume = false;
+};
+
+void run_navit_training(const NavitOptions& options);
+void run_navit_evaluation(const NavitOptions& options);
+
+}  // namespace kiln::train
