@@ -135,6 +135,22 @@ TEST(VerseSpan, CutsAtWordBoundaries) {
   EXPECT_EQ(error_of([&] { verse_span(words, 11, 1); }), "kjv-ocr: span of 1 word(s) from word 11 of a 11-word verse");
 }
 
+TEST_F(KjvOcrTest, TheWidestSpanIsCutToTheWidestCanvas) {
+  // Rev 17:5's capitals: 48 characters that need a 480-px canvas at 18 px with mh = 8.
+  const std::string& verse = (*verses_)[30980];
+  const std::vector<std::string_view> words = verse_words(verse);
+  const auto start = std::find(words.begin(), words.end(), "GREAT,") - words.begin();
+  const LineStyle widest{.pixel_height = 18, .margin_y = 0, .margin_x = 8};
+  const std::string span = verse_span(words, start, 8);
+  EXPECT_EQ(span, "GREAT, THE MOTHER OF HARLOTS AND ABOMINATIONS OF");
+  EXPECT_EQ(train_->renderer().line_size(span, widest).width, 480);
+  const std::string fitted = fitted_span(train_->renderer(), words, start, 8, widest);
+  EXPECT_EQ(fitted, "GREAT, THE MOTHER OF HARLOTS AND ABOMINATIONS");
+  EXPECT_LE(train_->renderer().line_size(fitted, widest).width, kOcrMaxLineWidth);
+  // At 15 px the whole span fits.
+  EXPECT_EQ(fitted_span(train_->renderer(), words, start, 8, {.pixel_height = 15, .margin_x = 8}), span);
+}
+
 TEST_F(KjvOcrTest, CanvasSizesAndStatistics) {
   int64_t short_lines = 0, width_sum = 0, patch_sum = 0, widest = 0;
   constexpr int64_t kLines = 3000;

@@ -7,10 +7,11 @@
 //    i mod 10 = 9 → test (3,110 verses), the rest → train (27,992);
 //  - span: k ~ U{1..8} words from a uniform start word among those that
 //    leave room for k words (the whole verse when it is shorter), cut at a
-//    word boundary to at most 48 characters; the answer is the span's bytes.
-//    (Drawing the start over all words instead would shorten spans near the
-//    verse's end: the mean width falls from ≈ 157 to ≈ 142 px, below the
-//    ≈ 165 px the spec quotes);
+//    word boundary to at most 48 characters and to a canvas at most 448 px
+//    wide (fitted_span); the answer is the span's bytes.
+//    (Drawing the start over all words instead cuts spans near a verse's end
+//    short: a mean width of 142 px instead of 160, further from the ≈ 165 px
+//    the spec quotes; docs/vlm.md);
 //  - style: pixel height px ~ U{12..18}, margins mv ~ U{0..2}, mh ~ U{0..8},
 //    so the canvas is 16 or 24 px high (text_renderer.hpp draws it);
 //  - optional Gaussian noise (σ = 0.05 in the spec), off by default; pixels
@@ -32,6 +33,8 @@ namespace kiln::data {
 
 inline constexpr int64_t kKjvVerseCount = 31102;
 inline constexpr int64_t kOcrMaxSpanChars = 48;
+// The widest line canvas (the pad baseline's 24×448); see fitted_span.
+inline constexpr int64_t kOcrMaxLineWidth = 448;
 // Every character of the raw KJV text: letters, space and , . : ; ? ' ! ( ) -
 inline constexpr std::string_view kOcrAlphabet =
     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ ,.:;?'!()-";
@@ -55,6 +58,13 @@ std::vector<std::string_view> verse_words(std::string_view verse);
 // max_chars is an error.
 std::string verse_span(std::span<const std::string_view> words, int64_t start_word, int64_t count,
                        int64_t max_chars = kOcrMaxSpanChars);
+
+// verse_span, then whole words dropped from the end while the line drawn at
+// `style` would be wider than max_width: 55 of the 50 million (start, px, mh)
+// cases of the KJV, all-capital spans at 17–18 px such as "GREAT, THE MOTHER
+// OF HARLOTS AND ABOMINATIONS OF" (480 px), would otherwise exceed 448 px.
+std::string fitted_span(const TextRenderer& renderer, std::span<const std::string_view> words, int64_t start_word,
+                        int64_t count, const LineStyle& style, int64_t max_width = kOcrMaxLineWidth);
 
 struct OcrOptions {
   bool easy = false;        // 1–3 words, px = 16, mv = 0

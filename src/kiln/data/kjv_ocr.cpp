@@ -135,6 +135,17 @@ std::string verse_span(std::span<const std::string_view> words, int64_t start_wo
   return span;
 }
 
+std::string fitted_span(const TextRenderer& renderer, std::span<const std::string_view> words, int64_t start_word,
+                        int64_t count, const LineStyle& style, int64_t max_width) {
+  std::string span = verse_span(words, start_word, count);
+  for (auto kept = static_cast<int64_t>(verse_words(span).size());
+       renderer.line_size(span, style).width > max_width && kept > 1;)
+    span = verse_span(words, start_word, --kept);
+  KILN_CHECK(renderer.line_size(span, style).width <= max_width, "kjv-ocr: \"{}\" at {} px is wider than {} px", span,
+             style.pixel_height, max_width);
+  return span;
+}
+
 KjvOcrLines::KjvOcrLines(DataSplit split, OcrOptions options)
     : KjvOcrLines(split, std::move(options), read_kjv_verses()) {}
 
@@ -157,10 +168,10 @@ OcrLineLayout KjvOcrLines::layout(uint64_t seed, int64_t index) const {
   KILN_CHECK(!words.empty(), "kjv-ocr: {} verse {} is empty", split_name(split_), out.verse);
   const int64_t count = uniform_int(first[1], 1, options_.easy ? 3 : 8);
   const int64_t last_start = std::max<int64_t>(0, static_cast<int64_t>(words.size()) - count);
-  out.text = verse_span(words, uniform_int(first[0], 0, last_start), count);
   out.style.pixel_height = options_.easy ? 16 : uniform_int(first[2], 12, 18);
   out.style.margin_y = options_.easy ? 0 : uniform_int(first[3], 0, 2);
   out.style.margin_x = uniform_int(second[0], 0, 8);
+  out.text = fitted_span(renderer_, words, uniform_int(first[0], 0, last_start), count, out.style);
   out.size = renderer_.line_size(out.text, out.style);
   return out;
 }
