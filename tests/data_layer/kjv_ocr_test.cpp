@@ -272,7 +272,9 @@ TEST_F(KjvOcrTest, InkLiesInsideTheLine) {
         const float v = line.image.at(0, y, x);
         ASSERT_TRUE(v >= 0 && v <= 1);
         darkest = std::max(darkest, v);
-        if (v > 0) left = std::min(left, x), right = std::max(right, x), top = std::min(top, y), bottom = std::max(bottom, y);
+        if (v == 0) continue;
+        left = std::min(left, x), right = std::max(right, x);
+        top = std::min(top, y), bottom = std::max(bottom, y);
       }
     // Ink is 1.0 where a glyph covers a whole pixel; at 12–18 px a line's
     // strokes are about one pixel wide, so some lines never quite reach it.
@@ -297,7 +299,8 @@ TEST(TextRenderer, Errors) {
   EXPECT_EQ(error_of([&] { renderer.pen_advance("a\xe4\xb8\xad" "b", 15); }), "kjv-ocr: no glyph for U+4E2D");
   EXPECT_EQ(renderer.pen_advance("a\xe2\x80\x94" "b", 15) > renderer.pen_advance("ab", 15), true);
   EXPECT_EQ(error_of([&] { renderer.pen_advance("a\xff", 15); }), "kjv-ocr: invalid UTF-8 at byte 1 of \"a\xff\"");
-  EXPECT_EQ(error_of([&] { renderer.render_line("ab", {.pixel_height = 0}); }), "kjv-ocr: pixel height 0 outside 1..1024");
+  EXPECT_EQ(error_of([&] { renderer.render_line("ab", {.pixel_height = 0}); }),
+            "kjv-ocr: pixel height 0 outside 1..1024");
   EXPECT_EQ(renderer.line_size("", {.pixel_height = 15}), (ImageSize{16, 8}));
 }
 

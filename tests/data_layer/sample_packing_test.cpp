@@ -164,7 +164,8 @@ TEST(SamplePacking, UnpadThenPadIsTheIdentity) {
   ASSERT_EQ(layout.max_seqlen, 9);
   // Pad the packed tokens 0 … 15 into rows of 9, then gather them back.
   std::vector<int64_t> padded(static_cast<size_t>(layout.padded_slots()), -1);
-  for (size_t t = 0; t < layout.padded_indices.size(); ++t) padded[static_cast<size_t>(layout.padded_indices[t])] = static_cast<int64_t>(t);
+  for (size_t t = 0; t < layout.padded_indices.size(); ++t)
+    padded[static_cast<size_t>(layout.padded_indices[t])] = static_cast<int64_t>(t);
   for (size_t row = 0; row < pack.size(); ++row)
     for (int64_t j = 0; j < layout.max_seqlen; ++j) {
       const int64_t v = padded[row * 9 + static_cast<size_t>(j)];

@@ -52,7 +52,8 @@ TEST(TokenDrop, ParsesEverySchedule) {
 }
 
 TEST(TokenDrop, ParseErrors) {
-  const std::string expected = "expected none, const:ρ, uniform:ρmax, beta:a,b or by_size:ρ0,κ,ρmax (rates in [0, 1], a and b > 0)";
+  const std::string expected =
+      "expected none, const:ρ, uniform:ρmax, beta:a,b or by_size:ρ0,κ,ρmax (rates in [0, 1], a and b > 0)";
   for (const std::string bad : {"", "half", "const", "const:", "const:1.5", "const:-0.1", "const:0.2,0.3", "uniform:x",
                                 "beta:2", "beta:0,1", "beta:2,5,", "by_size:0.1,0.2", "const:nan", "none:0"})
     EXPECT_EQ(error_of([&] { parse_token_drop(bad, 100); }), "vision.token_drop = \"" + bad + "\": " + expected) << bad;
@@ -88,7 +89,8 @@ TEST(TokenDrop, KeptTokensAreAscendingDistinctAndCounted) {
       for (int64_t image = 0; image < 4; ++image) {
         const DropSite site{42, 7, image};
         const std::vector<int32_t> kept = kept_tokens(n, rate, site);
-        EXPECT_EQ(static_cast<int64_t>(kept.size()), std::max<int64_t>(1, static_cast<int64_t>(std::floor(n * (1 - rate)))));
+        const auto formula = std::max<int64_t>(1, static_cast<int64_t>(std::floor(static_cast<double>(n) * (1 - rate))));
+        EXPECT_EQ(static_cast<int64_t>(kept.size()), formula);
         EXPECT_TRUE(std::adjacent_find(kept.begin(), kept.end(), std::greater_equal<int32_t>()) == kept.end())
             << "not strictly ascending";
         EXPECT_GE(kept.front(), 0);

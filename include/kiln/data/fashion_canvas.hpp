@@ -56,7 +56,8 @@ struct LabelledImage {
 };
 
 // §7.1's sizes: 4-px patches merged 2×2 (F = 8), 16² ≤ pixels ≤ 64².
-inline constexpr ResizeLimits kFashionCanvasLimits{.patch = 4, .merge = 2, .min_pixels = 16 * 16, .max_pixels = 64 * 64};
+inline constexpr ResizeLimits kFashionCanvasLimits{
+    .patch = 4, .merge = 2, .min_pixels = 16 * 16, .max_pixels = 64 * 64};
 
 class FashionCanvases {
  public:

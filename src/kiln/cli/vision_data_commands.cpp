@@ -40,7 +40,8 @@ struct PreviewArgs {
 // Totals for the summary line: the spec quotes the share of 16-px lines, the
 // mean width and the mean patches per image.
 struct SizeStats {
-  int64_t images = 0, height16 = 0, width_sum = 0, patch_sum = 0, min_side = std::numeric_limits<int64_t>::max(), max_side = 0;
+  int64_t images = 0, height16 = 0, width_sum = 0, patch_sum = 0;
+  int64_t min_side = std::numeric_limits<int64_t>::max(), max_side = 0;
 
   void add(const data::ImageSize& size) {
     ++images;
@@ -124,7 +125,8 @@ void render_fashion_canvases(const PreviewArgs& a) {
   }
   write_text_file(a.out / "labels.tsv", tsv);
   const std::string what = a.side > 0 ? fmt::format("{}×{} squares", a.side, a.side) : "canvases";
-  fmt::print("fashion-canvas: {} {} ({} split, seed {}) in {}: sides {}–{} px, mean {:.1f} patches at P = {} ({:.1f} s)\n",
+  fmt::print("fashion-canvas: {} {} ({} split, seed {}) in {}: sides {}–{} px, mean {:.1f} patches at P = {} "
+             "({:.1f} s)\n",
              a.count, what, a.split, a.seed, a.out.string(), stats.min_side, stats.max_side,
              stats.mean(stats.patch_sum), kPreviewPatch, seconds_since(start));
 }

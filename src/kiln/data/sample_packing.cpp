@@ -95,7 +95,8 @@ std::vector<std::vector<int64_t>> first_fit_decreasing(std::span<const SampleTok
                      [&](int64_t a, int64_t b) { return samples[a].llm_tokens > samples[b].llm_tokens; });
     std::vector<OpenPack> open;
     for (int64_t i : chunk) {
-      auto pack = std::find_if(open.begin(), open.end(), [&](const OpenPack& p) { return p.has_room(samples[i], budgets); });
+      const auto fits = [&](const OpenPack& p) { return p.has_room(samples[i], budgets); };
+      auto pack = std::find_if(open.begin(), open.end(), fits);
       if (pack == open.end()) pack = open.insert(open.end(), OpenPack{});
       pack->add(i, samples[i]);
     }
