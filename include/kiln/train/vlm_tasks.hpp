@@ -24,6 +24,15 @@ namespace kiln::train {
 
 enum class VlmTaskKind { fashion_canvas, kjv_ocr };
 
+// How an image reaches the encoder (`data.image_mode`, SPEC-VLM §7.2's baselines):
+//  - native: its own size (smart_resize'd), one token per patch;
+//  - resize: squashed to one fixed size (Fashion 32×32, OCR 16×256), the
+//    classic fixed-resolution input (pair it with vision.positions = "learned");
+//  - pad: pasted top-left on the largest canvas (Fashion 64×64, OCR 24×448),
+//    background 0, so every image costs the largest image's tokens.
+enum class ImageMode { native, resize, pad };
+ImageMode parse_image_mode(std::string_view name);
+
 VlmTaskKind parse_vlm_task(std::string_view name);  // "fashion-canvas" | "kjv-ocr"
 std::string vlm_task_name(VlmTaskKind kind);
 
@@ -34,11 +43,15 @@ struct VlmTaskOptions {
   int64_t min_images = 1, max_images = 3;  // fashion-canvas: garments per sample
   bool easy = false;                  // kjv-ocr: the easy variant
   double noise_sigma = 0;             // kjv-ocr: Gaussian pixel noise
+  ImageMode image_mode = ImageMode::native;
 };
 
 // The task's input normalisation, in place: Fashion-MNIST's mean and std for
 // garments, (x − 0.5)/0.5 for rendered text.
 void normalize_task_pixels(data::PlanarImage& image, VlmTaskKind kind);
+
+// `image` (intensities, before normalisation) as the task's image mode shapes it.
+data::PlanarImage shape_for_mode(data::PlanarImage image, const VlmTaskOptions& options);
 
 // Merge-ordered patches of a normalised image (sides multiples of patch·merge).
 data::SampleImage sample_image(const data::PlanarImage& image, int64_t patch, int64_t merge);
@@ -58,6 +71,7 @@ class VlmTask {
 
  private:
   int64_t garment_count(uint64_t seed, int64_t index) const;
+  int64_t image_tokens(data::ImageSize native) const;
   VlmTaskOptions options_;
   std::unique_ptr<data::FashionCanvases> fashion_;
   std::unique_ptr<data::KjvOcrLines> ocr_;

@@ -68,6 +68,7 @@ VlmRun read_run(const std::string& path, const std::vector<std::string>& overrid
   t.max_images = static_cast<int64_t>(per_sample[1]);
   t.easy = f.get_bool("data.easy", false);
   t.noise_sigma = f.get_double("data.noise", 0, 0, 1);
+  t.image_mode = parse_image_mode(f.get_string("data.image_mode", "native", {"native", "resize", "pad"}));
   r.budgets.llm_tokens = f.get_int("data.packing_length", 1024, 8, 1 << 20);
   r.budgets.vision_tokens = f.get_int("vision.max_tokens", 4096, 1, 1 << 22);
   r.packing = data::parse_packing_policy(f.get_string("data.pack", "next_fit"));
@@ -198,6 +199,7 @@ VlmTaskOptions task_of(const models::VlmConfig& c, const nlohmann::json& config)
   t.easy = task.value("easy", false);
   t.min_images = task.value("min_images", int64_t{1});
   t.max_images = task.value("max_images", int64_t{3});
+  t.image_mode = parse_image_mode(task.value("image_mode", "native"));
   t.patch = c.vision.patch_size;
   t.merge = c.vision.merge_size;
   t.patches_per_token = c.patches_per_token();
@@ -205,8 +207,9 @@ VlmTaskOptions task_of(const models::VlmConfig& c, const nlohmann::json& config)
 }
 
 nlohmann::json task_json(const VlmTaskOptions& t) {
+  const char* modes[] = {"native", "resize", "pad"};
   return {{"task", vlm_task_name(t.kind)}, {"easy", t.easy}, {"min_images", t.min_images},
-          {"max_images", t.max_images}};
+          {"max_images", t.max_images}, {"image_mode", modes[static_cast<int>(t.image_mode)]}};
 }
 
 }  // namespace
@@ -279,6 +282,7 @@ void run_vlm_generation(const VlmRunOptions& a) {
   if (task.kind == VlmTaskKind::kjv_ocr) limits.max_pixels = 24 * 448;
   const data::ImageSize size = data::smart_resize(image.size(), limits, a.image);
   if (!(size == image.size())) image = data::resize_image(image, size);
+  image = shape_for_mode(std::move(image), task);
   normalize_task_pixels(image, task.kind);
   NoGradGuard no_grad;
   const std::string answer =

@@ -17,6 +17,13 @@ constexpr double kOcrPixelMean = 0.5, kOcrPixelStd = 0.5;
 constexpr int64_t kCanvasesPerSample = 4;
 constexpr uint64_t kGarmentCountStream = 0x6761'726d'656e'7473ULL;
 
+// The resize and pad modes' one image size.
+data::ImageSize fixed_size(const VlmTaskOptions& options) {
+  const bool fashion = options.kind == VlmTaskKind::fashion_canvas;
+  if (options.image_mode == ImageMode::resize) return fashion ? data::ImageSize{32, 32} : data::ImageSize{16, 256};
+  return fashion ? data::ImageSize{64, 64} : data::ImageSize{24, 448};
+}
+
 int64_t llm_tokens(const std::vector<int64_t>& image_tokens, int64_t per_token, size_t answer_bytes) {
   int64_t n = 0;
   for (int64_t t : image_tokens) n += 2 + t / per_token;
@@ -29,6 +36,13 @@ VlmTaskKind parse_vlm_task(std::string_view name) {
   if (name == "fashion-canvas") return VlmTaskKind::fashion_canvas;
   if (name == "kjv-ocr") return VlmTaskKind::kjv_ocr;
   fail("data.task must be fashion-canvas or kjv-ocr, got '{}'", printable(name));
+}
+
+ImageMode parse_image_mode(std::string_view name) {
+  if (name == "native") return ImageMode::native;
+  if (name == "resize") return ImageMode::resize;
+  if (name == "pad") return ImageMode::pad;
+  fail("data.image_mode must be native, resize or pad, got '{}'", printable(name));
 }
 
 std::string vlm_task_name(VlmTaskKind kind) {
@@ -77,20 +91,39 @@ int64_t VlmTask::garment_count(uint64_t seed, int64_t index) const {
   return options_.min_images + static_cast<int64_t>(bits % static_cast<uint32_t>(span));
 }
 
+int64_t VlmTask::image_tokens(data::ImageSize native) const {
+  const data::ImageSize size = options_.image_mode == ImageMode::native ? native : fixed_size(options_);
+  return size.height * size.width / (options_.patch * options_.patch);
+}
+
+data::PlanarImage shape_for_mode(data::PlanarImage image, const VlmTaskOptions& options) {
+  if (options.image_mode == ImageMode::native) return image;
+  const data::ImageSize target = fixed_size(options);
+  if (options.image_mode == ImageMode::resize) return data::resize_image(image, target);
+  // A native image never exceeds the largest canvas (smart_resize's max_pixels, the renderer's 448 px).
+  KILN_CHECK(image.height <= target.height && image.width <= target.width,
+             "a {}×{} px image does not fit the {}×{} pad canvas", image.height, image.width, target.height,
+             target.width);
+  data::PlanarImage canvas = data::PlanarImage::filled(image.channels, target.height, target.width, 0);
+  for (int64_t c = 0; c < image.channels; ++c)
+    for (int64_t y = 0; y < image.height; ++y)
+      for (int64_t x = 0; x < image.width; ++x) canvas.at(c, y, x) = image.at(c, y, x);
+  return canvas;
+}
+
 data::SampleTokens VlmTask::tokens(uint64_t seed, int64_t index) const {
   data::SampleTokens t;
-  const int64_t patch_area = options_.patch * options_.patch;
   size_t answer_bytes = 0;
   if (fashion_) {
     const int64_t count = garment_count(seed, index);
     for (int64_t g = 0; g < count; ++g) {
       const data::FashionCanvasLayout layout = fashion_->layout(seed, index * kCanvasesPerSample + g);
-      t.image_tokens.push_back(layout.resized.height * layout.resized.width / patch_area);
+      t.image_tokens.push_back(image_tokens(layout.resized));
       answer_bytes += data::kFashionClassNames[fashion_->label(layout.garment)].size() + (g > 0 ? 2 : 0);
     }
   } else {
     const data::OcrLineLayout layout = ocr_->layout(seed, index);
-    t.image_tokens.push_back(layout.size.height * layout.size.width / patch_area);
+    t.image_tokens.push_back(image_tokens(layout.size));
     answer_bytes = layout.text.size();
   }
   t.llm_tokens = llm_tokens(t.image_tokens, options_.patches_per_token, answer_bytes);
@@ -103,14 +136,16 @@ data::VlmSample VlmTask::sample(uint64_t seed, int64_t index) const {
     const int64_t count = garment_count(seed, index);
     for (int64_t g = 0; g < count; ++g) {
       data::LabelledImage canvas = fashion_->canvas(seed, index * kCanvasesPerSample + g);
-      normalize_task_pixels(canvas.image, options_.kind);
-      s.images.push_back(sample_image(canvas.image, options_.patch, options_.merge));
+      data::PlanarImage image = shape_for_mode(std::move(canvas.image), options_);
+      normalize_task_pixels(image, options_.kind);
+      s.images.push_back(sample_image(image, options_.patch, options_.merge));
       s.answer += (g > 0 ? ", " : "") + std::string(data::kFashionClassNames[canvas.label]);
     }
   } else {
     data::OcrLine line = ocr_->line(seed, index);
-    normalize_task_pixels(line.image, options_.kind);
-    s.images.push_back(sample_image(line.image, options_.patch, options_.merge));
+    data::PlanarImage image = shape_for_mode(std::move(line.image), options_);
+    normalize_task_pixels(image, options_.kind);
+    s.images.push_back(sample_image(image, options_.patch, options_.merge));
     s.answer = line.layout.text;
   }
   return s;
