@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   kiln::cli::add_vision_data_commands(app);
   kiln::cli::add_vision_commands(app);
   kiln::cli::add_navit_commands(app);
+  kiln::cli::add_vlm_commands(app);
   kiln::cli::add_bert_commands(app);
   kiln::cli::add_speech_commands(app);
   kiln::cli::add_interop_commands(app);

@@ -6,6 +6,7 @@
 #include <numeric>
 
 #include "kiln/base/error.hpp"
+#include "kiln/data/sample_packing.hpp"
 #include "kiln/data/vlm_batch.hpp"
 
 namespace kiln::data {
@@ -78,8 +79,19 @@ TEST(VlmBatch, PaddedPackOfTheWorkedExample) {
   EXPECT_EQ(b.tokens.shape(), (Shape{2, 32}));
   EXPECT_FALSE(b.cu_seqlens.defined());
   EXPECT_EQ(b.token_slots - b.real_tokens, 19);  // 19 of 64 slots (29.7 %) are padding
-  const std::vector<int64_t> lengths{13, 32};
-  const auto indices = unpad_indices(lengths, 32);
+  // The packing layer's bookkeeping of the same pack agrees.
+  std::vector<SampleTokens> sizes;
+  for (size_t s = 0; s < 2; ++s) {
+    SampleTokens t;
+    for (const SampleImage& im : samples[s].images) t.image_tokens.push_back(im.patch_count());
+    t.llm_tokens = sample_llm_tokens(samples[s], 4);
+    sizes.push_back(t);
+  }
+  const std::vector<int64_t> pack{0, 1};
+  const PackLayout layout = pack_layout(sizes, pack);
+  EXPECT_EQ(layout.cu_t, (std::vector<int32_t>{0, 13, 45}));
+  EXPECT_EQ(layout.cu_v, values<int32_t>(rm.vision_cu_seqlens));
+  const auto& indices = layout.padded_indices;
   std::vector<int64_t> expected(13);
   std::iota(expected.begin(), expected.end(), 0);
   for (int64_t j = 32; j < 64; ++j) expected.push_back(j);

@@ -8,6 +8,8 @@ void add_ngram_commands(CLI::App& app);
 void add_plan_commands(CLI::App& app);
 void add_lm_commands(CLI::App& app);
 void add_vision_commands(CLI::App& app);
+// `kiln vlm train|eval|generate` (docs/vlm.md).
+void add_vlm_commands(CLI::App& app);
 // `kiln navit train|eval`: the native-resolution packed classifier (docs/vlm.md).
 void add_navit_commands(CLI::App& app);
 void add_bert_commands(CLI::App& app);

@@ -79,8 +79,4 @@ struct VlmBatch {
 VlmBatch make_vlm_batch(std::span<const VlmSample> samples, int64_t patches_per_token, VlmLayout layout,
                         int64_t first_sample = 0);
 
-// Row-major flat indices of the real tokens of a padded [S, L_max] layout
-// (flash-attention's unpad: nonzero(mask.flatten())).
-std::vector<int64_t> unpad_indices(std::span<const int64_t> lengths, int64_t padded_length);
-
 }  // namespace kiln::data

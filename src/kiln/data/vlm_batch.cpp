@@ -69,13 +69,6 @@ int64_t sample_llm_tokens(const VlmSample& sample, int64_t patches_per_token) {
          static_cast<int64_t>(sample.prompt.size() + sample.answer.size()) + 1;
 }
 
-std::vector<int64_t> unpad_indices(std::span<const int64_t> lengths, int64_t padded_length) {
-  std::vector<int64_t> indices;
-  for (size_t s = 0; s < lengths.size(); ++s)
-    for (int64_t j = 0; j < lengths[s]; ++j) indices.push_back(static_cast<int64_t>(s) * padded_length + j);
-  return indices;
-}
-
 VlmBatch make_vlm_batch(std::span<const VlmSample> samples, int64_t patches_per_token, VlmLayout layout,
                         int64_t first_sample) {
   const int64_t merge = merge_side(patches_per_token);
