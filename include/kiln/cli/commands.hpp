@@ -16,5 +16,7 @@ void add_speech_commands(CLI::App& app);
 void add_interop_commands(CLI::App& app);
 // `kiln data speech` and `kiln data streams`; call after add_lm_commands, which creates `data`.
 void add_speech_data_commands(CLI::App& app);
+// `kiln data render-ocr` and `kiln data fashion-canvas`; call after add_lm_commands.
+void add_vision_data_commands(CLI::App& app);
 
 }  // namespace kiln::cli

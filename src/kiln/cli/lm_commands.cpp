@@ -260,7 +260,7 @@ void add_lm_commands(CLI::App& app) {
     data::PrepareOptions options;
   };
   auto prep = std::make_shared<PrepareArgs>();
-  CLI::App* data_cmd = app.add_subcommand("data", "Training data: tokenised shards (prepare), synthesised speech and keyword streams (speech, streams)");
+  CLI::App* data_cmd = app.add_subcommand("data", "Training data: tokenised shards (prepare), synthesised speech and keyword streams (speech, streams), previews of the vision-language tasks (render-ocr, fashion-canvas)");
   data_cmd->require_subcommand(1);
   CLI::App* prepare = data_cmd->add_subcommand(
       "prepare", "Tokenise text (one document per line) or JSONL (a \"text\" field) into train.bin and valid.bin shards");
