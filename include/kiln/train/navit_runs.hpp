@@ -13,6 +13,7 @@ struct NavitOptions {
   std::string config, run, data;  // data: folder of Fashion-MNIST's IDX files
   std::vector<std::string> overrides;
   std::vector<int64_t> image_sizes;  // eval: square sizes in px (default: 16 24 32 48 64 80)
+  int64_t test_images = 0;           // eval: > 0: the first this many test garments only
   bool resume = false;
 };
 

@@ -22,6 +22,7 @@ void add_navit_commands(CLI::App& app) {
   eval_cmd->add_option("--image-size", args->image_sizes,
                        "Square sizes in px, multiples of patch·merge (default: 16 24 32 48 64 80)");
   eval_cmd->add_option("--data", args->data, "Folder with Fashion-MNIST's IDX files (default: /usr/share/datasets/fashion-mnist)");
+  eval_cmd->add_option("--test-images", args->test_images, "Evaluate on the first N test garments only");
   eval_cmd->callback([args] { train::run_navit_evaluation(*args); });
 }
 

@@ -164,8 +164,9 @@ Evaluation evaluate_navit(const models::NavitModel& model, int64_t count, const 
   return e;
 }
 
-Evaluation evaluate_canvases(const models::NavitModel& model, const data::FashionCanvases& test, const NavitRun& r) {
-  return evaluate_navit(model, test.garments(), r, [&](int64_t i) { return test.canvas(r.test_seed, i); });
+Evaluation evaluate_canvases(const models::NavitModel& model, const data::FashionCanvases& test, const NavitRun& r,
+                             int64_t count) {
+  return evaluate_navit(model, count, r, [&](int64_t i) { return test.canvas(r.test_seed, i); });
 }
 
 }  // namespace
@@ -223,13 +224,17 @@ void run_navit_training(const NavitOptions& a) {
     record["packs"] = static_cast<int64_t>(packs.size());
     return StepLoss{loss, loss};
   };
+  Evaluation last_evaluation;
   const auto evaluate = [&](int64_t, nlohmann::json& record) {
-    record["val_accuracy"] = evaluate_canvases(model, test_set, r).accuracy;
+    last_evaluation = evaluate_canvases(model, test_set, r, test_set.garments());
+    record["val_accuracy"] = last_evaluation.accuracy;
   };
   const LoopResult result = run_training_loop(model.parameters(), optim::gradient_trained(model.parameters()),
                                               {.step = step, .evaluate = evaluate}, loop, r.run_dir);
   save_model_folder(r.run_dir / "model", navit_run_json(r), model.parameters());
-  const Evaluation e = evaluate_canvases(model, test_set, r);
+  // The loop evaluates after its last step; a resumed run that had nothing left to do has not.
+  const Evaluation e =
+      last_evaluation.total > 0 ? last_evaluation : evaluate_canvases(model, test_set, r, test_set.garments());
   fmt::print("trained {} steps in {:.1f} s ({:.0f} images/s)\n", result.last_step, result.seconds,
              result.items_per_second);
   fmt::print("test canvases: accuracy {:.2f}% ({} of {})\n", 100 * e.accuracy, e.correct, e.total);
@@ -257,13 +262,14 @@ void run_navit_evaluation(const NavitOptions& a) {
                "--image-size {} must be a positive multiple of patch_size · merge_size = {} (at most 4096)", size, unit);
   const int64_t largest = *std::max_element(sizes.begin(), sizes.end());
   r.max_tokens = std::max(r.limits.max_pixels, largest * largest) / (r.limits.patch * r.limits.patch);
+  const int64_t count = a.test_images > 0 ? std::min(a.test_images, test.garments()) : test.garments();
   fmt::print("{} ({} positions) on {} test garments of {}\n", dir.string(),
-             models::vision_positions_name(r.model.vision.positions), test.garments(), r.data_dir.string());
+             models::vision_positions_name(r.model.vision.positions), count, r.data_dir.string());
   fmt::print("{:>16}  {:>9}\n", "test images", "accuracy");
-  const Evaluation canvases = evaluate_canvases(model, test, r);
+  const Evaluation canvases = evaluate_canvases(model, test, r, count);
   fmt::print("{:>16}  {:>8.2f}%\n", "canvases", 100 * canvases.accuracy);
   for (int64_t size : sizes) {
-    const Evaluation e = evaluate_navit(model, test.garments(), r, [&](int64_t i) { return test.square(i, size); });
+    const Evaluation e = evaluate_navit(model, count, r, [&](int64_t i) { return test.square(i, size); });
     fmt::print("{:>13} px  {:>8.2f}%\n", fmt::format("{}×{}", size, size), 100 * e.accuracy);
   }
 }

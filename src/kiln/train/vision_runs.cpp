@@ -173,8 +173,12 @@ void run_vit_evaluation(const VisionOptions& a) {
   const fs::path dir = model_dir(a.run);
   const models::VitModel trained = load_vit(dir);
   const std::string spec = a.data.empty() ? "/usr/share/datasets/fashion-mnist/t10k" : a.data;
-  const ImageData test = load_image_set(spec);
+  ImageData test = load_image_set(spec);
   check_images_fit(test, trained.config(), spec);
+  if (a.test_images > 0 && a.test_images < test.size()) {
+    test.images = test.images.narrow(0, 0, a.test_images);
+    test.labels = test.labels.narrow(0, 0, a.test_images);
+  }
   const int64_t size = a.image_size > 0 ? a.image_size : trained.config().image_size;
   const models::VitModel model = models::vit_at_image_size(trained, size);
   const double mean = 0.2860, std = 0.3530;
