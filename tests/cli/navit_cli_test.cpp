@@ -1,12 +1,13 @@
 // `kiln navit train|eval` and `kiln vit eval --image-size` as a user runs
-// them, on a small synthetic IDX set written here (two classes of 8×8 images
-// that differ in where the bright square is): a short packed run at random
-// sizes learns it, saves its model with Qwen2-VL's vision names, and
+// them, on a small synthetic Fashion-MNIST folder written here (two classes
+// of 28×28 images: a bright horizontal or vertical bar): a short packed
+// run on canvases of random size learns it, saves its model with Qwen2-VL's vision names, and
 // evaluates at square sizes it was and was not trained at; bad sizes and a
 // factorised table too small for the test grid end in one line.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -27,7 +28,8 @@ void put32(std::ofstream& out, uint32_t v) {
   out.write(bytes, 4);
 }
 
-// n images of side×side: class 0 has a bright square top-left, class 1 bottom-right.
+// n images of side×side: class 0 has a bright horizontal bar across the middle,
+// class 1 a vertical one (a pattern that survives being pasted anywhere on a canvas).
 void write_idx(const fs::path& prefix, int n, int side) {
   std::ofstream images(prefix.string() + "-images-idx3-ubyte", std::ios::binary);
   for (uint32_t v : {0x803u, static_cast<uint32_t>(n), static_cast<uint32_t>(side), static_cast<uint32_t>(side)})
@@ -35,8 +37,8 @@ void write_idx(const fs::path& prefix, int n, int side) {
   for (int i = 0; i < n; ++i)
     for (int y = 0; y < side; ++y)
       for (int x = 0; x < side; ++x) {
-        const bool top_left = y < side / 2 && x < side / 2, bottom_right = y >= side / 2 && x >= side / 2;
-        const bool bright = (i % 2 == 0) ? top_left : bottom_right;
+        const bool across = std::abs(y - side / 2) < 3, down = std::abs(x - side / 2) < 3;
+        const bool bright = (i % 2 == 0) ? across : down;
         images.put(static_cast<char>(bright ? 200 + (i * 7 + x) % 50 : (i * 13 + y * 3 + x) % 40));
       }
   std::ofstream labels(prefix.string() + "-labels-idx1-ubyte", std::ios::binary);
@@ -45,8 +47,9 @@ void write_idx(const fs::path& prefix, int n, int side) {
   for (int i = 0; i < n; ++i) labels.put(static_cast<char>(i % 2));
 }
 
-double accuracy_at(const std::string& output, const std::string& size) {
-  const size_t at = output.find(size + " px");
+// The accuracy on the line of `navit eval`'s table that starts with `what`.
+double accuracy_at(const std::string& output, const std::string& what) {
+  const size_t at = output.find(what + "  ");
   if (at == std::string::npos) return -1;
   const size_t line_end = output.find('\n', at);
   const std::string line = output.substr(at, line_end - at);
@@ -59,15 +62,15 @@ class NavitCli : public ::testing::Test {
     dir_ = fs::temp_directory_path() / ("kiln_navit_cli_" + std::to_string(::getpid()));
     fs::remove_all(dir_);
     fs::create_directories(dir_);
-    write_idx(dir_ / "train", 256, 8);
-    write_idx(dir_ / "test", 64, 8);
+    write_idx(dir_ / "train", 256, 28);
+    write_idx(dir_ / "t10k", 64, 28);
   }
   static void TearDownTestSuite() { fs::remove_all(dir_); }
   static std::string small_args() {
-    return " --set data.train=" + (dir_ / "train").string() + " --set data.test=" + (dir_ / "test").string() +
+    return " --set data.dir=" + dir_.string() +
            " --set vision.d_model=16 --set vision.n_layer=1 --set vision.n_head=2 --set vision.mlp_dim=32"
            " --set model.n_classes=2 --set train.batch_size=32 --set train.warmup_steps=5"
-           " --set train.pixel_mean=0.3 --set train.pixel_std=0.3 --set train.lr=3e-3";
+           " --set train.lr=1e-2";
   }
   static fs::path dir_;
 };
@@ -76,23 +79,22 @@ fs::path NavitCli::dir_;
 TEST_F(NavitCli, LearnsAtRandomSizesAndEvaluatesAtUnseenOnes) {
   const fs::path run_dir = dir_ / "rope2d";
   const Result r = run("navit train -c configs/fmnist-navit.toml" + small_args() +
-                       " --set train.epochs=6 --set run.dir=" + run_dir.string());
+                       " --set train.epochs=8 --set run.dir=" + run_dir.string());
   ASSERT_EQ(r.status, 0) << r.output;
-  // 8×8 test images are shown at smart_resize's 16×16 (min_pixels 16²).
-  EXPECT_NE(r.output.find("test set at 16×16 px: accuracy"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("test canvases: accuracy"), std::string::npos) << r.output;
   EXPECT_TRUE(fs::exists(run_dir / "model" / "model.safetensors"));
   std::ifstream config(run_dir / "model" / "config.json");
   const std::string json((std::istreambuf_iterator<char>(config)), std::istreambuf_iterator<char>());
   EXPECT_NE(json.find("\"model_type\": \"kiln_navit\""), std::string::npos) << json;
   EXPECT_NE(json.find("\"positions\": \"rope2d\""), std::string::npos) << json;
 
-  const Result e = run("navit eval " + run_dir.string() + " --data " + (dir_ / "test").string() +
-                       " --image-size 16 32 80");
+  const Result e = run("navit eval " + run_dir.string() + " --data " + dir_.string() + " --image-size 16 32 80");
   ASSERT_EQ(e.status, 0) << e.output;
-  EXPECT_GE(accuracy_at(e.output, "32"), 90.0) << e.output;  // trained at 16–56 px
-  EXPECT_GE(accuracy_at(e.output, "80"), 0.0) << e.output;   // beyond anything trained: reported
+  EXPECT_GE(accuracy_at(e.output, "canvases"), 90.0) << e.output;
+  EXPECT_GE(accuracy_at(e.output, "32×32 px"), 90.0) << e.output;  // garments trained at 16–56 px
+  EXPECT_GE(accuracy_at(e.output, "80×80 px"), 0.0) << e.output;   // beyond any canvas: reported
 
-  const Result bad = run("navit eval " + run_dir.string() + " --data " + (dir_ / "test").string() + " --image-size 20");
+  const Result bad = run("navit eval " + run_dir.string() + " --data " + dir_.string() + " --image-size 20");
   EXPECT_NE(bad.status, 0);
   EXPECT_NE(bad.output.find("--image-size 20 must be a positive multiple of patch_size · merge_size = 8"),
             std::string::npos)
@@ -104,9 +106,9 @@ TEST_F(NavitCli, FactorizedTablesRefuseGridsBeyondThem) {
   const Result r = run("navit train -c configs/fmnist-navit.toml" + small_args() +
                        " --set vision.positions=factorized --set train.max_steps=2 --set run.dir=" + run_dir.string());
   ASSERT_EQ(r.status, 0) << r.output;
-  const Result e = run("navit eval " + run_dir.string() + " --data " + (dir_ / "test").string() + " --image-size 88");
+  const Result e = run("navit eval " + run_dir.string() + " --data " + dir_.string() + " --image-size 104");
   EXPECT_NE(e.status, 0);
-  EXPECT_NE(e.output.find("image 0: row 21 ≥ vision.max_rows 20 (use factorized_fractional or rope2d)"),
+  EXPECT_NE(e.output.find("image 0: row 25 ≥ vision.max_rows 24 (use factorized_fractional or rope2d)"),
             std::string::npos)
       << e.output;
 }
@@ -123,15 +125,15 @@ TEST_F(NavitCli, BadConfigurationIsOneLine) {
 TEST_F(NavitCli, VitEvaluatesAtAnotherImageSizeWithResizedPositions) {
   const fs::path run_dir = dir_ / "vit";
   const Result r = run("vit train --set data.train=" + (dir_ / "train").string() + " --set data.test=" +
-                       (dir_ / "test").string() +
-                       " --set model.image_size=8 --set model.patch_size=4 --set model.d_model=16 --set model.n_layer=1"
+                       (dir_ / "t10k").string() +
+                       " --set model.image_size=28 --set model.patch_size=4 --set model.d_model=16 --set model.n_layer=1"
                        " --set model.n_head=2 --set model.n_classes=2 --set train.batch_size=32"
                        " --set train.warmup_steps=5 --set train.epochs=2 --set run.dir=" + run_dir.string());
   ASSERT_EQ(r.status, 0) << r.output;
-  const Result e = run("vit eval " + run_dir.string() + " --data " + (dir_ / "test").string() + " --image-size 16");
+  const Result e = run("vit eval " + run_dir.string() + " --data " + (dir_ / "t10k").string() + " --image-size 16");
   ASSERT_EQ(e.status, 0) << e.output;
-  EXPECT_NE(e.output.find("at 16×16 px (resampled from 8×8): accuracy"), std::string::npos) << e.output;
-  const Result bad = run("vit eval " + run_dir.string() + " --data " + (dir_ / "test").string() + " --image-size 18");
+  EXPECT_NE(e.output.find("at 16×16 px (resampled from 28×28): accuracy"), std::string::npos) << e.output;
+  const Result bad = run("vit eval " + run_dir.string() + " --data " + (dir_ / "t10k").string() + " --image-size 18");
   EXPECT_NE(bad.status, 0);
   EXPECT_NE(bad.output.find("--image-size 18 must be a positive multiple of the model's patch size 4"),
             std::string::npos)

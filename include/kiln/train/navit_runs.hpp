@@ -1,7 +1,8 @@
 #pragma once
 // NaViT runs (SPEC-VLM §7.1 task (a)), as `kiln navit train|eval` call them:
-// the packed native-resolution classifier trained on Fashion-MNIST images of
-// varying size, and its accuracy at square test sizes it may never have seen.
+// the packed native-resolution classifier trained on Fashion-MNIST garments on
+// canvases of random size (data/fashion_canvas.hpp), and its accuracy on the
+// test canvases and at square test sizes it may never have seen.
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -9,9 +10,10 @@
 namespace kiln::train {
 
 struct NavitOptions {
-  std::string config, run, data;
+  std::string config, run, data;  // data: folder of Fashion-MNIST's IDX files
   std::vector<std::string> overrides;
   std::vector<int64_t> image_sizes;  // eval: square sizes in px (default: 16 24 32 48 64 80)
+  int64_t test_images = 0;           // eval: > 0: the first this many test garments only
   bool resume = false;
 };
 

@@ -24,6 +24,7 @@ void add_vision_commands(CLI::App& app) {
   vit_eval_cmd->add_option("--image-size", args->image_size,
                            "Evaluate at N×N px: test images resampled (stb_image_resize, triangle filter), learned "
                            "positions resized bicubically");
+  vit_eval_cmd->add_option("--test-images", args->test_images, "Evaluate on the first N test images only");
   vit_eval_cmd->callback([args] { train::run_vit_evaluation(*args); });
 
   CLI::App* mae = app.add_subcommand("mae", "Masked autoencoders: pre-train, show reconstructions, probe, fine-tune");

@@ -18,6 +18,7 @@
 #include "kiln/autograd/ops/shape.hpp"
 #include "kiln/base/error.hpp"
 #include "kiln/base/philox.hpp"
+#include "kiln/data/planar_image.hpp"
 #include "kiln/io/atomic_file.hpp"
 #include "kiln/io/safetensors.hpp"
 #include "kiln/models/mae/mae.hpp"
@@ -29,7 +30,6 @@
 #include "kiln/io/config_file.hpp"
 #include "kiln/train/image_trainer.hpp"
 #include "kiln/train/image_sets.hpp"
-#include "kiln/train/interim_image_resize.hpp"
 #include "kiln/train/model_folder.hpp"
 
 namespace kiln::train {
@@ -106,6 +106,29 @@ void report(const Evaluation& e, int64_t classes, const fs::path& dir, const std
   fmt::print("confusion matrix: {}\n", (dir / "confusion.png").string());
 }
 
+// Accuracy on `test` with every image resampled to size×size (data::resize_image:
+// stb_image_resize's triangle filter) and normalised as kiln vit normalises.
+Evaluation evaluate_resized(const models::VitModel& model, const ImageData& test, int64_t size, double mean,
+                            double std) {
+  NoGradGuard no_grad;
+  const int64_t c = test.images.size(1), h = test.images.size(2), w = test.images.size(3);
+  Evaluation e;
+  for (int64_t first = 0; first < test.size(); first += 256) {
+    const int64_t count = std::min<int64_t>(256, test.size() - first);
+    Tensor batch = Tensor::empty({count, c, size, size});
+    std::vector<int64_t> truth;
+    for (int64_t k = 0; k < count; ++k) {
+      data::PlanarImage image = data::resize_image(
+          data::image_from_bytes(test.images.data<uint8_t>() + (first + k) * c * h * w, c, h, w), {size, size});
+      data::normalize_pixels(image, mean, std);
+      std::copy(image.pixels.begin(), image.pixels.end(), batch.data<float>() + k * c * size * size);
+      truth.push_back(test.labels.data<int64_t>()[first + k]);
+    }
+    add_predictions(e, model.logits(batch), truth, test.classes);
+  }
+  return e;
+}
+
 models::VitModel load_vit(const fs::path& dir) {
   ModelFolder folder = load_model_folder(dir, "a kiln ViT run");
   models::VitModel model(models::vit_config_from_json(folder.config, (folder.dir / "config.json").string()), 0);
@@ -150,20 +173,25 @@ void run_vit_evaluation(const VisionOptions& a) {
   const fs::path dir = model_dir(a.run);
   const models::VitModel trained = load_vit(dir);
   const std::string spec = a.data.empty() ? "/usr/share/datasets/fashion-mnist/t10k" : a.data;
-  const ImageData test = load_image_set(spec);
+  ImageData test = load_image_set(spec);
   check_images_fit(test, trained.config(), spec);
+  if (a.test_images > 0 && a.test_images < test.size()) {
+    test.images = test.images.narrow(0, 0, a.test_images);
+    test.labels = test.labels.narrow(0, 0, a.test_images);
+  }
   const int64_t size = a.image_size > 0 ? a.image_size : trained.config().image_size;
   const models::VitModel model = models::vit_at_image_size(trained, size);
-  // Normalised batches are resampled: the filter is linear, so this equals
-  // resampling the pixels first.
-  const Evaluation e = evaluate_images(
-      test, [&](const Tensor& images) { return model.logits(resize_image_batch(images, size, size)); }, 256, 0.2860,
-      0.3530);
-  const std::string what = size == trained.config().image_size
-                               ? spec
-                               : fmt::format("{} at {}×{} px (resampled from {}×{})", spec, size, size,
-                                             trained.config().image_size, trained.config().image_size);
-  report(e, test.classes, fs::path(a.run), what);
+  const double mean = 0.2860, std = 0.3530;
+  if (size == trained.config().image_size) {
+    const Evaluation e = evaluate_images(
+        test, [&](const Tensor& images) { return model.logits(images); }, 256, mean, std);
+    report(e, test.classes, fs::path(a.run), spec);
+    return;
+  }
+  const Evaluation e = evaluate_resized(model, test, size, mean, std);
+  report(e, test.classes, fs::path(a.run),
+         fmt::format("{} at {}×{} px (resampled from {}×{})", spec, size, size, test.images.size(2),
+                     test.images.size(3)));
 }
 
 void run_mae_pretraining(const VisionOptions& a) {

@@ -61,23 +61,6 @@ void VisionEncoder::add_parameters(std::map<std::string, Tensor>& params, uint64
   }
 }
 
-namespace {
-
-// Qwen2-VL's 2D RoPE (VisionRotaryEmbedding(head_dim / 2), rot_pos_emb,
-// apply_rotary_pos_emb_vision) on x [1, N, H, dh]: pairs (j, j + dh/2); the
-// first dh/4 pairs turn with the row, the next dh/4 with the column, both at
-// θ^(−4k/dh). The row pairs are quarters 1 and 3 of each head, the column
-// pairs quarters 2 and 4: each half is a 1-D half-split RoPE of width dh/2.
-Tensor rope_2d(const Tensor& x, const Tensor& rows, const Tensor& cols, double theta) {
-  const int64_t q = x.size(3) / 4;
-  const std::vector<Tensor> quarter = ops::split(x, {q, q, q, q}, 3);
-  const std::vector<Tensor> row = ops::split(ops::rope(ops::concat({quarter[0], quarter[2]}, 3), rows, theta, false), {q, q}, 3);
-  const std::vector<Tensor> col = ops::split(ops::rope(ops::concat({quarter[1], quarter[3]}, 3), cols, theta, false), {q, q}, 3);
-  return ops::concat({row[0], col[0], row[1], col[1]}, 3);
-}
-
-}  // namespace
-
 Tensor VisionEncoder::forward(const std::map<std::string, Tensor>& params, const Tensor& patches, const Tensor& cu_v,
                               const Tensor& positions) const {
   const VisionConfig& c = config_;
@@ -97,8 +80,10 @@ Tensor VisionEncoder::forward(const std::map<std::string, Tensor>& params, const
     x = ops::add(x, resized_grid_positions(ops::reshape(w("visual.pos_embed.weight"), {c.max_rows, c.max_cols, d}),
                                            images));
 
+  // Qwen2-VL's 2D RoPE: the first head_dim/4 pairs (j, j + head_dim/2) turn
+  // with the row, the next head_dim/4 with the column.
+  const cpu::RopeSlots slots = cpu::vision_rope_slots(dh, c.rope_theta);
   const Tensor grid = positions.to(DType::i64).contiguous();
-  const Tensor rows = grid.select(0, 0).contiguous(), cols = grid.select(0, 1).contiguous();
   ops::AttentionOptions attention;
   attention.cu_seqlens = Tensor::from<int64_t>(images.offsets, {images.images() + 1});
   for (int64_t l = 0; l < c.n_layer; ++l) {
@@ -109,8 +94,8 @@ Tensor VisionEncoder::forward(const std::map<std::string, Tensor>& params, const
     const auto part = [&](int64_t k) { return ops::reshape(ops::narrow(qkv, 2, k, 1), {1, n, heads, dh}); };
     Tensor q = part(0), k = part(1);
     if (c.positions == VisionPositions::rope2d) {
-      q = rope_2d(q, rows, cols, c.rope_theta);
-      k = rope_2d(k, rows, cols, c.rope_theta);
+      q = ops::rope(q, grid, slots);
+      k = ops::rope(k, grid, slots);
     }
     const Tensor attended = ops::reshape(ops::attention(q, k, part(2), attention), {n, d});
     x = ops::add(x, ops::linear(attended, w(p + "attn.proj.weight"), w(p + "attn.proj.bias")));
