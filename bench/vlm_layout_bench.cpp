@@ -6,7 +6,9 @@
 // The vision side is packed in both, as in Qwen2-VL. bench/torch_vlm.py runs
 // the same model on the same packs in PyTorch; bench/vlm_compare.sh prints both.
 //
-//   vlm_layout_bench rmpad|padded [steps]
+// padded_all pads the images too (each to the largest, with a key mask).
+//
+//   vlm_layout_bench rmpad|padded|padded_all [steps]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -59,7 +61,9 @@ int main(int argc, char** argv) {
   keep_freed_memory();
   const std::string layout_name = argc > 1 ? argv[1] : "rmpad";
   const int steps = argc > 2 ? std::stoi(argv[2]) : 6;
-  const auto layout = layout_name == "padded" ? data::VlmLayout::padded : data::VlmLayout::rmpad;
+  const auto layout = layout_name == "padded"       ? data::VlmLayout::padded
+                      : layout_name == "padded_all" ? data::VlmLayout::padded_all
+                                                    : data::VlmLayout::rmpad;
   std::vector<data::VlmBatch> batches;
   double real = 0, slots = 0;
   for (int64_t p = 0; p < kPacks; ++p) {

@@ -104,22 +104,25 @@ TEST(Vlm, RmpadEqualsPaddedAndPlaceholderRowsGetNoGradient) {
   VlmModel model = reference_model(ref);
   const auto samples = reference_samples(ref);
   const VlmBatch rmpad = data::make_vlm_batch(samples, 4, VlmLayout::rmpad);
-  const VlmBatch padded = data::make_vlm_batch(samples, 4, VlmLayout::padded);
-  EXPECT_GT(padded.token_slots, padded.real_tokens);
   const Tensor loss_rmpad = model.loss(rmpad);
   backward(loss_rmpad);
   const auto grads_rmpad = gradients_of(model);
-  zero_gradients(model);
-  const Tensor loss_padded = model.loss(padded);
-  backward(loss_padded);
-  const auto grads_padded = gradients_of(model);
-  EXPECT_NEAR(loss_rmpad.item(), loss_padded.item(), 1e-5);
-  for (const auto& [name, grad] : grads_rmpad)
-    EXPECT_TRUE(testing::all_close(grads_padded.at(name), grad, 1e-4, 1e-6)) << name;
-  for (const auto* grads : {&grads_rmpad, &grads_padded}) {
-    const Tensor embedding = grads->at("model.embed_tokens.weight");
-    for (int64_t row : {VlmTokens::image_pad, VlmTokens::endoftext})
-      for (float g : embedding.select(0, row).contiguous().to_vector<float>()) EXPECT_EQ(g, 0.0f) << "row " << row;
+  for (VlmLayout layout : {VlmLayout::padded, VlmLayout::padded_all}) {
+    const VlmBatch padded = data::make_vlm_batch(samples, 4, layout);
+    EXPECT_GT(padded.token_slots, padded.real_tokens);
+    EXPECT_EQ(padded.vision_key_mask.defined(), layout == VlmLayout::padded_all);
+    zero_gradients(model);
+    const Tensor loss_padded = model.loss(padded);
+    backward(loss_padded);
+    const auto grads_padded = gradients_of(model);
+    EXPECT_NEAR(loss_rmpad.item(), loss_padded.item(), 1e-5);
+    for (const auto& [name, grad] : grads_rmpad)
+      EXPECT_TRUE(testing::all_close(grads_padded.at(name), grad, 1e-4, 1e-6)) << name;
+    for (const auto* grads : {&grads_rmpad, &grads_padded}) {
+      const Tensor embedding = grads->at("model.embed_tokens.weight");
+      for (int64_t row : {VlmTokens::image_pad, VlmTokens::endoftext})
+        for (float g : embedding.select(0, row).contiguous().to_vector<float>()) EXPECT_EQ(g, 0.0f) << "row " << row;
+    }
   }
 }
 

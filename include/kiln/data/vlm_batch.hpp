@@ -10,8 +10,12 @@
 //  - padded: one row per sample, right-padded to the longest [S, L_max] with
 //    the pad id, targets −100 and M-RoPE ids 1 at pad slots (as Qwen's
 //    get_rope_index leaves them).
-// Causal attention never lets a real token see a right pad, so both layouts
-// give the same logits at real positions, loss and gradients.
+//  - padded_all: the padded text rows, and the images padded too, each to the
+//    largest image's patch count with a key mask (a batch of images as a
+//    [images, n_max] tensor, the layout without any padding removal).
+// Causal attention never lets a real token see a right pad, and masked keys
+// are never attended, so every layout gives the same logits at real
+// positions, loss and gradients.
 #include <cstdint>
 #include <span>
 #include <string>
@@ -58,12 +62,14 @@ SampleText sample_text(const VlmSample& sample, int64_t patches_per_token);
 int64_t sample_vision_tokens(const VlmSample& sample);
 int64_t sample_llm_tokens(const VlmSample& sample, int64_t patches_per_token);
 
-enum class VlmLayout { rmpad, padded };
+enum class VlmLayout { rmpad, padded, padded_all };
 
 struct VlmBatch {
   Tensor patches;            // f32 [N_v, patch_dim], images in sample order
   Tensor vision_positions;   // i64 [2, N_v]: each patch's grid row and column
   Tensor vision_cu_seqlens;  // i32 [images + 1]: one attention segment per image
+  Tensor vision_key_mask;    // padded_all: u8 [images, n_max], 1 = a real patch; else undefined
+  Tensor vision_rows;        // padded_all: i64 [real patches], their rows in `patches`; else undefined
   std::vector<int64_t> image_grids;  // (grid_height, grid_width) per image, flattened
   Tensor tokens;             // i64 [1, N_t] (rmpad) or [S, L_max] (padded)
   Tensor targets;            // same shape; −100 = no loss

@@ -98,17 +98,27 @@ VlmBatch make_vlm_batch(std::span<const VlmSample> samples, int64_t patches_per_
     lengths.push_back(static_cast<int64_t>(texts.back().tokens.size()));
   }
 
-  // Vision stream: images in sample order, one segment each, positions in merge order.
+  // Vision stream: images in sample order, one segment each, positions in merge
+  // order; padded_all gives every image the largest image's length.
   const int64_t images = static_cast<int64_t>(batch.image_grids.size() / 2);
-  batch.patches = Tensor::empty({vision_tokens, std::max<int64_t>(patch_dim, 1)});
-  batch.vision_positions = Tensor::empty({2, vision_tokens}, DType::i64);
+  const bool pad_images = layout == VlmLayout::padded_all;
+  int64_t longest_image = 0;
+  for (const VlmSample& sample : samples)
+    for (const SampleImage& image : sample.images) longest_image = std::max(longest_image, image.patch_count());
+  const int64_t vision_slots = pad_images ? images * longest_image : vision_tokens;
+  batch.patches = Tensor::zeros({vision_slots, std::max<int64_t>(patch_dim, 1)});
+  batch.vision_positions = Tensor::zeros({2, vision_slots}, DType::i64);
   batch.vision_cu_seqlens = Tensor::empty({images + 1}, DType::i32);
+  if (pad_images) {
+    batch.vision_key_mask = Tensor::zeros({images, longest_image}, DType::u8);
+    batch.vision_rows = Tensor::empty({vision_tokens}, DType::i64);
+  }
   float* patch_out = batch.patches.data<float>();
   int64_t* rows = batch.vision_positions.data<int64_t>();
-  int64_t* cols = rows + vision_tokens;
+  int64_t* cols = rows + vision_slots;
   int32_t* cu_v = batch.vision_cu_seqlens.data<int32_t>();
   cu_v[0] = 0;
-  int64_t token = 0, image_index = 0;
+  int64_t token = 0, real = 0, image_index = 0;
   for (const VlmSample& sample : samples)
     for (const SampleImage& image : sample.images) {
       const int64_t n = image.patch_count();
@@ -118,8 +128,13 @@ VlmBatch make_vlm_batch(std::span<const VlmSample> samples, int64_t patches_per_
       for (int64_t k = 0; k < n; ++k) {
         rows[token + k] = r[k];
         cols[token + k] = c[k];
+        if (pad_images) {
+          batch.vision_key_mask.data<uint8_t>()[image_index * longest_image + k] = 1;
+          batch.vision_rows.data<int64_t>()[real + k] = token + k;
+        }
       }
-      token += n;
+      real += n;
+      token += pad_images ? longest_image : n;
       cu_v[++image_index] = static_cast<int32_t>(token);
     }
 
@@ -127,7 +142,7 @@ VlmBatch make_vlm_batch(std::span<const VlmSample> samples, int64_t patches_per_
   const int64_t count = static_cast<int64_t>(samples.size());
   const int64_t longest = *std::max_element(lengths.begin(), lengths.end());
   for (int64_t length : lengths) batch.real_tokens += length;
-  const bool padded = layout == VlmLayout::padded;
+  const bool padded = layout != VlmLayout::rmpad;
   const int64_t row_count = padded ? count : 1, row_length = padded ? longest : batch.real_tokens;
   batch.token_slots = row_count * row_length;
   batch.tokens = Tensor::full({row_count, row_length}, static_cast<double>(VlmTokens::endoftext), DType::i64);

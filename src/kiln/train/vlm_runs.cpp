@@ -48,7 +48,13 @@ struct VlmRun {
 };
 
 data::VlmLayout parse_layout(const std::string& name) {
-  return name == "padded" ? data::VlmLayout::padded : data::VlmLayout::rmpad;
+  if (name == "padded") return data::VlmLayout::padded;
+  return name == "padded_all" ? data::VlmLayout::padded_all : data::VlmLayout::rmpad;
+}
+
+const char* layout_name(data::VlmLayout layout) {
+  const char* names[] = {"rmpad", "padded", "padded_all"};
+  return names[static_cast<int>(layout)];
 }
 
 VlmRun read_run(const std::string& path, const std::vector<std::string>& overrides) {
@@ -73,7 +79,7 @@ VlmRun read_run(const std::string& path, const std::vector<std::string>& overrid
   r.budgets.vision_tokens = f.get_int("vision.max_tokens", 4096, 1, 1 << 22);
   r.packing = data::parse_packing_policy(f.get_string("data.pack", "next_fit"));
   r.overlong = data::parse_overlong(f.get_string("data.overlong", "error", {"error", "skip"}));
-  r.layout = parse_layout(f.get_string("train.layout", "rmpad", {"rmpad", "padded"}));
+  r.layout = parse_layout(f.get_string("train.layout", "rmpad", {"rmpad", "padded", "padded_all"}));
   LoopOptions& o = r.loop;
   o.label = "vlm";
   o.steps = f.get_int("train.steps", 2000, 1, 1 << 30);
@@ -224,9 +230,9 @@ void run_vlm_training(const VlmRunOptions& a) {
   fmt::print(stderr, "VLM: {} parameters ({} vision, projector {}, decoder {}×{}); task {}, layout {}, packs of {} LLM / {} ViT tokens\n",
              r.model.parameter_count(), r.model.vision.parameter_count(), models::projector_name(r.model.projector),
              r.model.decoder.n_layer, r.model.decoder.d_model, vlm_task_name(r.task.kind),
-             r.layout == data::VlmLayout::rmpad ? "rmpad" : "padded", r.budgets.llm_tokens, r.budgets.vision_tokens);
+             layout_name(r.layout), r.budgets.llm_tokens, r.budgets.vision_tokens);
   r.loop.identity = {{"steps", r.loop.steps}, {"seed", r.loop.seed}, {"lr", r.loop.schedule.lr},
-                     {"layout", r.layout == data::VlmLayout::rmpad ? "rmpad" : "padded"},
+                     {"layout", layout_name(r.layout)},
                      {"packing_length", r.budgets.llm_tokens}, {"task", vlm_task_name(r.task.kind)}};
   int64_t real_tokens = 0, slots = 0;
   const auto step = [&](int64_t s, nlohmann::json& record) {

@@ -37,8 +37,14 @@ class VisionEncoder {
   // patches f32/f64 [N, C·P²]; cu_v i32/i64 [images + 1] (one segment per
   // image); positions integers [2, N]: every token's grid row and column.
   // An image's grid is taken as 1 + its largest row and column. → [N, D].
+  //
+  // key_padding_mask (u8 [images, n_max], 1 = a real patch), when given,
+  // runs the padded layout instead: every cu_v segment is n_max long, image i
+  // holds rows [i·n_max, (i+1)·n_max) with its padding rows last (positions
+  // 0), and attention masks the padding keys rather than cutting segments —
+  // the layout a padded batch of images has, kept to measure what rmpad saves.
   Tensor forward(const std::map<std::string, Tensor>& parameters, const Tensor& patches, const Tensor& cu_v,
-                 const Tensor& positions) const;
+                 const Tensor& positions, const Tensor& key_padding_mask = {}) const;
 
  private:
   VisionConfig config_;

@@ -62,7 +62,7 @@ void VisionEncoder::add_parameters(std::map<std::string, Tensor>& params, uint64
 }
 
 Tensor VisionEncoder::forward(const std::map<std::string, Tensor>& params, const Tensor& patches, const Tensor& cu_v,
-                              const Tensor& positions) const {
+                              const Tensor& positions, const Tensor& key_padding_mask) const {
   const VisionConfig& c = config_;
   KILN_CHECK(patches.dim() == 2 && patches.size(1) == c.patch_dim() && patches.size(0) >= 1,
              "vision encoder: patches must be [tokens, {}] ({} channels × {}² px), got {}", c.patch_dim(), c.channels,
@@ -85,17 +85,31 @@ Tensor VisionEncoder::forward(const std::map<std::string, Tensor>& params, const
   const cpu::RopeSlots slots = cpu::vision_rope_slots(dh, c.rope_theta);
   const Tensor grid = positions.to(DType::i64).contiguous();
   ops::AttentionOptions attention;
-  attention.cu_seqlens = Tensor::from<int64_t>(images.offsets, {images.images() + 1});
+  int64_t rows = 1, length = n;  // attention's [rows, length] view of the tokens
+  if (key_padding_mask.defined()) {
+    rows = images.images();
+    length = n / rows;
+    KILN_CHECK(key_padding_mask.shape() == Shape({rows, length}) && length * rows == n,
+               "vision encoder: a padding mask [{}, {}] is needed for {} images of {} tokens, got {}", rows, n / rows,
+               rows, n, key_padding_mask.describe());
+    for (int64_t i = 0; i < rows; ++i)
+      KILN_CHECK(images.offsets[i + 1] - images.offsets[i] == length,
+                 "vision encoder: padded images must all be {} tokens long", length);
+    attention.key_padding_mask = key_padding_mask;
+  } else {
+    attention.cu_seqlens = Tensor::from<int64_t>(images.offsets, {images.images() + 1});
+  }
   for (int64_t l = 0; l < c.n_layer; ++l) {
     const std::string p = block_prefix(l);
     const Tensor h = ops::layer_norm(x, w(p + "norm1.weight"), w(p + "norm1.bias"), c.norm_eps);
     // qkv rows are laid out [3, heads, dh], as Qwen2-VL's VisionAttention reshapes them.
     const Tensor qkv = ops::reshape(ops::linear(h, w(p + "attn.qkv.weight"), w(p + "attn.qkv.bias")), {1, n, 3, heads, dh});
-    const auto part = [&](int64_t k) { return ops::reshape(ops::narrow(qkv, 2, k, 1), {1, n, heads, dh}); };
+    const auto part = [&](int64_t k) { return ops::reshape(ops::narrow(qkv, 2, k, 1), {rows, length, heads, dh}); };
     Tensor q = part(0), k = part(1);
     if (c.positions == VisionPositions::rope2d) {
-      q = ops::rope(q, grid, slots);
-      k = ops::rope(k, grid, slots);
+      const Tensor angles = rows == 1 ? grid : grid.reshape({2, rows, length});
+      q = ops::rope(q, angles, slots);
+      k = ops::rope(k, angles, slots);
     }
     const Tensor attended = ops::reshape(ops::attention(q, k, part(2), attention), {n, d});
     x = ops::add(x, ops::linear(attended, w(p + "attn.proj.weight"), w(p + "attn.proj.bias")));

@@ -76,7 +76,16 @@ Tensor VlmModel::input_embeddings(const Tensor& tokens, const Tensor& placeholde
 }
 
 DecoderBatch VlmModel::decoder_batch(const data::VlmBatch& batch, const VlmOptions& options) const {
-  Tensor features = image_features(batch.patches, batch.vision_cu_seqlens, batch.vision_positions);
+  Tensor features;
+  if (batch.vision_key_mask.defined()) {
+    // Padded images: encode with the key mask, then keep the real patches for the projector.
+    const Tensor encoded = encoder_.forward(vision_parameters_, batch.patches, batch.vision_cu_seqlens,
+                                            batch.vision_positions, batch.vision_key_mask);
+    features = project_vision_features(vision_parameters_, config_.projector_shape(),
+                                       ops::embedding(encoded, batch.vision_rows));
+  } else {
+    features = image_features(batch.patches, batch.vision_cu_seqlens, batch.vision_positions);
+  }
   if (options.blind) features = ops::scale(features, 0.0);
   DecoderBatch d;
   d.tokens = batch.tokens;
