@@ -9,7 +9,7 @@ is one batched attention over [samples, L_max] with a causal mask (right
 padding: no real token sees a pad). The vision side is packed in both
 layouts, as in Qwen2-VL. One AdamW step per pack. Prints one JSON line.
 
-    OMP_NUM_THREADS=2 /usr/bin/python3 bench/torch_vlm.py rmpad|padded [steps]
+    OMP_NUM_THREADS=2 /usr/bin/python3 bench/torch_vlm.py rmpad|padded|padded_all [steps]
 """
 import json
 import math
@@ -72,9 +72,16 @@ class VisionBlock(nn.Module):
         self.qkv, self.proj = nn.Linear(DV, 3 * DV), nn.Linear(DV, DV)
         self.fc1, self.fc2 = nn.Linear(DV, MLPV), nn.Linear(MLPV, DV)
 
-    def forward(self, x, cos, sin, segments):
+    def forward(self, x, cos, sin, segments, vmask=None):
         q, k, v = self.qkv(self.norm1(x)).view(-1, 3, HV, DV // HV).unbind(1)
         q, k = q * cos + rotate_half(q) * sin, k * cos + rotate_half(k) * sin
+        if vmask is not None:  # [images, n_max] real-patch mask: one batched attention
+            i, n = vmask.shape
+            qs, ks, vs = (t.view(i, n, HV, DV // HV).transpose(1, 2) for t in (q, k, v))
+            bias = torch.zeros(i, 1, 1, n).masked_fill(~vmask[:, None, None, :], float("-inf"))
+            a = torch.softmax(qs @ ks.transpose(-1, -2) / math.sqrt(DV // HV) + bias, -1) @ vs
+            x = x + self.proj(a.transpose(1, 2).reshape(i * n, DV))
+            return x + self.fc2(F.gelu(self.fc1(self.norm2(x))))
         outs = []
         for s, e in segments:
             qs, ks, vs = (t[s:e].transpose(0, 1) for t in (q, k, v))
@@ -140,7 +147,9 @@ class Vlm(nn.Module):
     def forward(self, batch):
         x = self.patch(batch["patches"])
         for blk in self.vblocks:
-            x = blk(x, batch["vcos"], batch["vsin"], batch["vsegments"])
+            x = blk(x, batch["vcos"], batch["vsin"], batch["vsegments"], batch.get("vmask"))
+        if "vrows" in batch:
+            x = x[batch["vrows"]]
         feats = self.mlp2(F.gelu(self.mlp0(self.ln_q(x).reshape(-1, 4 * DV))))
         ids = batch["tokens"]
         e = self.embed(ids)
@@ -174,6 +183,14 @@ def make_batch(pack):
         labels = [-100] * (gh * gw // 4 + 2) + answer + [EOS]
         rows.append((toks, labels[1:] + [-100], [t, hh, ww]))
     batch = {"patches": torch.cat(patches), "vcos": torch.cat(vc), "vsin": torch.cat(vs), "vsegments": vseg}
+    if layout == "padded_all":
+        nmax = max(p.shape[0] for p in patches)
+        pad = lambda t, fill: torch.cat([t, fill.expand(nmax - t.shape[0], *t.shape[1:])])
+        batch["patches"] = torch.cat([pad(p, torch.zeros(1, P * P)) for p in patches])
+        batch["vcos"] = torch.cat([pad(c, torch.ones(1, 1, c.shape[-1])) for c in vc])
+        batch["vsin"] = torch.cat([pad(c, torch.zeros(1, 1, c.shape[-1])) for c in vs])
+        batch["vmask"] = torch.tensor([[j < p.shape[0] for j in range(nmax)] for p in patches])
+        batch["vrows"] = batch["vmask"].flatten().nonzero().flatten()
     count = sum(sum(1 for l in r[1] if l != -100) for r in rows)
     if layout == "rmpad":
         toks = torch.tensor([sum((r[0] for r in rows), [])])
@@ -190,7 +207,8 @@ def make_batch(pack):
         segs = None
     cos, sin = text_angles(pos)
     batch.update(tokens=toks, targets=targets, tcos=cos, tsin=sin, tsegments=segs, count=count,
-                 real=sum(len(r[0]) for r in rows), slots=toks.numel())
+                 real=sum(len(r[0]) for r in rows), slots=toks.numel(),
+                 vreal=sum(p.shape[0] for p in patches), vslots=batch["patches"].shape[0])
     return batch
 
 
@@ -211,4 +229,5 @@ med = times[len(times) // 2]
 real = sum(b["real"] for b in batches) / PACKS
 slots = sum(b["slots"] for b in batches) / PACKS
 print(json.dumps({"model": "vlm", "layout": layout, "step_ms": round(med * 1e3, 1),
-                  "llm_tokens_per_s": round(real / med), "padding": round(1 - real / slots, 3)}))
+                  "llm_tokens_per_s": round(real / med), "padding": round(1 - real / slots, 3),
+                  "vision_padding": round(1 - sum(b["vreal"] for b in batches) / sum(b["vslots"] for b in batches), 3)}))

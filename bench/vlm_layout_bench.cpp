@@ -65,11 +65,14 @@ int main(int argc, char** argv) {
                       : layout_name == "padded_all" ? data::VlmLayout::padded_all
                                                     : data::VlmLayout::rmpad;
   std::vector<data::VlmBatch> batches;
-  double real = 0, slots = 0;
+  double real = 0, slots = 0, patches = 0, patch_slots = 0;
   for (int64_t p = 0; p < kPacks; ++p) {
     batches.push_back(data::make_vlm_batch(pack_samples(p), 4, layout));
     real += static_cast<double>(batches.back().real_tokens);
     slots += static_cast<double>(batches.back().token_slots);
+    const data::VlmBatch& b = batches.back();
+    patch_slots += static_cast<double>(b.patches.size(0));
+    patches += static_cast<double>(b.vision_rows.defined() ? b.vision_rows.numel() : b.patches.size(0));
   }
   models::VlmModel model(ocr_model(), 1);
   optim::AdamW adamw(model.parameters(), {});
@@ -84,6 +87,7 @@ int main(int argc, char** argv) {
   std::sort(times.begin(), times.end());
   const double median = times[times.size() / 2];
   std::printf(
-      "{\"model\": \"vlm\", \"layout\": \"%s\", \"step_ms\": %.1f, \"llm_tokens_per_s\": %.0f, \"padding\": %.3f}\n",
-      layout_name.c_str(), median * 1e3, real / kPacks / median, 1.0 - real / slots);
+      "{\"model\": \"vlm\", \"layout\": \"%s\", \"step_ms\": %.1f, \"llm_tokens_per_s\": %.0f, \"padding\": %.3f, "
+      "\"vision_padding\": %.3f}\n",
+      layout_name.c_str(), median * 1e3, real / kPacks / median, 1.0 - real / slots, 1.0 - patches / patch_slots);
 }
