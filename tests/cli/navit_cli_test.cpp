@@ -3,7 +3,8 @@
 // of 28×28 images: a bright horizontal or vertical bar): a short packed
 // run on canvases of random size learns it, saves its model with Qwen2-VL's vision names, and
 // evaluates at square sizes it was and was not trained at; bad sizes and a
-// factorised table too small for the test grid end in one line.
+// factorised table too small for the test grid end in one line; a finished
+// run resumes from its trainer state.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -111,6 +112,20 @@ TEST_F(NavitCli, FactorizedTablesRefuseGridsBeyondThem) {
   EXPECT_NE(e.output.find("image 0: row 25 ≥ vision.max_rows 24 (use factorized_fractional or rope2d)"),
             std::string::npos)
       << e.output;
+}
+
+TEST_F(NavitCli, ResumesFromItsTrainerState) {
+  const std::string args = "navit train -c configs/fmnist-navit.toml" + small_args() +
+                           " --set train.epochs=1 --set run.dir=" + (dir_ / "resume").string();
+  ASSERT_EQ(run(args).status, 0);
+  EXPECT_TRUE(fs::exists(dir_ / "resume" / "trainer_state" / "trainer_state.safetensors"));
+  const Result resumed = run(args + " --resume");  // nothing left to train: evaluates the saved weights
+  ASSERT_EQ(resumed.status, 0) << resumed.output;
+  EXPECT_NE(resumed.output.find("resumed after epoch 1 (step 8/8)"), std::string::npos) << resumed.output;
+  EXPECT_NE(resumed.output.find("test canvases: accuracy"), std::string::npos) << resumed.output;
+  const Result other = run(args + " --resume --set train.batch_size=16");
+  EXPECT_NE(other.status, 0);
+  EXPECT_NE(other.output.find("kiln: error: --resume: "), std::string::npos) << other.output;
 }
 
 TEST_F(NavitCli, BadConfigurationIsOneLine) {
