@@ -44,6 +44,12 @@ ops::AttentionOptions causal() {
   return o;
 }
 
+// The golden case's bias "<name>.bias" on top of `o`.
+ops::AttentionOptions with_key_bias(const io::TensorMap& r, const std::string& name, ops::AttentionOptions o = {}) {
+  o.key_bias = testing::at(r, name + ".bias");
+  return o;
+}
+
 std::vector<Case> cases() {
   using R = const io::TensorMap&;
   return {
@@ -83,6 +89,25 @@ std::vector<Case> cases() {
          o.key_padding_mask = testing::at(r, "attn_padding.keep");
          return ops::attention(x[0], x[1], x[2], o);
        }},
+      {"attn_key_bias", 3,
+       [](const TensorList& x, R r) { return ops::attention(x[0], x[1], x[2], with_key_bias(r, "attn_key_bias")); }},
+      {"attn_key_bias_long", 3,
+       [](const TensorList& x, R r) {
+         return ops::attention(x[0], x[1], x[2], with_key_bias(r, "attn_key_bias_long", causal()));
+       },
+       false},
+      {"attn_key_bias_masked_f64", 3,
+       [](const TensorList& x, R r) {
+         ops::AttentionOptions o = causal();
+         o.key_padding_mask = testing::at(r, "attn_padding.keep");
+         return ops::attention(x[0], x[1], x[2], with_key_bias(r, "attn_key_bias_masked_f64", o));
+       }},
+      {"attn_key_bias_varlen_f64", 3,
+       [](const TensorList& x, R r) {
+         ops::AttentionOptions o;
+         o.cu_seqlens = testing::at(r, "attn_key_bias_varlen_f64.cu_seqlens");
+         return ops::attention(x[0], x[1], x[2], with_key_bias(r, "attn_key_bias_varlen_f64", o));
+       }},
   };
 }
 
@@ -118,6 +143,34 @@ TEST(Attention, VarlenEqualsEachSequenceAlone) {
                                         v.narrow(1, start, length), causal());
     EXPECT_TRUE(testing::all_close(all.narrow(1, start, length), alone, 0, 1e-6)) << "sequence " << s;
   }
+}
+
+TEST(Attention, ZeroKeyBiasEqualsNoBias) {
+  const io::TensorMap& ref = reference();
+  for (const std::string name : {"attn_key_bias", "attn_key_bias_masked_f64"}) {
+    autograd::TensorList plain, biased;
+    for (int i = 0; i < 3; ++i) {
+      plain.push_back(testing::input_leaf(ref, name + ".in" + std::to_string(i)));
+      biased.push_back(testing::input_leaf(ref, name + ".in" + std::to_string(i)));
+    }
+    ops::AttentionOptions zero;
+    zero.key_bias = Tensor::zeros(testing::at(ref, name + ".bias").shape());
+    const Tensor a = ops::attention(plain[0], plain[1], plain[2]), b = ops::attention(biased[0], biased[1], biased[2], zero);
+    EXPECT_TRUE(testing::all_close(b, a, 0, 0)) << name;
+    const Tensor dout = testing::at(ref, name + ".dout");
+    backward(a, dout);
+    backward(b, dout);
+    for (int i = 0; i < 3; ++i) EXPECT_TRUE(testing::all_close(biased[i].grad(), plain[i].grad(), 0, 0)) << name << " " << i;
+  }
+}
+
+TEST(Attention, KeyBiasMustBeFloatingBS) {
+  const Tensor q = Tensor::zeros({2, 3, 1, 4}), k = Tensor::zeros({2, 5, 1, 4});
+  ops::AttentionOptions o;
+  o.key_bias = Tensor::zeros({2, 3});
+  EXPECT_THROW(ops::attention(q, k, k, o), Error);
+  o.key_bias = Tensor::zeros({2, 5}, DType::i64);
+  EXPECT_THROW(ops::attention(q, k, k, o), Error);
 }
 
 TEST(Attention, ScratchDoesNotGrowWithSequenceLength) {

@@ -117,6 +117,42 @@ TEST_F(VisionCli, MaePretrainsShowsProbesAndFinetunes) {
   EXPECT_NE(ft.output.find("test set: accuracy"), std::string::npos);
 }
 
+TEST_F(VisionCli, TomeTrainsEvaluatesAndSweeps) {
+  // 8×8 images in 4 patches + class token; one block. Trained with r = 1 (5 → 4 tokens).
+  const fs::path run_dir = dir_ / "tome";
+  const Result r = run("vit train" + data_args() + " --set train.epochs=2 --set model.tome_r=1 --set run.dir=" +
+                       run_dir.string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("ToMe: 5 → 4 tokens"), std::string::npos) << r.output;
+  std::ifstream config(run_dir / "model" / "config.json");
+  const std::string json((std::istreambuf_iterator<char>(config)), std::istreambuf_iterator<char>());
+  EXPECT_NE(json.find("\"tome_r\""), std::string::npos) << json;
+  const std::string data = " --data " + (dir_ / "test").string();
+  const Result trained_r = run("vit eval " + run_dir.string() + data);
+  ASSERT_EQ(trained_r.status, 0) << trained_r.output;
+  EXPECT_NE(trained_r.output.find("ToMe: 5 → 4 tokens"), std::string::npos) << trained_r.output;
+  const Result off = run("vit eval " + run_dir.string() + data + " --tome-r 0");
+  ASSERT_EQ(off.status, 0) << off.output;
+  EXPECT_EQ(off.output.find("ToMe:"), std::string::npos) << off.output;
+  const Result clamped = run("vit eval " + run_dir.string() + data + " --tome-r 5");
+  ASSERT_EQ(clamped.status, 0) << clamped.output;
+  EXPECT_NE(clamped.output.find("block 0 merges 2 of 5 tokens, not 5"), std::string::npos) << clamped.output;
+  const Result sweep = run("vit tome-sweep " + run_dir.string() + data + " --r 0,1,2,3 --batch 16 --passes 2");
+  ASSERT_EQ(sweep.status, 0) << sweep.output;
+  for (const char* row : {"   0       5       1.000", "   1       4", "   2       3", "   3       3"})
+    EXPECT_NE(sweep.output.find(row), std::string::npos) << row << "\n" << sweep.output;
+  EXPECT_NE(sweep.output.find("(r clamped)"), std::string::npos) << sweep.output;
+  const Result negative = run("vit eval " + run_dir.string() + data + " --tome-r -1");
+  EXPECT_EQ(negative.status, 1);
+  EXPECT_NE(negative.output.find("ToMe's r must not be negative, got -1"), std::string::npos) << negative.output;
+  const Result negative_sweep = run("vit tome-sweep " + run_dir.string() + data + " --r 0,-2");
+  EXPECT_EQ(negative_sweep.status, 1);
+  EXPECT_NE(negative_sweep.output.find("must not be negative, got -2"), std::string::npos) << negative_sweep.output;
+  const Result mae = run("mae train" + data_args() + " --set model.tome_r=1 --set run.dir=" + (dir_ / "mae-tome").string());
+  EXPECT_EQ(mae.status, 1);
+  EXPECT_NE(mae.output.find("model.tome_r: token merging is for kiln vit"), std::string::npos) << mae.output;
+}
+
 TEST_F(VisionCli, BadInputsAreOneLineErrors) {
   write_idx(dir_ / "badmagic", 8, 8, -1, 0x1234);
   write_idx(dir_ / "fewlabels", 8, 8, 5);

@@ -12,12 +12,14 @@ g = torch.Generator().manual_seed(1)
 out = {}
 
 
-def attention(q, k, v, causal=False, segments=None, keep=None):
+def attention(q, k, v, causal=False, segments=None, keep=None, bias=None):
     B, T, H, D = q.shape
     S = k.shape[1]
     group = H // k.shape[2]
     k, v = k.repeat_interleave(group, 2), v.repeat_interleave(group, 2)
     scores = torch.einsum("bthd,bshd->bhts", q, k) / math.sqrt(D)
+    if bias is not None:  # a per-key additive bias [B, S] (ToMe's proportional attention)
+        scores = scores + bias.to(scores.dtype)[:, None, None, :]
     allowed = torch.ones(B, T, S, dtype=torch.bool)
     if segments is not None:
         allowed = torch.zeros(B, T, S, dtype=torch.bool)
@@ -68,4 +70,35 @@ keep = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]], dtype=torch.uint8)
 out["attn_padding.keep"] = keep
 run_case(out, "attn_padding", [leaf((2, 5, 2, 8), g), leaf((2, 5, 2, 8), g), leaf((2, 5, 2, 8), g)],
          lambda q, k, v: attention(q, k, v, keep=keep), g)
+
+
+def key_bias(shape):
+    """ln of token sizes 1..6 as ToMe's proportional attention adds them, plus noise so that no two keys
+    share a value; f32, as kiln holds the bias."""
+    sizes = torch.randint(1, 7, shape, generator=g).double()
+    return (sizes.log() + 0.3 * torch.randn(*shape, generator=g, dtype=torch.float64)).float()
+
+
+bias = key_bias((2, 9))
+out["attn_key_bias.bias"] = bias
+run_case(out, "attn_key_bias", [leaf((2, 6, 4, 8), g), leaf((2, 9, 2, 8), g), leaf((2, 9, 2, 8), g)],
+         lambda q, k, v: attention(q, k, v, bias=bias), g)
+bias_long = key_bias((1, 150))
+out["attn_key_bias_long.bias"] = bias_long
+run_case(out, "attn_key_bias_long",
+         [leaf((1, 150, 4, 16), g), leaf((1, 150, 2, 16), g), leaf((1, 150, 2, 16), g)],
+         lambda q, k, v: attention(q, k, v, causal=True, bias=bias_long), g)
+bias_masked = key_bias((2, 5))
+out["attn_key_bias_masked_f64.bias"] = bias_masked
+run_case(out, "attn_key_bias_masked_f64",
+         [leaf((2, 5, 2, 8), g, dtype=torch.float64), leaf((2, 5, 2, 8), g, dtype=torch.float64),
+          leaf((2, 5, 2, 8), g, dtype=torch.float64)],
+         lambda q, k, v: attention(q, k, v, causal=True, keep=keep, bias=bias_masked), g)
+bias_packed = key_bias((1, 12))
+out["attn_key_bias_varlen_f64.bias"] = bias_packed
+out["attn_key_bias_varlen_f64.cu_seqlens"] = out["attn_varlen.cu_seqlens"]
+run_case(out, "attn_key_bias_varlen_f64",
+         [leaf((1, 12, 2, 8), g, dtype=torch.float64), leaf((1, 12, 2, 8), g, dtype=torch.float64),
+          leaf((1, 12, 2, 8), g, dtype=torch.float64)],
+         lambda q, k, v: attention(q, k, v, segments=segments, bias=bias_packed), g)
 save("ops_nn", out, {"torch": torch.__version__, "script": "tests/reference/ops_nn.py"})

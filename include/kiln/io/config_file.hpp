@@ -30,6 +30,10 @@ class ConfigFile {
   std::string get_string(const std::string& key, const std::string& fallback,
                          const std::vector<std::string>& allowed = {});
   std::vector<double> get_doubles(const std::string& key, const std::vector<double>& fallback);
+  // An array of integers, each in [min, max]; a single integer stands for
+  // `scalar_copies` copies of itself (a per-layer value given once).
+  std::vector<int64_t> get_ints(const std::string& key, const std::vector<int64_t>& fallback, int64_t min,
+                                int64_t max, int64_t scalar_copies);
   bool has(const std::string& key) const;
 
   // Errors on the first key present in the file or overrides but never read.

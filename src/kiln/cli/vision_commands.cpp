@@ -25,7 +25,20 @@ void add_vision_commands(CLI::App& app) {
                            "Evaluate at N×N px: test images resampled (stb_image_resize, triangle filter), learned "
                            "positions resized bicubically");
   vit_eval_cmd->add_option("--test-images", args->test_images, "Evaluate on the first N test images only");
-  vit_eval_cmd->callback([args] { train::run_vit_evaluation(*args); });
+  auto tome_r = std::make_shared<int64_t>(0);
+  CLI::Option* tome_option =
+      vit_eval_cmd->add_option("--tome-r", *tome_r, "ToMe: tokens each block merges away (default: as trained)");
+  vit_eval_cmd->callback([args, tome_r, tome_option] {
+    if (tome_option->count() > 0) args->tome_r = *tome_r;
+    train::run_vit_evaluation(*args);
+  });
+  CLI::App* sweep = vit->add_subcommand("tome-sweep", "ToMe off the shelf: tokens, FLOPs, images/s and accuracy per r");
+  sweep->add_option("run", args->run, "Run folder or model folder")->required();
+  sweep->add_option("--r", args->tome_sweep, "Values of r, comma-separated")->delimiter(',')->capture_default_str();
+  sweep->add_option("--batch", args->batch, "Images per timed forward pass")->capture_default_str();
+  sweep->add_option("--passes", args->passes, "Timed passes per r (after two warm-up passes)")->capture_default_str();
+  sweep->add_option("--data", args->data, "IDX prefix or image folder (default: Fashion-MNIST test set)");
+  sweep->callback([args] { train::run_vit_tome_sweep(*args); });
 
   CLI::App* mae = app.add_subcommand("mae", "Masked autoencoders: pre-train, show reconstructions, probe, fine-tune");
   mae->require_subcommand(1);

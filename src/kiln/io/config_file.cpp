@@ -127,6 +127,23 @@ std::string ConfigFile::get_string(const std::string& key, const std::string& fa
   return value;
 }
 
+std::vector<int64_t> ConfigFile::get_ints(const std::string& key, const std::vector<int64_t>& fallback, int64_t min,
+                                          int64_t max, int64_t scalar_copies) {
+  const toml::node* node = find(key);
+  if (node == nullptr) return fallback;
+  const std::string expected = fmt::format("an integer or an array of integers in [{}, {}]", min, max);
+  const auto checked = [&](const toml::node& item) {
+    if (!item.is_integer()) bad_value(key, expected);
+    const int64_t value = *item.value<int64_t>();
+    if (value < min || value > max) bad_value(key, fmt::format("in [{}, {}], got {}", min, max, value));
+    return value;
+  };
+  if (!node->is_array()) return std::vector<int64_t>(static_cast<size_t>(scalar_copies), checked(*node));
+  std::vector<int64_t> out;
+  for (const toml::node& item : *node->as_array()) out.push_back(checked(item));
+  return out;
+}
+
 std::vector<double> ConfigFile::get_doubles(const std::string& key, const std::vector<double>& fallback) {
   const toml::node* node = find(key);
   if (node == nullptr) return fallback;

@@ -4,9 +4,11 @@
 // checkpoints in safetensors + config.json; training on the one loop.
 #include "kiln/train/vision_runs.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -18,6 +20,7 @@
 #include "kiln/autograd/ops/shape.hpp"
 #include "kiln/base/error.hpp"
 #include "kiln/base/philox.hpp"
+#include "kiln/base/threads.hpp"
 #include "kiln/data/planar_image.hpp"
 #include "kiln/io/atomic_file.hpp"
 #include "kiln/io/safetensors.hpp"
@@ -129,11 +132,49 @@ Evaluation evaluate_resized(const models::VitModel& model, const ImageData& test
   return e;
 }
 
-models::VitModel load_vit(const fs::path& dir) {
-  ModelFolder folder = load_model_folder(dir, "a kiln ViT run");
-  models::VitModel model(models::vit_config_from_json(folder.config, (folder.dir / "config.json").string()), 0);
+// A ViT with the folder's weights; `tome_r`, when given, is the r of every
+// block instead of the one it was trained with.
+models::VitModel vit_from_folder(const ModelFolder& folder, std::optional<int64_t> tome_r) {
+  models::VitConfig config = models::vit_config_from_json(folder.config, (folder.dir / "config.json").string());
+  if (tome_r) {
+    KILN_CHECK(*tome_r >= 0, "ToMe's r must not be negative, got {}", *tome_r);
+    config.tome_r.assign(static_cast<size_t>(config.n_layer), *tome_r);
+  }
+  models::VitModel model(config, 0);
   model.load_parameters(folder.weights);
   return model;
+}
+
+models::VitModel load_vit(const fs::path& dir, std::optional<int64_t> tome_r = {}) {
+  return vit_from_folder(load_model_folder(dir, "a kiln ViT run"), tome_r);
+}
+
+// ToMe clamps an r larger than a block can merge (merge.py: at most half of
+// the mergeable tokens); one line says where that happened.
+void report_tome_clamping(const models::VitConfig& v) {
+  const std::vector<int64_t> counts = v.token_counts();
+  std::string clamped;
+  for (int64_t l = 0; l < v.n_layer; ++l)
+    if (const int64_t merged = counts[l] - counts[l + 1]; merged < v.tome_r_at(l))
+      clamped += fmt::format("{}block {} merges {} of {} tokens, not {}", clamped.empty() ? "" : "; ", l, merged,
+                             counts[l], v.tome_r_at(l));
+  if (!clamped.empty()) fmt::print(stderr, "ToMe: r clamped to half of each block's mergeable tokens ({})\n", clamped);
+}
+
+// "50 → 26 tokens, 0.62× the FLOPs of r = 0" for a ViT that merges; empty otherwise.
+std::string tome_summary(const models::VitConfig& v) {
+  const std::vector<int64_t> counts = v.token_counts();
+  if (counts.front() == counts.back()) return "";
+  models::VitConfig plain = v;
+  plain.tome_r.clear();
+  return fmt::format("ToMe: {} → {} tokens, {:.3f}× the FLOPs of r = 0", counts.front(), counts.back(),
+                     v.forward_flops() / plain.forward_flops());
+}
+
+double median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  const size_t n = values.size();
+  return n % 2 == 1 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
 }
 
 models::MaeModel load_mae(const fs::path& dir) {
@@ -155,6 +196,8 @@ void run_vit_training(const VisionOptions& a) {
   models::VitModel model(r.vit, r.train.seed + 1);
   fmt::print(stderr, "ViT: {} parameters, {} patches of {}×{}; {} training and {} test images\n",
              r.vit.parameter_count(), r.vit.patches(), r.vit.patch_size, r.vit.patch_size, data.size(), test.size());
+  report_tome_clamping(r.vit);
+  if (const std::string tome = tome_summary(r.vit); !tome.empty()) fmt::print(stderr, "{}\n", tome);
   const auto logits = [&](const Tensor& images) { return model.logits(images); };
   const ImageTrainResult result = train_images(
       data, model.parameters(),
@@ -171,10 +214,12 @@ void run_vit_training(const VisionOptions& a) {
 void run_vit_evaluation(const VisionOptions& a) {
 
   const fs::path dir = model_dir(a.run);
-  const models::VitModel trained = load_vit(dir);
+  const models::VitModel trained = load_vit(dir, a.tome_r);
   const std::string spec = a.data.empty() ? "/usr/share/datasets/fashion-mnist/t10k" : a.data;
   ImageData test = load_image_set(spec);
   check_images_fit(test, trained.config(), spec);
+  report_tome_clamping(trained.config());
+  if (const std::string tome = tome_summary(trained.config()); !tome.empty()) fmt::print("{}\n", tome);
   if (a.test_images > 0 && a.test_images < test.size()) {
     test.images = test.images.narrow(0, 0, a.test_images);
     test.labels = test.labels.narrow(0, 0, a.test_images);
@@ -192,6 +237,54 @@ void run_vit_evaluation(const VisionOptions& a) {
   report(e, test.classes, fs::path(a.run),
          fmt::format("{} at {}×{} px (resampled from {}×{})", spec, size, size, test.images.size(2),
                      test.images.size(3)));
+}
+
+void run_vit_tome_sweep(const VisionOptions& a) {
+  KILN_CHECK(!a.tome_sweep.empty(), "--r: give at least one value of r");
+  for (int64_t r : a.tome_sweep) KILN_CHECK(r >= 0, "--r: ToMe's r must not be negative, got {}", r);
+  KILN_CHECK(a.batch >= 1 && a.passes >= 1, "--batch and --passes must be positive, got {} and {}", a.batch,
+             a.passes);
+  const ModelFolder folder = load_model_folder(model_dir(a.run), "a kiln ViT run");
+  std::vector<models::VitModel> models;
+  for (int64_t r : a.tome_sweep) models.push_back(vit_from_folder(folder, r));
+  const models::VitConfig& first = models.front().config();
+  const std::string spec = a.data.empty() ? "/usr/share/datasets/fashion-mnist/t10k" : a.data;
+  const ImageData test = load_image_set(spec);
+  check_images_fit(test, first, spec);
+  const double mean = 0.2860, std = 0.3530;
+  std::vector<int64_t> items;
+  for (int64_t i = 0; i < std::min(a.batch, test.size()); ++i) items.push_back(i);
+  const Tensor images = image_batch(test, items, {}, mean, std, 0, 0);
+  const int64_t warm_up = 2;
+  std::vector<std::vector<double>> seconds(models.size());
+  {
+    NoGradGuard no_grad;
+    for (int64_t pass = 0; pass < warm_up + a.passes; ++pass)
+      for (size_t i = 0; i < models.size(); ++i) {
+        const auto start = std::chrono::steady_clock::now();
+        const Tensor logits = models[i].logits(images);
+        const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        if (pass >= warm_up) seconds[i].push_back(elapsed);
+      }
+  }
+  models::VitConfig plain = first;
+  plain.tome_r.clear();
+  const double plain_flops = plain.forward_flops();
+  fmt::print("ToMe off the shelf: {} on {} ({} images); {} threads; images/s = median of {} passes of {} images\n",
+             a.run, spec, test.size(), num_threads(), a.passes, items.size());
+  fmt::print("{:>4}  {:>6}  {:>10}  {:>9}  {:>8}\n", "r", "tokens", "FLOP ratio", "images/s", "accuracy");
+  for (size_t i = 0; i < models.size(); ++i) {
+    const models::VitModel& model = models[i];
+    const Evaluation e = evaluate_images(
+        test, [&](const Tensor& batch) { return model.logits(batch); }, 256, mean, std);
+    const std::vector<int64_t> counts = model.config().token_counts();
+    bool clamped = false;
+    for (size_t l = 0; l + 1 < counts.size(); ++l) clamped = clamped || counts[l] - counts[l + 1] < a.tome_sweep[i];
+    fmt::print("{:>4}  {:>6}  {:>10.3f}  {:>9.0f}  {:>7.2f}%{}\n", a.tome_sweep[i], counts.back(),
+               model.config().forward_flops() / plain_flops, static_cast<double>(items.size()) / median(seconds[i]),
+               100 * e.accuracy, clamped ? "  (r clamped)" : "");
+  }
+  fmt::print("tokens: after the last block, class token included ({} before the first)\n", first.patches() + 1);
 }
 
 void run_mae_pretraining(const VisionOptions& a) {
@@ -358,6 +451,7 @@ void run_mae_finetuning(const VisionOptions& a) {
   models::VitConfig v = pretrained.config().encoder;
   v.sincos_positions = false;
   v.n_classes = r.vit.n_classes;
+  v.tome_r = r.vit.tome_r;  // ToMe while fine-tuning, as the paper trains MAE encoders
   models::VitModel model(v, r.train.seed + 1);
   std::map<std::string, Tensor> weights = model.parameters();
   for (auto& [name, t] : weights)

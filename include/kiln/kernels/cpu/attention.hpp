@@ -19,6 +19,9 @@ struct AttentionMask {
   const int64_t* cu_seqlens = nullptr;  // [segments + 1]; packed sequences (batch must be 1, T == S)
   int64_t segments = 0;
   const uint8_t* key_keep = nullptr;  // [B, S], 0 = padding key
+  // [B, S], added to every score of key j (ToMe's proportional attention adds
+  // ln size_j); f32 for either dtype, since it is data, not a trained value.
+  const float* key_bias = nullptr;
   double scale = 1.0;
 };
 

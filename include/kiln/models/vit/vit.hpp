@@ -8,7 +8,9 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
+#include "kiln/models/vit/token_merging.hpp"
 #include "kiln/tensor/tensor.hpp"
 
 namespace kiln::models {
@@ -26,12 +28,24 @@ struct VitConfig {
   bool sincos_positions = false;  // fixed 2D sin-cos table (MAE) instead of learned positions
   bool mean_pool = false;         // classify the mean of the patch tokens instead of the class token
   double init_std = 0.02;
+  // ToMe's r per block (token_merging.hpp): how many tokens each block merges
+  // away, clamped to what it can merge; layers past the list merge none.
+  std::vector<int64_t> tome_r;
 
   int64_t grid() const { return image_size / patch_size; }
   int64_t patches() const { return grid() * grid(); }
   int64_t patch_dim() const { return channels * patch_size * patch_size; }
   void validate() const;  // kiln::Error naming the first bad field
   int64_t parameter_count() const;  // trainable parameters, head included
+  int64_t tome_r_at(int64_t layer) const;
+  // Tokens (class token included) entering each block with ToMe, then after
+  // the last one: n_layer + 1 counts, from patches() + 1.
+  std::vector<int64_t> token_counts() const;
+  // Floating-point operations of one image's forward pass through the matrix
+  // products (patch embedding, each block's projections, attention scores and
+  // values, ToMe's similarity scores, MLP, classifier) at the token counts
+  // ToMe leaves; element-wise work is left out.
+  double forward_flops() const;
 };
 
 // images f32 [B, C, H, W] → [B, N, C·P·P], each patch flattened (c, i, j),
@@ -48,6 +62,12 @@ Tensor sincos_position_table(int64_t dim, int64_t grid);
 // `prefix` names the block ("vit.encoder.layer.3.").
 Tensor vit_block(const std::map<std::string, Tensor>& params, const std::string& prefix, const Tensor& x,
                  int64_t n_head, double eps);
+// The same block with ToMe as its timm patch applies it: attention adds
+// ln(size) of each key to its logits (when tokens have sizes), then
+// tome_merges(r, t, class token) tokens are merged before the MLP. The class
+// token is token 0. r = 0 with undefined sizes is exactly the block above.
+SizedTokens vit_block(const std::map<std::string, Tensor>& params, const std::string& prefix,
+                      const SizedTokens& tokens, int64_t n_head, double eps, int64_t r);
 // Adds the parameters of one such block (width d, MLP width m) under `prefix`.
 void add_vit_block_parameters(std::map<std::string, Tensor>& params, const std::string& prefix, int64_t d,
                               int64_t m, double std, uint64_t seed, uint64_t& stream);
@@ -66,7 +86,12 @@ class VitModel {
   // Class token (with its position) prepended to `tokens` [B, n, D], then the
   // blocks and the final norm: [B, n + 1, D]. MAE passes only visible tokens.
   Tensor encode(const Tensor& tokens) const;
-  Tensor features(const Tensor& images) const;  // pooled [B, D]
+  // As encode, with the merging of config().tome_r: [B, n + 1 − merged, D]
+  // and the tokens' sizes (undefined when nothing was merged).
+  SizedTokens encode_merging(const Tensor& tokens) const;
+  // Pooled [B, D]: the class token, or the mean of the other tokens weighted
+  // by their sizes (ToMe's global pool; the plain mean without merging).
+  Tensor features(const Tensor& images) const;
   Tensor logits(const Tensor& images) const;    // [B, classes]
   // Mean cross-entropy against labels i64 [B].
   Tensor loss(const Tensor& images, const Tensor& labels, double label_smoothing = 0) const;

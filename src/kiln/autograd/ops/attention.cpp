@@ -16,6 +16,7 @@ struct Prepared {
   cpu::AttentionShape shape;
   Tensor cu_seqlens;  // i64, contiguous
   Tensor key_keep;    // u8, contiguous
+  Tensor key_bias;    // f32, contiguous
   double scale = 1.0;
   bool causal = false;
 
@@ -28,6 +29,7 @@ struct Prepared {
       m.segments = cu_seqlens.numel() - 1;
     }
     if (key_keep.defined()) m.key_keep = key_keep.data<uint8_t>();
+    if (key_bias.defined()) m.key_bias = key_bias.data<float>();
     return m;
   }
 };
@@ -56,6 +58,12 @@ Prepared prepare(const Tensor& q, const Tensor& k, const Tensor& v, const Attent
                "attention: key_padding_mask {} must be [B, S] = [{}, {}]", o.key_padding_mask.describe(), q.size(0),
                k.size(1));
     p.key_keep = o.key_padding_mask.to(DType::u8).contiguous();
+  }
+  if (o.key_bias.defined()) {
+    KILN_CHECK(o.key_bias.shape() == Shape({q.size(0), k.size(1)}) && is_floating(o.key_bias.dtype()),
+               "attention: key_bias {} must be floating [B, S] = [{}, {}]", o.key_bias.describe(), q.size(0),
+               k.size(1));
+    p.key_bias = o.key_bias.detach().to(DType::f32).contiguous();
   }
   return p;
 }

@@ -41,12 +41,20 @@ constexpr T minus_infinity() {
   return -std::numeric_limits<T>::infinity();
 }
 
-// Scores of one tile: scale · Q[rows] · K[cols]ᵀ with masked entries at −inf.
+// Scores of one tile: scale · Q[rows] · K[cols]ᵀ (+ the key bias) with masked entries at −inf.
 template <typename T>
 void tile_scores(const T* q, const T* k, T* scores, int64_t rows, int64_t cols, int64_t q_row0, int64_t k_col0,
                  const Segment& seg, const AttentionShape& s, const AttentionMask& m) {
   const GemmShape g{false, true, rows, cols, s.head_dim, s.heads * s.head_dim, s.kv_heads * s.head_dim, cols};
-  gemm(g, static_cast<T>(m.scale), q, k, T{0}, scores);
+  T beta{0};
+  if (m.key_bias != nullptr) {
+    // Every row starts from the bias and the GEMM accumulates onto it.
+    const float* bias = m.key_bias + seg.batch * s.kv_len + k_col0;
+    for (int64_t i = 0; i < rows; ++i)
+      for (int64_t j = 0; j < cols; ++j) scores[i * cols + j] = static_cast<T>(bias[j]);
+    beta = T{1};
+  }
+  gemm(g, static_cast<T>(m.scale), q, k, beta, scores);
   const int64_t offset = seg.causal_offset();
   for (int64_t i = 0; i < rows; ++i) {
     const int64_t local_row = q_row0 + i - seg.q_begin;

@@ -19,6 +19,8 @@ namespace kiln::models {
 
 void MaeConfig::validate() const {
   encoder.validate();
+  KILN_CHECK(std::all_of(encoder.tome_r.begin(), encoder.tome_r.end(), [](int64_t r) { return r == 0; }),
+             "model.tome_r: token merging is for kiln vit; the MAE decoder needs one encoder token per visible patch");
   KILN_CHECK(mask_ratio >= 0 && mask_ratio < 1, "model.mask_ratio must be in [0, 1), got {}", mask_ratio);
   KILN_CHECK(decoder_dim >= 4 && decoder_dim % 4 == 0 && decoder_dim % decoder_heads == 0,
              "model.decoder_dim ({}) must be a multiple of 4 and of model.decoder_heads ({})", decoder_dim,

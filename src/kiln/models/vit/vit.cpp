@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "kiln/autograd/grad_mode.hpp"
 #include "kiln/autograd/ops/activation.hpp"
 #include "kiln/autograd/ops/attention.hpp"
 #include "kiln/autograd/ops/elementwise.hpp"
@@ -27,6 +28,31 @@ void VitConfig::validate() const {
              d_model);
   KILN_CHECK(n_layer >= 1 && mlp_dim >= 1, "model.n_layer and model.mlp_dim must be positive");
   KILN_CHECK(n_classes >= 0, "model.n_classes must not be negative");
+  KILN_CHECK(static_cast<int64_t>(tome_r.size()) <= n_layer, "model.tome_r lists {} layers, the model has {}",
+             tome_r.size(), n_layer);
+  for (int64_t r : tome_r) KILN_CHECK(r >= 0, "model.tome_r must not be negative, got {}", r);
+}
+
+int64_t VitConfig::tome_r_at(int64_t layer) const {
+  return layer < static_cast<int64_t>(tome_r.size()) ? tome_r[static_cast<size_t>(layer)] : 0;
+}
+
+std::vector<int64_t> VitConfig::token_counts() const {
+  std::vector<int64_t> counts{patches() + 1};
+  for (int64_t l = 0; l < n_layer; ++l) counts.push_back(counts.back() - tome_merges(tome_r_at(l), counts.back(), true));
+  return counts;
+}
+
+double VitConfig::forward_flops() const {
+  const auto d = static_cast<double>(d_model), m = static_cast<double>(mlp_dim), dh = d / static_cast<double>(n_head);
+  const std::vector<int64_t> counts = token_counts();
+  double macs = static_cast<double>(patches() * patch_dim()) * d + d * static_cast<double>(n_classes);
+  for (int64_t l = 0; l < n_layer; ++l) {
+    const auto t = static_cast<double>(counts[l]), kept = static_cast<double>(counts[l + 1]);
+    macs += 4 * t * d * d + 2 * t * t * d + 2 * kept * d * m;
+    if (kept < t) macs += std::ceil(t / 2) * std::floor(t / 2) * dh;  // ToMe's similarity scores
+  }
+  return 2 * macs;
 }
 
 int64_t VitConfig::parameter_count() const {
@@ -109,23 +135,42 @@ void add_vit_block_parameters(std::map<std::string, Tensor>& params, const std::
 
 Tensor vit_block(const std::map<std::string, Tensor>& params, const std::string& p, const Tensor& x, int64_t n_head,
                  double eps) {
+  return vit_block(params, p, SizedTokens{x, Tensor()}, n_head, eps, 0).x;
+}
+
+SizedTokens vit_block(const std::map<std::string, Tensor>& params, const std::string& p, const SizedTokens& tokens,
+                      int64_t n_head, double eps, int64_t r) {
   const auto w = [&](const std::string& name) -> const Tensor& {
     auto it = params.find(p + name);
     KILN_CHECK(it != params.end(), "model has no parameter '{}{}'", p, name);
     return it->second;
   };
+  const Tensor& x = tokens.x;
   const int64_t b = x.size(0), t = x.size(1), d = x.size(2), dh = d / n_head;
   const Tensor h = ops::layer_norm(x, w("layernorm_before.weight"), w("layernorm_before.bias"), eps);
   const auto project = [&](const char* name) {
     const std::string base = std::string("attention.attention.") + name;
     return ops::reshape(ops::linear(h, w(base + ".weight"), w(base + ".bias")), {b, t, n_head, dh});
   };
-  const Tensor attended = ops::attention(project("query"), project("key"), project("value"));
-  const Tensor y = ops::add(x, ops::linear(ops::reshape(attended, {b, t, d}), w("attention.output.dense.weight"),
-                                           w("attention.output.dense.bias")));
+  const Tensor keys = project("key");
+  ops::AttentionOptions attention;
+  attention.key_bias = proportional_attention_bias(tokens.sizes);
+  const Tensor attended = ops::attention(project("query"), keys, project("value"), attention);
+  SizedTokens merged{ops::add(x, ops::linear(ops::reshape(attended, {b, t, d}), w("attention.output.dense.weight"),
+                                             w("attention.output.dense.bias"))),
+                     tokens.sizes};
+  if (const int64_t merges = tome_merges(r, t, true); merges > 0) {
+    Tensor metric;
+    {
+      NoGradGuard no_grad;
+      metric = ops::mean(keys.detach(), 2);  // [B, t, dh]: ToMe's k.mean over heads
+    }
+    merged = merge_tokens(merged, metric, merges, true);
+  }
+  const Tensor& y = merged.x;
   const Tensor g = ops::layer_norm(y, w("layernorm_after.weight"), w("layernorm_after.bias"), eps);
   const Tensor hidden = ops::gelu(ops::linear(g, w("intermediate.dense.weight"), w("intermediate.dense.bias")));
-  return ops::add(y, ops::linear(hidden, w("output.dense.weight"), w("output.dense.bias")));
+  return {ops::add(y, ops::linear(hidden, w("output.dense.weight"), w("output.dense.bias"))), merged.sizes};
 }
 
 VitModel::VitModel(VitConfig config, uint64_t seed) : config_(std::move(config)) {
@@ -180,20 +225,23 @@ Tensor VitModel::embed_patches(const Tensor& images) const {
   return ops::add(x, ops::narrow(position_table(), 1, 1, c.patches()));
 }
 
-Tensor VitModel::encode(const Tensor& tokens) const {
+Tensor VitModel::encode(const Tensor& tokens) const { return encode_merging(tokens).x; }
+
+SizedTokens VitModel::encode_merging(const Tensor& tokens) const {
   const VitConfig& c = config_;
   const int64_t b = tokens.size(0);
   const Tensor cls = ops::add(param("vit.embeddings.cls_token"), ops::narrow(position_table(), 1, 0, 1));
-  Tensor x = ops::concat({ops::expand(cls, {b, 1, c.d_model}), tokens}, 1);
+  SizedTokens x{ops::concat({ops::expand(cls, {b, 1, c.d_model}), tokens}, 1), Tensor()};
   for (int64_t l = 0; l < c.n_layer; ++l)
-    x = vit_block(parameters_, fmt::format("vit.encoder.layer.{}.", l), x, c.n_head, c.norm_eps);
-  return ops::layer_norm(x, param("vit.layernorm.weight"), param("vit.layernorm.bias"), c.norm_eps);
+    x = vit_block(parameters_, fmt::format("vit.encoder.layer.{}.", l), x, c.n_head, c.norm_eps, c.tome_r_at(l));
+  x.x = ops::layer_norm(x.x, param("vit.layernorm.weight"), param("vit.layernorm.bias"), c.norm_eps);
+  return x;
 }
 
 Tensor VitModel::features(const Tensor& images) const {
-  const Tensor encoded = encode(embed_patches(images));
-  if (config_.mean_pool) return ops::mean(ops::narrow(encoded, 1, 1, config_.patches()), 1);
-  return ops::reshape(ops::narrow(encoded, 1, 0, 1), {encoded.size(0), config_.d_model});
+  const SizedTokens encoded = encode_merging(embed_patches(images));
+  if (config_.mean_pool) return size_weighted_mean(encoded, 1);
+  return ops::reshape(ops::narrow(encoded.x, 1, 0, 1), {encoded.x.size(0), config_.d_model});
 }
 
 Tensor VitModel::logits(const Tensor& images) const {

@@ -1,5 +1,7 @@
 #include "kiln/models/vit/vit_config_io.hpp"
 
+#include <algorithm>
+
 #include "kiln/io/json_field.hpp"
 
 namespace kiln::models {
@@ -26,6 +28,9 @@ VitConfig read_vit_config(io::ConfigFile& f, bool sincos_default) {
   v.sincos_positions = f.get_bool("model.sincos_positions", sincos_default);
   v.mean_pool = f.get_bool("model.mean_pool", false);
   v.init_std = f.get_double("model.init_std", 0.02, 1e-6, 1);
+  v.tome_r = f.get_ints("model.tome_r", {}, 0, 1 << 20, v.n_layer);
+  KILN_CHECK(static_cast<int64_t>(v.tome_r.size()) <= v.n_layer, "{}: model.tome_r lists {} layers, the model has {}",
+             f.source(), v.tome_r.size(), v.n_layer);
   return v;
 }
 
@@ -42,13 +47,16 @@ MaeConfig read_mae_config(io::ConfigFile& f, const VitConfig& encoder) {
 }
 
 nlohmann::json vit_config_json(const VitConfig& v) {
-  return {{"model_type", "vit"},         {"architectures", {"ViTForImageClassification"}},
-          {"image_size", v.image_size},  {"num_channels", v.channels},
-          {"patch_size", v.patch_size},  {"hidden_size", v.d_model},
-          {"num_hidden_layers", v.n_layer}, {"num_attention_heads", v.n_head},
-          {"intermediate_size", v.mlp_dim}, {"num_labels", v.n_classes},
-          {"layer_norm_eps", v.norm_eps}, {"hidden_act", "gelu"},
-          {"kiln", {{"sincos_positions", v.sincos_positions}, {"mean_pool", v.mean_pool}}}};
+  nlohmann::json j = {{"model_type", "vit"},         {"architectures", {"ViTForImageClassification"}},
+                      {"image_size", v.image_size},  {"num_channels", v.channels},
+                      {"patch_size", v.patch_size},  {"hidden_size", v.d_model},
+                      {"num_hidden_layers", v.n_layer}, {"num_attention_heads", v.n_head},
+                      {"intermediate_size", v.mlp_dim}, {"num_labels", v.n_classes},
+                      {"layer_norm_eps", v.norm_eps}, {"hidden_act", "gelu"},
+                      {"kiln", {{"sincos_positions", v.sincos_positions}, {"mean_pool", v.mean_pool}}}};
+  // Written only when a block merges, so runs without ToMe keep their config.json.
+  if (std::any_of(v.tome_r.begin(), v.tome_r.end(), [](int64_t r) { return r > 0; })) j["kiln"]["tome_r"] = v.tome_r;
+  return j;
 }
 
 VitConfig vit_config_from_json(const nlohmann::json& j, const std::string& source) {
@@ -67,6 +75,16 @@ VitConfig vit_config_from_json(const nlohmann::json& j, const std::string& sourc
     const auto kiln = io::json_field<nlohmann::json>(j, "kiln", source);
     v.sincos_positions = json_bool_or(kiln, "sincos_positions", false, source);
     v.mean_pool = json_bool_or(kiln, "mean_pool", false, source);
+    if (kiln.contains("tome_r")) {
+      const auto r = io::json_field<nlohmann::json>(kiln, "tome_r", source + " (kiln block)");
+      const bool valid = r.is_array() && r.size() <= static_cast<size_t>(v.n_layer) &&
+                         std::all_of(r.begin(), r.end(), [](const nlohmann::json& e) {
+                           return e.is_number_integer() && e.get<int64_t>() >= 0 && e.get<int64_t>() <= (1 << 20);
+                         });
+      KILN_CHECK(valid, "{}: kiln.tome_r must be an array of at most num_hidden_layers ({}) integers in [0, {}]",
+                 source, v.n_layer, 1 << 20);
+      for (const nlohmann::json& e : r) v.tome_r.push_back(e.get<int64_t>());
+    }
   }
   v.validate();
   return v;
