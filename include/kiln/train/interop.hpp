@@ -1,15 +1,17 @@
 #pragma once
 // Files that other people's tools open (docs/interop.md):
 //  - a Hugging Face model folder that transformers' from_pretrained loads as
-//    LlamaForCausalLM or GPT2LMHeadModel: config.json with their fields,
+//    LlamaForCausalLM, GPT2LMHeadModel or DeepseekV3ForCausalLM
+//    (train/hf_deepseek_v3.hpp): config.json with their fields,
 //    model.safetensors in their layout (LLaMA q/k rows permuted from kiln's
 //    interleaved RoPE pairs to rotate_half's half-split pairs; GPT-2 weights
 //    transposed to Conv1D's [in, out]), generation_config.json and the
 //    SentencePiece tokenizer files;
-//  - the reverse, a Hugging Face LLaMA or GPT-2 folder as a kiln run whose
-//    training continues with --resume;
-//  - a GGUF file (llama.cpp's `llama` architecture) of a LLaMA-block model.
+//  - the reverse, a Hugging Face LLaMA, GPT-2 or DeepSeek-V3 folder as a kiln run whose
+//    training continues with --resume.
+// GGUF files for llama.cpp: train/gguf_export.hpp.
 #include <filesystem>
+#include <optional>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -25,6 +27,10 @@ namespace kiln::train {
 Tensor interleaved_to_half_split(const Tensor& w, int64_t heads);
 // The inverse (llama.cpp's permute of q_proj/k_proj in convert_hf_to_gguf.py).
 Tensor half_split_to_interleaved(const Tensor& w, int64_t heads);
+
+// A checkpoint folder's tokenizer/, or nothing for old checkpoints without one
+// (their ids are the bytes tokenizer's).
+std::optional<data::Tokenizer> checkpoint_tokenizer(const std::filesystem::path& checkpoint);
 
 // Errors unless `config` is the plain LLaMA or GPT-2 block (no MLA, MoE or MTP).
 void check_hf_exportable(const models::GptConfig& config);
@@ -47,7 +53,7 @@ struct ExportSummary {
   std::filesystem::path checkpoint, output;
   std::string architecture;
   int64_t tensors = 0;
-  bool permuted_rope = false;
+  std::string layout;  // what was rearranged for the target layout, empty when nothing
   bool tokenizer_files = false;
 };
 ExportSummary export_hf(const std::filesystem::path& run, const std::filesystem::path& output);
@@ -61,13 +67,5 @@ struct ImportSummary {
   int64_t tensors = 0;
 };
 ImportSummary import_hf(const std::filesystem::path& folder, const std::filesystem::path& run);
-
-// GGUF v3 for llama.cpp, `llama` architecture; f16 writes 2-D weights as f16
-// and norms as f32, as llama.cpp's converter does.
-struct GgufSummary {
-  std::filesystem::path checkpoint, output;
-  int64_t tensors = 0;
-};
-GgufSummary export_gguf(const std::filesystem::path& run, const std::filesystem::path& output, const std::string& type);
 
 }  // namespace kiln::train

@@ -4,9 +4,10 @@
 #include <memory>
 #include <string>
 
-#include <fmt/core.h>
+#include <fmt/format.h>
 
 #include "kiln/cli/commands.hpp"
+#include "kiln/train/gguf_export.hpp"
 #include "kiln/train/interop.hpp"
 
 namespace kiln::cli {
@@ -37,24 +38,28 @@ void add_interop_commands(CLI::App& app) {
     const fs::path out = hf->output.empty() ? default_output(hf->run, "hf") : fs::path(hf->output);
     const train::ExportSummary s = train::export_hf(hf->run, out);
     fmt::print("{}: {} ({} tensors{}{}) from {}\n", s.output.string(), s.architecture, s.tensors,
-               s.permuted_rope ? ", q/k rows permuted from interleaved to half-split RoPE pairs" : "",
+               s.layout.empty() ? std::string() : ", " + s.layout,
                s.tokenizer_files ? ", SentencePiece tokenizer" : ", no Hugging Face tokenizer (bytes tokenizer)",
                s.checkpoint.string());
   });
 
   auto gguf = std::make_shared<ExportArgs>();
-  CLI::App* gguf_cmd = export_cmd->add_subcommand("gguf", "A GGUF v3 file for llama.cpp (`llama` architecture, LLaMA-block checkpoints)");
+  CLI::App* gguf_cmd = export_cmd->add_subcommand(
+      "gguf", "A GGUF v3 file for llama.cpp (`llama` architecture for the LLaMA block, `gpt2` for the GPT-2 block)");
   gguf_cmd->add_option("run", gguf->run, "Run folder (its latest checkpoint) or checkpoint folder")->required();
   gguf_cmd->add_option("-o,--output", gguf->output, "File to write (default: <run>/model-<type>.gguf)");
-  gguf_cmd->add_option("--type", gguf->type, "Weight type: f32, or f16 (norms stay f32)")
-      ->check(CLI::IsMember({"f32", "f16"}))
+  gguf_cmd->add_option("--type", gguf->type, "Matrix type: f32, f16, bf16 or q8_0 (norms and biases stay f32)")
+      ->check(CLI::IsMember({"f32", "f16", "bf16", "q8_0"}))
       ->capture_default_str();
   gguf_cmd->callback([gguf] {
     const fs::path out =
         gguf->output.empty() ? default_output(gguf->run, "model-" + gguf->type + ".gguf") : fs::path(gguf->output);
     const train::GgufSummary s = train::export_gguf(gguf->run, out, gguf->type);
-    fmt::print("{}: GGUF v3, llama, {} tensors ({}) from {}\n", s.output.string(), s.tensors, gguf->type,
-               s.checkpoint.string());
+    fmt::print("{}: GGUF v3, {}, {} tensors ({}{}), {} tokenizer, from {}\n", s.output.string(), s.architecture,
+               s.tensors, gguf->type,
+               s.f16_fallbacks > 0 ? fmt::format("; {} matrices with rows not whole q8_0 blocks as f16", s.f16_fallbacks)
+                                   : std::string(),
+               s.tokenizer, s.checkpoint.string());
   });
 
   CLI::App* import_cmd = app.add_subcommand("import", "Make a kiln run from another tool's files: hf (LLaMA or GPT-2 Hugging Face folder)");

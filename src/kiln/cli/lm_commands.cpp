@@ -23,6 +23,7 @@
 #include "kiln/train/plot.hpp"
 #include "kiln/train/speech_runs.hpp"
 #include "kiln/train/text_corpus.hpp"
+#include "kiln/train/token_logprobs.hpp"
 
 namespace kiln::cli {
 
@@ -92,12 +93,25 @@ LoadedModel load_model(const fs::path& path) {
 }
 
 struct EvalArgs {
-  std::string checkpoint, text;
+  std::string checkpoint, text, tokens, logprobs;
   int64_t context = 0, batch_size = 8;
 };
 
+// --tokens: one given id sequence, scored in one pass; --logprobs writes every position's distribution.
+void run_eval_tokens(const EvalArgs& args, const LoadedModel& loaded) {
+  const std::vector<int32_t> ids = train::read_token_ids(args.tokens, loaded.checkpoint.config.vocab_size);
+  const train::TokenLogprobs scored = train::score_token_ids(*loaded.model, ids);
+  if (!args.logprobs.empty()) train::write_logprobs_json(args.logprobs, scored);
+  fmt::print("{}: {} tokens, {} predictions scored, loss {:.6f} nats/token, perplexity {:.6f}{}\n", args.tokens,
+             ids.size(), ids.size() - 1, scored.mean_nll, scored.perplexity,
+             args.logprobs.empty() ? "" : "; log-probabilities in " + args.logprobs);
+}
+
 void run_eval(const EvalArgs& args) {
+  KILN_CHECK(args.text.empty() != args.tokens.empty(), "eval: give either --text or --tokens");
+  KILN_CHECK(args.logprobs.empty() || !args.tokens.empty(), "eval: --logprobs needs --tokens");
   const LoadedModel loaded = load_model(args.checkpoint);
+  if (!args.tokens.empty()) return run_eval_tokens(args, loaded);
   const int64_t context = args.context > 0 ? args.context : loaded.checkpoint.config.max_seq_len;
   KILN_CHECK(context <= loaded.checkpoint.config.max_seq_len || loaded.checkpoint.config.arch == models::DecoderArch::llama,
              "--context {} is longer than the model's {}", context, loaded.checkpoint.config.max_seq_len);
@@ -230,25 +244,36 @@ void add_lm_commands(CLI::App& app) {
     fmt::print("{}: {}\n", tok->output, t.description());
   });
 
-  auto encode = std::make_shared<std::pair<std::string, std::string>>();
+  struct EncodeArgs {
+    std::string tokenizer, text;
+    bool ids = false;
+  };
+  auto encode = std::make_shared<EncodeArgs>();
   CLI::App* tok_encode = tokenizer->add_subcommand(
       "encode", "Write each line of a text as space-separated pieces (e.g. to train an n-gram model on the same tokens)");
-  tok_encode->add_option("tokenizer", encode->first, "Tokenizer folder (or a checkpoint's tokenizer/)")->required();
-  tok_encode->add_option("text", encode->second, "Text file (default: stdin)");
+  tok_encode->add_option("tokenizer", encode->tokenizer, "Tokenizer folder (or a checkpoint's tokenizer/)")->required();
+  tok_encode->add_option("text", encode->text, "Text file (default: stdin)");
+  tok_encode->add_flag("--ids", encode->ids,
+                       "Write token ids instead of pieces, each line's ids followed by the end-of-document id, as "
+                       "training sees them (input for kiln eval --tokens)");
   tok_encode->callback([encode] {
-    const data::Tokenizer t = data::Tokenizer::load(encode->first);
+    const data::Tokenizer t = data::Tokenizer::load(encode->tokenizer);
     std::ifstream file;
-    if (!encode->second.empty()) {
-      file.open(encode->second);
-      KILN_CHECK(file.good(), "{}: cannot open", encode->second);
+    if (!encode->text.empty()) {
+      file.open(encode->text);
+      KILN_CHECK(file.good(), "{}: cannot open", encode->text);
     }
     std::istream& in = file.is_open() ? file : std::cin;
     std::string line, out;
     while (std::getline(in, line)) {
+      // Training skips blank lines (they are no document); --ids does too, so the ids match.
+      if (encode->ids && line.find_first_not_of(" \t\r") == std::string::npos) continue;
       out.clear();
-      for (int32_t id : t.encode(line)) {
+      std::vector<int32_t> ids = t.encode(line);
+      if (encode->ids) ids.push_back(t.eos_id());
+      for (int32_t id : ids) {
         if (!out.empty()) out += ' ';
-        out += t.piece(id);
+        out += encode->ids ? std::to_string(id) : t.piece(id);
       }
       out += '\n';
       std::fwrite(out.data(), 1, out.size(), stdout);
@@ -285,9 +310,14 @@ void add_lm_commands(CLI::App& app) {
   train_cmd->callback([train] { run_train(*train); });
 
   auto eval = std::make_shared<EvalArgs>();
-  CLI::App* eval_cmd = app.add_subcommand("eval", "Perplexity of a checkpoint on a text file (one document per line)");
+  CLI::App* eval_cmd = app.add_subcommand(
+      "eval", "Perplexity of a checkpoint on a text file (one document per line) or on a token-id sequence");
   eval_cmd->add_option("checkpoint", eval->checkpoint, "Checkpoint folder or run folder")->required();
-  eval_cmd->add_option("--text", eval->text, "Text to score")->required();
+  eval_cmd->add_option("--text", eval->text, "Text to score");
+  eval_cmd->add_option("--tokens", eval->tokens,
+                       "Token ids to score as one sequence: whitespace-separated, or a JSON array");
+  eval_cmd->add_option("--logprobs", eval->logprobs,
+                       "With --tokens: write {tokens, logprobs[T][V], ppl} as JSON (docs/interop.md)");
   eval_cmd->add_option("--context", eval->context, "Window length (default: the model's)");
   eval_cmd->callback([eval] { run_eval(*eval); });
 
