@@ -19,11 +19,14 @@ const {getLlama, LlamaLogLevel} = await import(
     pathToFileURL(path.join(modules, "node_modules", "node-llama-cpp", "dist", "index.js")).href);
 const threads = Number(process.env.LLAMACPP_THREADS ?? "1");
 
-async function open(modelPath, contextSize) {
+// The context holds a few cells more than the tokens evaluated: when it is exactly full,
+// node-llama-cpp shifts the context before the last token, which changes that position's logits.
+async function open(modelPath, tokens) {
+    const contextSize = tokens + 8, batchSize = tokens;
     const llama = await getLlama({gpu: false, build: "never", logLevel: LlamaLogLevel.error, maxThreads: threads});
     const model = await llama.loadModel({modelPath, gpuLayers: 0});
     const context = await model.createContext({
-        contextSize, batchSize: contextSize, sequences: 1, threads, flashAttention: false,
+        contextSize, batchSize, sequences: 1, threads, flashAttention: false,
         experimentalKvCacheKeyType: "F32", experimentalKvCacheValueType: "F32",
     });
     return {llama, model, context, sequence: context.getSequence()};
@@ -38,7 +41,7 @@ function idsArgument(value) {
 async function logprobs(modelPath, kilnPath) {
     const kiln = JSON.parse(fs.readFileSync(kilnPath, "utf8"));
     const tokens = kiln.tokens, vocab = kiln.vocab_size;
-    const {context, sequence} = await open(modelPath, Math.max(tokens.length, 32));
+    const {context, sequence} = await open(modelPath, tokens.length);
     const outputs = await sequence.controlledEvaluate(tokens.map((t) => [t, {generateNext: {probabilities: true}}]));
     let worst = 0, worstAt = [0, 0], worstNext = 0, zeros = 0, nll = 0;
     for (let t = 0; t < tokens.length; ++t) {
@@ -74,15 +77,16 @@ async function tokenize(modelPath, text) {
 
 async function generate(modelPath, ids, count, temperature) {
     const prompt = idsArgument(ids);
-    const {model, context, sequence} = await open(modelPath, prompt.length + count + 1);
+    const {model, context, sequence} = await open(modelPath, prompt.length + count);
     const produced = [];
     const eos = model.tokens.eos;
     for await (const token of sequence.evaluate(prompt, {temperature, topK: 40, seed: 7})) {
         produced.push(token);
         if (token === eos || produced.length >= count) break;
     }
-    const text = model.detokenize(produced.filter((t) => t !== eos));
-    console.log(JSON.stringify({ids: produced, prompt: model.detokenize(prompt), text}));
+    // Detokenized with the prompt, as kiln generate prints it (a lone first piece loses its leading space).
+    const text = model.detokenize([...prompt, ...produced.filter((t) => t !== eos)]);
+    console.log(JSON.stringify({ids: produced, text}));
     await context.dispose();
 }
 
@@ -90,7 +94,7 @@ async function generate(modelPath, ids, count, temperature) {
 // a first short run warms the threads and caches as kiln's benchmark does.
 async function speed(modelPath, ids, count) {
     const prompt = idsArgument(ids);
-    const {context, sequence} = await open(modelPath, prompt.length + count + 8);
+    const {context, sequence} = await open(modelPath, prompt.length + count);
     const run = async (n) => {
         await sequence.clearHistory();
         let start = process.hrtime.bigint();

@@ -42,7 +42,8 @@ mkdir -p "$out"
 echo "== CPU: $(lscpu | sed -n 's/^Model name: *//p'), $threads thread(s) for kiln and llama.cpp"
 
 # The first 128 ids of the test split, verses joined as training joins them (each ended by </s>).
-$kiln tokenizer encode --ids "$tokenizer" data/kjv/test.txt | tr -s ' \n' '\n\n' | head -n 128 | tr '\n' ' ' > "$out/tokens.txt"
+head -n 40 data/kjv/test.txt | $kiln tokenizer encode --ids "$tokenizer" | tr -s ' \n' '\n\n' | awk 'NR <= 128' \
+  | tr '\n' ' ' > "$out/tokens.txt"
 OMP_NUM_THREADS=$threads $kiln eval "$run" --tokens "$out/tokens.txt" --logprobs "$out/kiln.json"
 
 printf '\n%-6s %14s %16s %14s %12s\n' type "max |Δlogprob|" "max |Δ| next id" "ppl llama.cpp" "ppl kiln"
@@ -68,9 +69,10 @@ prompt="and god said"
 prompt_ids=$($kiln tokenizer encode --ids "$tokenizer" <<< "$prompt" | awk '{NF--; print}')
 greedy=$(check generate "$out/model-f32.gguf" "$prompt_ids" 40 0)
 kiln_greedy=$(OMP_NUM_THREADS=$threads $kiln generate "$run" -p "$prompt" -n 40 -t 0)
-echo "llama.cpp greedy: $prompt$(field "$greedy" text)"
+echo "llama.cpp greedy: $(field "$greedy" text)"
 echo "kiln greedy:      $kiln_greedy"
+[[ $(field "$greedy" text) == "$kiln_greedy" ]] && echo "greedy continuations: identical" || echo "greedy continuations: DIFFER"
 for seed_temperature in 0.8; do
   sampled=$(check generate "$out/model-f32.gguf" "$prompt_ids" 40 "$seed_temperature")
-  echo "llama.cpp sampled (temperature $seed_temperature, top-k 40): $prompt$(field "$sampled" text)"
+  echo "llama.cpp sampled (temperature $seed_temperature, top-k 40): $(field "$sampled" text)"
 done
