@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -54,9 +55,16 @@ struct ExportSummary {
   std::string architecture;
   int64_t tensors = 0;
   std::string layout;  // what was rearranged for the target layout, empty when nothing
-  bool tokenizer_files = false;
+  std::string tokenizer;  // the tokenizer files written ("SentencePiece tokenizer.model"), or why none
 };
-ExportSummary export_hf(const std::filesystem::path& run, const std::filesystem::path& output);
+// How pixels become image-model inputs, for preprocessor_config.json:
+// (pixel / 255 − mean) / std, every channel alike.
+struct PixelNormalisation {
+  double mean = 0.2860, std = 0.3530;  // kiln's training defaults (Fashion-MNIST)
+};
+// Decoder runs, and BERT / ViT / MAE runs (train/hf_encoders.hpp).
+ExportSummary export_hf(const std::filesystem::path& run, const std::filesystem::path& output,
+                        const PixelNormalisation& pixels = {});
 
 // A Hugging Face folder → <run>/checkpoints/step-0000000 (weights, zero AdamW
 // moments at step 0, the tokenizer) and <run>/import.toml with the [model]
@@ -65,7 +73,9 @@ struct ImportSummary {
   std::filesystem::path checkpoint;
   std::string architecture;
   int64_t tensors = 0;
+  std::vector<std::string> initialised;  // parameters the folder lacks, initialised as kiln does (BERT's pooler)
 };
+// Decoders (LLaMA, GPT-2, DeepSeek-V3), BERT and ViT folders.
 ImportSummary import_hf(const std::filesystem::path& folder, const std::filesystem::path& run);
 
 }  // namespace kiln::train

@@ -13,6 +13,7 @@
 #include "kiln/models/gpt/config_io.hpp"
 #include "kiln/train/checkpoint.hpp"
 #include "kiln/train/hf_deepseek_v3.hpp"
+#include "kiln/train/hf_encoders.hpp"
 #include "kiln/train/model_folder.hpp"
 
 namespace kiln::train {
@@ -229,8 +230,9 @@ GptConfig gpt_config_from_hf_json(const nlohmann::json& json, const std::string&
                                : std::string("(none)");
   KILN_CHECK((architecture == "LlamaForCausalLM" && type == "llama") || (architecture == "GPT2LMHeadModel" && type == "gpt2") ||
                  (architecture == "DeepseekV3ForCausalLM" && type == "deepseek_v3"),
-             "{}: architecture '{}' (model_type '{}') is not a decoder kiln imports (LlamaForCausalLM, GPT2LMHeadModel, "
-             "DeepseekV3ForCausalLM)",
+             "{}: architecture '{}' (model_type '{}') is not one kiln imports (LlamaForCausalLM, GPT2LMHeadModel, "
+             "DeepseekV3ForCausalLM, BertForMaskedLM, BertForSequenceClassification, BertForPreTraining, "
+             "ViTForImageClassification)",
              source, architecture, type);
   if (type == "deepseek_v3") return deepseek_v3_config_from_hf_json(json, source);
   auto expect = [&](const std::string& key, const nlohmann::json& wanted) {
@@ -351,7 +353,8 @@ io::TensorMap kiln_tensors_from_hf(const GptConfig& c, const io::TensorMap& hf, 
   return out;
 }
 
-ExportSummary export_hf(const fs::path& run, const fs::path& output) {
+ExportSummary export_hf(const fs::path& run, const fs::path& output, const PixelNormalisation& pixels) {
+  if (const std::optional<fs::path> encoder = encoder_model_folder(run)) return export_hf_encoder(*encoder, output, pixels);
   const Checkpoint checkpoint = load_checkpoint(run, false);
   check_hf_exportable(checkpoint.config);
   const std::optional<data::Tokenizer> tokenizer = checkpoint_tokenizer(checkpoint.folder);
@@ -404,7 +407,7 @@ ExportSummary export_hf(const fs::path& run, const fs::path& output) {
     summary.layout = "q/k rows permuted from interleaved to half-split RoPE pairs";
   else if (c.arch == DecoderArch::gpt2)
     summary.layout = "Conv1D weights transposed to [in, out]";
-  summary.tokenizer_files = sentencepiece;
+  summary.tokenizer = sentencepiece ? "SentencePiece tokenizer.model" : "no Hugging Face tokenizer (bytes tokenizer)";
   return summary;
 }
 
@@ -486,6 +489,7 @@ ImportSummary import_hf(const fs::path& folder, const fs::path& run) {
   const fs::path config_path = folder / "config.json";
   KILN_CHECK(fs::exists(config_path), "{}: no config.json (expected a Hugging Face model folder)", folder.string());
   const nlohmann::json json = read_json_file(config_path);
+  if (is_encoder_config(json)) return import_hf_encoder(folder, json, run);
   const GptConfig config = gpt_config_from_hf_json(json, config_path.string());
   const io::TensorMap weights = kiln_tensors_from_hf(config, load_hf_weights(folder), folder.string());
   const nlohmann::json tokenizer_config =
