@@ -131,12 +131,13 @@ void run_eval(const EvalArgs& args) {
 }
 
 struct GenerateArgs {
-  std::string checkpoint, prompt;
+  std::string checkpoint, prompt, prompt_ids;
   int64_t max_tokens = 100;
   models::SamplingOptions sampling;
   int64_t samples = 1;
   bool stats = false;
   bool speculative = false;
+  bool ignore_eos = false;
   std::string cache = "absorbed";
 };
 
@@ -178,8 +179,11 @@ void run_speculative(const GenerateArgs& args, const LoadedModel& loaded, const 
 }
 
 void run_generate(const GenerateArgs& args) {
+  KILN_CHECK(args.prompt.empty() != args.prompt_ids.empty(), "generate: give either --prompt or --prompt-ids");
   const LoadedModel loaded = load_model(args.checkpoint);
-  std::vector<int32_t> prompt = loaded.tokenizer.encode(args.prompt);
+  std::vector<int32_t> prompt = args.prompt_ids.empty()
+                                    ? loaded.tokenizer.encode(args.prompt)
+                                    : train::read_token_ids(args.prompt_ids, loaded.checkpoint.config.vocab_size);
   KILN_CHECK(!prompt.empty(), "--prompt is empty");
   const models::GptConfig& config = loaded.checkpoint.config;
   KILN_CHECK(config.arch == models::DecoderArch::llama ||
@@ -192,21 +196,27 @@ void run_generate(const GenerateArgs& args) {
     models::SamplingOptions sampling = args.sampling;
     sampling.mla_absorbed = args.cache == "absorbed";
     sampling.seed += static_cast<uint64_t>(s);
-    sampling.stop_id = loaded.tokenizer.eos_id();
+    sampling.stop_id = args.ignore_eos ? -1 : loaded.tokenizer.eos_id();
     std::vector<int32_t> so_far = prompt;
     std::string printed = loaded.tokenizer.decode(prompt);
     fmt::print("{}", printed);
     std::fflush(stdout);
     const auto start = std::chrono::steady_clock::now();
+    // The first token comes from the prompt's pass, each later one from one decoding step.
+    double first_token_s = 0, streaming_s = 0;
     const auto produced = models::generate(*loaded.model, prompt, args.max_tokens, sampling, [&](int32_t id) {
-      if (id == loaded.tokenizer.eos_id()) return;
-      so_far.push_back(id);
-      const std::string text = loaded.tokenizer.decode(so_far);
-      if (text.size() > printed.size() && text.compare(0, printed.size(), printed) == 0) {
-        fmt::print("{}", text.substr(printed.size()));
-        std::fflush(stdout);
+      if (first_token_s == 0) first_token_s = seconds_since(start);
+      const auto streamed = std::chrono::steady_clock::now();
+      if (id != loaded.tokenizer.eos_id()) {
+        so_far.push_back(id);
+        const std::string text = loaded.tokenizer.decode(so_far);
+        if (text.size() > printed.size() && text.compare(0, printed.size(), printed) == 0) {
+          fmt::print("{}", text.substr(printed.size()));
+          std::fflush(stdout);
+        }
+        printed = text;
       }
-      printed = text;
+      streaming_s += seconds_since(streamed);
     });
     const double seconds = seconds_since(start);
     fmt::print("\n");
@@ -214,6 +224,8 @@ void run_generate(const GenerateArgs& args) {
     if (args.stats) {
       const bool mla = config.attention == models::AttentionKind::mla;
       const int64_t values = config.kv_cache_values_per_token(sampling.mla_absorbed);
+      const auto steps = static_cast<double>(produced.size()) - 1;
+      const double decoding_s = seconds - first_token_s;
       fmt::print(stderr,
                  "{} tokens in {:.3f} s ({:.1f} tokens/s); KV cache ({}) {} values per token per layer, {} bytes per "
                  "token in f32 over {} layers\n",
@@ -221,6 +233,11 @@ void run_generate(const GenerateArgs& args) {
                  mla ? (sampling.mla_absorbed ? "MLA latent + rotary key" : "MLA naive per-head K/V")
                      : (config.n_kv_head < config.n_head ? "GQA" : "MHA"),
                  values, values * 4 * config.n_layer, config.n_layer);
+      fmt::print(stderr,
+                 "prompt: {} tokens in {:.4f} s ({:.1f} tokens/s, first token included); then {} decoding steps in "
+                 "{:.4f} s ({:.1f} tokens/s; {:.1f} without the {:.4f} s of streaming the text)\n",
+                 prompt.size(), first_token_s, static_cast<double>(prompt.size()) / first_token_s, steps, decoding_s,
+                 steps / decoding_s, steps / (decoding_s - streaming_s), streaming_s);
     }
   }
 }
@@ -333,7 +350,11 @@ void add_lm_commands(CLI::App& app) {
   auto gen = std::make_shared<GenerateArgs>();
   CLI::App* gen_cmd = app.add_subcommand("generate", "Sample text from a checkpoint, streamed as it is produced");
   gen_cmd->add_option("checkpoint", gen->checkpoint, "Checkpoint folder or run folder")->required();
-  gen_cmd->add_option("-p,--prompt", gen->prompt, "Text to continue")->required();
+  gen_cmd->add_option("-p,--prompt", gen->prompt, "Text to continue");
+  gen_cmd->add_option("--prompt-ids", gen->prompt_ids,
+                      "Token ids to continue instead of text: a file as kiln eval --tokens reads it");
+  gen_cmd->add_flag("--ignore-eos", gen->ignore_eos,
+                    "Keep generating past the end-of-document token (for measuring speed over a fixed length)");
   gen_cmd->add_option("-n,--max-tokens", gen->max_tokens, "New tokens at most")->capture_default_str();
   gen_cmd->add_option("-t,--temperature", gen->sampling.temperature, "0 = greedy")->capture_default_str();
   gen_cmd->add_option("--top-k", gen->sampling.top_k, "Keep the k most likely tokens (0 = all)")->capture_default_str();

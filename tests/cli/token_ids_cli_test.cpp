@@ -1,9 +1,11 @@
-// `kiln eval RUN --tokens FILE --logprobs OUT.json` as another engine's user
-// runs it: the ids of a verse (kiln tokenizer encode --ids), as whitespace-
+// Token ids in and out of kiln, as another engine's user needs them.
+// `kiln eval RUN --tokens FILE --logprobs OUT.json`: the ids of a verse (kiln tokenizer encode --ids), as whitespace-
 // separated ids or a JSON array, give the same JSON; every row is a
 // distribution whose entries at the next ids make the printed loss and ppl;
 // bad ids are one line with nothing written. (The values themselves:
 // tests/train/token_logprobs_test.cpp, and llama.cpp in bench/llamacpp_check.sh.)
+// `kiln generate --prompt-ids FILE --ignore-eos`: the same continuation as the
+// prompt's text gives, and exactly --max-tokens new tokens.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -26,10 +28,10 @@ using Result = kiln::testing::CommandResult;
 
 Result run(const std::string& args) { return kiln::testing::run_kiln(args); }
 
-class EvalTokensCli : public ::testing::Test {
+class TokenIdsCli : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = fs::temp_directory_path() / ("kiln_eval_tokens_cli_" + std::to_string(::getpid()));
+    dir_ = fs::temp_directory_path() / ("kiln_token_ids_cli_" + std::to_string(::getpid()));
     fs::remove_all(dir_);
     fs::create_directories(dir_);
     const std::string text = std::string(KILN_TEST_DATA_DIR) + "/text/";
@@ -48,7 +50,7 @@ class EvalTokensCli : public ::testing::Test {
   static inline Result trained_;
 };
 
-TEST_F(EvalTokensCli, BothFormatsWriteEveryDistributionAndTheLoss) {
+TEST_F(TokenIdsCli, BothFormatsWriteEveryDistributionAndTheLoss) {
   ASSERT_EQ(trained_.status, 0) << trained_.output;
   const fs::path verse = dir_ / "verse.txt", ids = dir_ / "ids.txt", json_ids = dir_ / "ids.json";
   std::ofstream(verse) << "and god said , let there be light : and there was light .\n";
@@ -96,7 +98,7 @@ TEST_F(EvalTokensCli, BothFormatsWriteEveryDistributionAndTheLoss) {
   EXPECT_NEAR(number_after(by_ids.output, "loss "), mean, 1e-6) << by_ids.output;
 }
 
-TEST_F(EvalTokensCli, BadIdsAreOneLineAndWriteNothing) {
+TEST_F(TokenIdsCli, BadIdsAreOneLineAndWriteNothing) {
   ASSERT_EQ(trained_.status, 0) << trained_.output;
   const fs::path out = dir_ / "never.json";
   for (const auto& [content, says] : std::vector<std::pair<std::string, std::string>>{
@@ -129,6 +131,32 @@ TEST_F(EvalTokensCli, BadIdsAreOneLineAndWriteNothing) {
   EXPECT_EQ(missing.status, 1);
   EXPECT_NE(missing.output.find("--tokens"), std::string::npos) << missing.output;
   EXPECT_FALSE(fs::exists(out));
+}
+
+TEST_F(TokenIdsCli, GenerateFromIdsAndPastTheEndOfDocument) {
+  ASSERT_EQ(trained_.status, 0) << trained_.output;
+  const fs::path prompt = dir_ / "prompt.txt", ids = dir_ / "prompt-ids.txt";
+  std::ofstream(prompt) << "and god said\n";
+  const Result encoded =
+      run("tokenizer encode --ids " + model() + "/checkpoints/latest/tokenizer " + prompt.string() + " > " + ids.string());
+  ASSERT_EQ(encoded.status, 0) << encoded.output;
+  std::string line;
+  {
+    std::ifstream in(ids);
+    std::getline(in, line);
+  }
+  std::ofstream(ids) << line.substr(0, line.rfind(' ')) << "\n";  // the prompt without its </s>
+  const Result by_text = run("generate " + model() + " -p 'and god said' -n 12 -t 0");
+  const Result by_ids = run("generate " + model() + " --prompt-ids " + ids.string() + " -n 12 -t 0");
+  ASSERT_EQ(by_text.status, 0) << by_text.output;
+  EXPECT_EQ(by_ids.output, by_text.output);
+  const Result long_run = run("generate " + model() + " --prompt-ids " + ids.string() + " -n 40 -t 0 --ignore-eos --stats");
+  ASSERT_EQ(long_run.status, 0) << long_run.output;
+  EXPECT_NE(long_run.output.find("40 tokens in "), std::string::npos) << long_run.output;
+  EXPECT_NE(long_run.output.find("then 39 decoding steps"), std::string::npos) << long_run.output;
+  const Result both = run("generate " + model() + " -p 'and' --prompt-ids " + ids.string());
+  EXPECT_EQ(both.status, 1);
+  EXPECT_NE(both.output.find("either --prompt or --prompt-ids"), std::string::npos) << both.output;
 }
 
 }  // namespace
