@@ -122,12 +122,28 @@ def kiln_weights(q_lora_rank, seed):
     return p
 
 
-# ---- the model, with the rotary convention as a parameter ---------------------
+# ---- the model, from a config.json, with the rotary convention as a parameter ----
 
-def rotary(z, positions, mode):
-    """z [B, heads, T, ROPE]. mode: "release" (DeepSeek's modeling code: interleaved rows
+class Dims:
+    """What the forward needs, read from a DeepseekV3 config.json (exported or kiln's)."""
+
+    def __init__(self, cfg):
+        self.heads, self.layers = cfg["num_attention_heads"], cfg["num_hidden_layers"]
+        self.nope, self.rope, self.vd = cfg["qk_nope_head_dim"], cfg["qk_rope_head_dim"], cfg["v_head_dim"]
+        self.kv_rank, self.q_lora_rank = cfg["kv_lora_rank"], cfg.get("q_lora_rank") or 0
+        self.eps, self.theta = cfg["rms_norm_eps"], cfg["rope_theta"]
+        self.experts = cfg.get("n_routed_experts") or 0
+        self.first_dense = cfg["first_k_dense_replace"] if self.experts else self.layers + cfg["num_nextn_predict_layers"]
+        self.groups, self.keep = cfg.get("n_group", 1), cfg.get("topk_group", 1)
+        self.topk, self.scale = cfg.get("num_experts_per_tok") or 0, cfg.get("routed_scaling_factor", 1.0)
+        self.mtp = cfg.get("num_nextn_predict_layers", 0)
+        self.tied = cfg.get("tie_word_embeddings", False)
+
+
+def rotary(z, positions, mode, dims):
+    """z [B, heads, T, rope]. mode: "release" (DeepSeek's modeling code: interleaved rows
     regrouped, then rotate_half), "interleaved" (kiln: pairs (2i, 2i+1)), "half" (kiln: (i, i + d/2))."""
-    inv = 1.0 / (THETA ** (torch.arange(0, ROPE, 2, dtype=torch.int64).float() / ROPE))
+    inv = 1.0 / (dims.theta ** (torch.arange(0, dims.rope, 2, dtype=torch.int64).float() / dims.rope))
     freqs = positions.float()[:, None] * inv[None, :]
     if mode == "interleaved":
         cos, sin = freqs.cos(), freqs.sin()
@@ -141,21 +157,22 @@ def rotary(z, positions, mode):
     return z * cos + rotate_half(z) * sin
 
 
-def mla(w, pre, x, positions, mode, q_lora_rank):
+def mla(w, pre, x, positions, mode, dims):
     B, t, _ = x.shape
-    if q_lora_rank:
+    H, NOPE, ROPE, VD, EPS = dims.heads, dims.nope, dims.rope, dims.vd, dims.eps
+    if dims.q_lora_rank:
         q = rms_norm(x @ w[pre + "q_a_proj.weight"].T, w[pre + "q_a_layernorm.weight"], EPS) @ w[pre + "q_b_proj.weight"].T
     else:
         q = x @ w[pre + "q_proj.weight"].T
     q = q.view(B, t, H, NOPE + ROPE).transpose(1, 2)
     q_nope, q_pe = torch.split(q, [NOPE, ROPE], dim=-1)
     kv_a = x @ w[pre + "kv_a_proj_with_mqa.weight"].T
-    latent, k_pe = torch.split(kv_a, [KV_RANK, ROPE], dim=-1)
+    latent, k_pe = torch.split(kv_a, [dims.kv_rank, ROPE], dim=-1)
     k_pe = k_pe.view(B, t, 1, ROPE).transpose(1, 2)
     kv = (rms_norm(latent, w[pre + "kv_a_layernorm.weight"], EPS) @ w[pre + "kv_b_proj.weight"].T)
     kv = kv.view(B, t, H, NOPE + VD).transpose(1, 2)
     k_nope, value = torch.split(kv, [NOPE, VD], dim=-1)
-    q_pe, k_pe = rotary(q_pe, positions, mode), rotary(k_pe, positions, mode)
+    q_pe, k_pe = rotary(q_pe, positions, mode, dims), rotary(k_pe, positions, mode, dims)
     query = torch.cat([q_nope, q_pe], -1)
     key = torch.cat([k_nope, k_pe.expand(B, H, t, ROPE)], -1)
     scores = query @ key.transpose(-1, -2) / math.sqrt(NOPE + ROPE)  # softmax_scale = q_head_dim ** -0.5
@@ -168,52 +185,58 @@ def swiglu(w, pre, x):
     return (torch.nn.functional.silu(x @ w[pre + "gate_proj.weight"].T) * (x @ w[pre + "up_proj.weight"].T)) @ w[pre + "down_proj.weight"].T
 
 
-def moe(w, pre, x):
+def moe(w, pre, x, dims):
     """DeepseekV3MoE: MoEGate (noaux_tc) + routed experts + shared experts."""
     B, t, d = x.shape
+    E, GROUPS = dims.experts, dims.groups
     flat = x.reshape(-1, d)
     scores = (flat.float() @ w[pre + "gate.weight"].float().T).sigmoid()
     choice = scores + w[pre + "gate.e_score_correction_bias"][None, :]
-    group_scores = choice.view(-1, GROUPS, EXPERTS // GROUPS).topk(2, dim=-1)[0].sum(-1)
-    group_idx = torch.topk(group_scores, k=KEEP, dim=-1, sorted=False)[1]
+    group_scores = choice.view(-1, GROUPS, E // GROUPS).topk(2, dim=-1)[0].sum(-1)
+    group_idx = torch.topk(group_scores, k=dims.keep, dim=-1, sorted=False)[1]
     group_mask = torch.zeros_like(group_scores).scatter_(1, group_idx, 1)
-    score_mask = group_mask.unsqueeze(-1).expand(-1, GROUPS, EXPERTS // GROUPS).reshape(-1, EXPERTS)
+    score_mask = group_mask.unsqueeze(-1).expand(-1, GROUPS, E // GROUPS).reshape(-1, E)
     choice = choice.masked_fill(~score_mask.bool(), 0.0)
-    _, topk_idx = torch.topk(choice, k=TOPK, dim=-1, sorted=False)
+    _, topk_idx = torch.topk(choice, k=dims.topk, dim=-1, sorted=False)
     weight = scores.gather(1, topk_idx)
-    weight = weight / (weight.sum(-1, keepdim=True) + 1e-20) * SCALE
+    weight = weight / (weight.sum(-1, keepdim=True) + 1e-20) * dims.scale
     out = torch.zeros_like(flat)
-    for e in range(EXPERTS):
+    for e in range(E):
         rows, slot = (topk_idx == e).nonzero(as_tuple=True)
         if len(rows):
             out[rows] += weight[rows, slot, None] * swiglu(w, pre + f"experts.{e}.", flat[rows])
-    out = out + swiglu(w, pre + "shared_experts.", flat)
+    if pre + "shared_experts.gate_proj.weight" in w:
+        out = out + swiglu(w, pre + "shared_experts.", flat)
     return out.view(B, t, d)
 
 
-def layer(w, l, x, positions, mode, q_lora_rank):
+def layer(w, l, x, positions, mode, dims):
     pre = f"model.layers.{l}."
-    x = x + mla(w, pre + "self_attn.", rms_norm(x, w[pre + "input_layernorm.weight"], EPS), positions, mode, q_lora_rank)
-    h = rms_norm(x, w[pre + "post_attention_layernorm.weight"], EPS)
-    return x + (swiglu(w, pre + "mlp.", h) if l == 0 else moe(w, pre + "mlp.", h))
+    x = x + mla(w, pre + "self_attn.", rms_norm(x, w[pre + "input_layernorm.weight"], dims.eps), positions, mode, dims)
+    h = rms_norm(x, w[pre + "post_attention_layernorm.weight"], dims.eps)
+    return x + (swiglu(w, pre + "mlp.", h) if l < dims.first_dense else moe(w, pre + "mlp.", h, dims))
 
 
-def forward(w, tokens, mode, q_lora_rank, release_names):
-    """Main logits [B, T, V] and the MTP module's [B, T-1, V]."""
+def forward(w, tokens, mode, dims, release_names):
+    """Main logits [B, T, V] and, with an MTP module, its logits [B, T-1, V] (else None)."""
     B, t = tokens.shape
+    L, EPS = dims.layers, dims.eps
     positions = torch.arange(t)
+    head = w["model.embed_tokens.weight"] if dims.tied else w["lm_head.weight"]
     x = w["model.embed_tokens.weight"][tokens]
     for l in range(L):
-        x = layer(w, l, x, positions, mode, q_lora_rank)
-    logits = rms_norm(x, w["model.norm.weight"], EPS) @ w["lm_head.weight"].T
+        x = layer(w, l, x, positions, mode, dims)
+    logits = rms_norm(x, w["model.norm.weight"], EPS) @ head.T
+    if not dims.mtp:
+        return logits, None
     mtp = f"model.layers.{L}."
     # The release carries the MTP module's own copies of the embedding and head; kiln shares the main ones.
     embed = w[mtp + "embed_tokens.weight"] if release_names else w["model.embed_tokens.weight"]
-    head = w[mtp + "shared_head.head.weight"] if release_names else w["lm_head.weight"]
+    mtp_head = w[mtp + "shared_head.head.weight"] if release_names else head
     joined = torch.cat([rms_norm(embed[tokens[:, 1:]], w[mtp + "enorm.weight"], EPS),
                         rms_norm(x[:, :-1], w[mtp + "hnorm.weight"], EPS)], -1)
-    h = layer(w, L, joined @ w[mtp + "eh_proj.weight"].T, torch.arange(t - 1), mode, q_lora_rank)
-    return logits, rms_norm(h, w[mtp + "shared_head.norm.weight"], EPS) @ head.T
+    h = layer(w, L, joined @ w[mtp + "eh_proj.weight"].T, torch.arange(t - 1), mode, dims)
+    return logits, rms_norm(h, w[mtp + "shared_head.norm.weight"], EPS) @ mtp_head.T
 
 
 def main():
@@ -236,16 +259,15 @@ def main():
             hf_w = read_safetensors(os.path.join(exported, "model.safetensors"))
             tokens = torch.randint(0, V, (2, T), generator=torch.Generator().manual_seed(5))
             with torch.no_grad():
-                theirs, theirs_mtp = forward(hf_w, tokens, "release", hf_cfg["q_lora_rank"], True)
-                ours, ours_mtp = forward(w, tokens, "interleaved" if spec["interleaved"] else "half",
-                                         spec["q_lora_rank"], False)
+                theirs, theirs_mtp = forward(hf_w, tokens, "release", Dims(hf_cfg), True)
+                ours, ours_mtp = forward(w, tokens, "interleaved" if spec["interleaved"] else "half", Dims(cfg), False)
             diff = max((theirs - ours).abs().max().item(), (theirs_mtp - ours_mtp).abs().max().item())
             print(f"{name}: max |DeepseekV3-definition logits of the export - kiln-definition logits| = {diff:.3g} "
                   f"(main and MTP; logits up to {theirs.abs().max().item():.2f})")
             assert diff < 1e-5, diff
             # What a wrong rotary layout would cost: the kiln-layout weights read as the release reads them.
             with torch.no_grad():
-                unregrouped, _ = forward(w, tokens, "release", spec["q_lora_rank"], False)
+                unregrouped, _ = forward(w, tokens, "release", Dims(cfg), False)
             print(f"{name}: kiln's weights as they are, read as the release reads them: max |logit error| = "
                   f"{(unregrouped - ours).abs().max().item():.3g}")
             for n, p in w.items():
