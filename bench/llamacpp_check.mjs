@@ -1,7 +1,7 @@
 // llama.cpp's side of bench/llamacpp_check.sh and bench/decode_vs_llamacpp.sh,
 // through node-llama-cpp (its prebuilt CPU binaries, nothing compiled here).
 //
-//   node llamacpp_check.mjs logprobs MODEL.gguf KILN.json   compare with `kiln eval --logprobs`
+//   node llamacpp_check.mjs logprobs MODEL.gguf KILN.json [OUT.json]  compare with `kiln eval --logprobs`
 //   node llamacpp_check.mjs tokenize MODEL.gguf TEXT        the ids llama.cpp's tokenizer gives
 //   node llamacpp_check.mjs generate MODEL.gguf IDS N [TEMP] text after the prompt ids (greedy at TEMP 0)
 //   node llamacpp_check.mjs speed MODEL.gguf IDS N          prompt and generation tokens/s
@@ -37,18 +37,21 @@ function idsArgument(value) {
 }
 
 // llama.cpp's probability of every vocabulary entry after every position,
-// against kiln's log-probabilities of the same ids.
-async function logprobs(modelPath, kilnPath) {
+// against kiln's log-probabilities of the same ids; with `dumpPath`, llama.cpp's
+// log-probabilities are written there as kiln writes its own ({tokens, logprobs}).
+async function logprobs(modelPath, kilnPath, dumpPath) {
     const kiln = JSON.parse(fs.readFileSync(kilnPath, "utf8"));
     const tokens = kiln.tokens, vocab = kiln.vocab_size;
     const {context, sequence} = await open(modelPath, tokens.length);
     const outputs = await sequence.controlledEvaluate(tokens.map((t) => [t, {generateNext: {probabilities: true}}]));
     let worst = 0, worstAt = [0, 0], worstNext = 0, zeros = 0, nll = 0;
+    const dump = [];
     for (let t = 0; t < tokens.length; ++t) {
         const probabilities = outputs[t]?.next?.probabilities;
         if (probabilities === undefined) throw new Error(`llama.cpp gave no probabilities at position ${t}`);
         if (probabilities.size !== vocab) throw new Error(`llama.cpp gave ${probabilities.size} probabilities, kiln's vocabulary has ${vocab}`);
         const row = kiln.logprobs[t];
+        if (dumpPath) dump.push(Array.from({length: vocab}, (_, id) => Math.log(probabilities.get(id))));
         for (const [id, p] of probabilities) {
             if (p === 0) { ++zeros; continue; }
             const difference = Math.abs(Math.log(p) - row[id]);
@@ -61,6 +64,7 @@ async function logprobs(modelPath, kilnPath) {
         }
     }
     const ppl = Math.exp(nll / (tokens.length - 1));
+    if (dumpPath) fs.writeFileSync(dumpPath, JSON.stringify({tokens, logprobs: dump}));
     await context.dispose();
     console.log(JSON.stringify({
         tokens: tokens.length, vocab, max_abs_logprob_diff: worst, at_position: worstAt[0], at_token: worstAt[1],
@@ -121,7 +125,7 @@ async function speed(modelPath, ids, count) {
 }
 
 const [command, ...rest] = process.argv.slice(2);
-if (command === "logprobs") await logprobs(rest[0], rest[1]);
+if (command === "logprobs") await logprobs(rest[0], rest[1], rest[2]);
 else if (command === "tokenize") await tokenize(rest[0], rest[1]);
 else if (command === "generate") await generate(rest[0], rest[1], Number(rest[2]), Number(rest[3] ?? "0"));
 else if (command === "speed") await speed(rest[0], rest[1], Number(rest[2]));

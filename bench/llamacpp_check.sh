@@ -49,7 +49,7 @@ OMP_NUM_THREADS=$threads $kiln eval "$run" --tokens "$out/tokens.txt" --logprobs
 printf '\n%-6s %14s %16s %14s %12s\n' type "max |Δlogprob|" "max |Δ| next id" "ppl llama.cpp" "ppl kiln"
 for type in f32 f16 bf16 q8_0; do
   $kiln export gguf "$run" --type "$type" -o "$out/model-$type.gguf" > /dev/null
-  result=$(check logprobs "$out/model-$type.gguf" "$out/kiln.json")
+  result=$(check logprobs "$out/model-$type.gguf" "$out/kiln.json" "$out/llamacpp-$type.logprobs.json")
   printf '%-6s %14.3g %16.3g %14.6f %12.6f\n' "$type" "$(field "$result" max_abs_logprob_diff)" \
     "$(field "$result" max_abs_next_token_diff)" "$(field "$result" llamacpp_ppl)" "$(field "$result" kiln_ppl)"
   echo "$result" > "$out/llamacpp-$type.json"
