@@ -46,6 +46,7 @@ for model in "$run" "$gpt2"; do
     kiln_prompt+=("$(sed -E 's/.* tokens in [0-9.]+ s \(([0-9.]+) tokens\/s, first.*/\1/' <<< "$stats")")
     kiln_generate+=("$(sed -E 's/.*decoding steps in [0-9.]+ s \(([0-9.]+) tokens\/s.*/\1/' <<< "$stats")")
     result=$(node bench/llamacpp_check.mjs speed "$out/model-f32.gguf" "$(cat "$out/prompt.txt")" 128)
+    [[ $(field "$result" generated) == 128 ]] || { echo "llama.cpp stopped early: $result" >&2; exit 1; }
     llama_prompt+=("$(field "$result" prompt_tokens_per_s)")
     llama_generate+=("$(field "$result" generate_tokens_per_s)")
   done

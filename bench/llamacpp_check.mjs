@@ -108,7 +108,8 @@ async function speed(modelPath, ids, count) {
         await sequence.controlledEvaluate(prompt.slice(0, -1));
         start = process.hrtime.bigint();
         let generated = 0;
-        for await (const token of sequence.evaluate([prompt[prompt.length - 1]], {temperature: 0})) {
+        // Past the end of document, as kiln generate --ignore-eos: a fixed number of decoding steps.
+        for await (const token of sequence.evaluate([prompt[prompt.length - 1]], {temperature: 0, yieldEogToken: true})) {
             if (++generated >= n) break;
             void token;
         }
