@@ -33,6 +33,8 @@ namespace {
 namespace fs = std::filesystem;
 using kiln::testing::all_close;
 using kiln::testing::at;
+using kiln::testing::expect_same_tensors;
+using kiln::testing::max_abs_diff;
 
 const io::SafetensorsFile& golden() {
   static const io::SafetensorsFile file =
@@ -50,14 +52,6 @@ io::TensorMap weights_of(const std::string& model, const std::string& kind) {
 
 nlohmann::json config_of(const std::string& model) { return nlohmann::json::parse(golden().metadata.at(model + ".config")); }
 
-void expect_same_tensors(const io::TensorMap& a, const io::TensorMap& b) {
-  ASSERT_EQ(a.size(), b.size());
-  for (const auto& [name, t] : a) {
-    ASSERT_TRUE(b.count(name)) << name;
-    EXPECT_EQ(t.shape(), b.at(name).shape()) << name;
-    EXPECT_EQ(t.to_vector<float>(), b.at(name).to_vector<float>()) << name;
-  }
-}
 
 std::string text_of(const fs::path& path) {
   std::ifstream in(path);

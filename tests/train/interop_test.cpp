@@ -36,26 +36,13 @@ namespace {
 namespace fs = std::filesystem;
 using kiln::testing::all_close;
 using kiln::testing::at;
+using kiln::testing::expect_same_tensors;
+using kiln::testing::max_abs_diff;
 using models::DecoderArch;
 using models::GptConfig;
 using models::GptModel;
 
-double max_abs_diff(const Tensor& a, const Tensor& b) {
-  EXPECT_EQ(a.shape(), b.shape());
-  const auto x = a.to_vector<double>(), y = b.to_vector<double>();
-  double worst = 0;
-  for (size_t i = 0; i < x.size() && i < y.size(); ++i) worst = std::max(worst, std::abs(x[i] - y[i]));
-  return worst;
-}
 
-void expect_same_tensors(const io::TensorMap& a, const io::TensorMap& b) {
-  ASSERT_EQ(a.size(), b.size());
-  for (const auto& [name, t] : a) {
-    ASSERT_TRUE(b.count(name)) << name;
-    EXPECT_EQ(t.shape(), b.at(name).shape()) << name;
-    EXPECT_EQ(max_abs_diff(t, b.at(name)), 0.0) << name;
-  }
-}
 
 Tensor logits_of(const GptConfig& config, const io::TensorMap& weights, const Tensor& tokens) {
   GptModel model(config, 0);

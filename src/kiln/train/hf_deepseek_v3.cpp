@@ -18,10 +18,6 @@ namespace {
 
 std::string layer(int64_t index) { return fmt::format("model.layers.{}.", index); }
 
-bool ends_with(const std::string& s, const std::string& tail) {
-  return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
-}
-
 // Every kiln parameter of `config` with its shape (the model's own list, so nothing is missed).
 std::map<std::string, Shape> parameter_shapes(const GptConfig& config) {
   const models::GptModel model(config, 0);
@@ -46,9 +42,9 @@ Tensor regroup_rotary_rows(const Tensor& w, int64_t blocks, int64_t block_rows, 
 // kiln (half-split RoPE) ↔ the release (interleaved) for the rotary rows of one tensor; others unchanged.
 Tensor regroup_if_rotary(const GptConfig& c, const std::string& name, const Tensor& w, bool to_interleaved) {
   const models::MlaConfig& m = c.mla;
-  if (ends_with(name, "self_attn.q_proj.weight") || ends_with(name, "self_attn.q_b_proj.weight"))
+  if (name.ends_with("self_attn.q_proj.weight") || name.ends_with("self_attn.q_b_proj.weight"))
     return regroup_rotary_rows(w, c.n_head, m.qk_head_dim(), m.qk_nope_head_dim, m.qk_rope_head_dim, to_interleaved);
-  if (ends_with(name, "self_attn.kv_a_proj_with_mqa.weight"))
+  if (name.ends_with("self_attn.kv_a_proj_with_mqa.weight"))
     return regroup_rotary_rows(w, 1, w.size(0), m.kv_lora_rank, m.qk_rope_head_dim, to_interleaved);
   return w;
 }
@@ -195,7 +191,7 @@ io::TensorMap kiln_tensors_from_deepseek_v3(const GptConfig& c, const io::Tensor
   }
   for (const auto& [name, t] : hf) {
     if (mtp_copies.count(name) != 0) continue;
-    if (ends_with(name, "rotary_emb.inv_freq")) continue;  // a buffer older files carry
+    if (name.ends_with("rotary_emb.inv_freq")) continue;  // a buffer older files carry
     if (c.tie_embeddings && name == "lm_head.weight") continue;
     KILN_CHECK(shapes.count(name) != 0, "{}: unexpected tensor '{}' for DeepseekV3ForCausalLM with this config.json",
                source, name);

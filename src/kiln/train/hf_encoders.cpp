@@ -1,12 +1,10 @@
 #include "kiln/train/hf_encoders.hpp"
 
-#include <fstream>
-
 #include <fmt/format.h>
 
 #include "kiln/base/error.hpp"
 #include "kiln/data/wordpiece.hpp"
-#include "kiln/io/atomic_file.hpp"
+#include "kiln/io/json_file.hpp"
 #include "kiln/io/json_field.hpp"
 #include "kiln/models/bert/bert.hpp"
 #include "kiln/models/bert/bert_config_io.hpp"
@@ -21,21 +19,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-void write_json(const fs::path& path, const nlohmann::json& json) {
-  const std::string text = json.dump(2) + "\n";
-  io::AtomicFile file(path);
-  file.write(text.data(), text.size());
-  file.commit();
-}
-
-nlohmann::json read_json(const fs::path& path) {
-  std::ifstream in(path);
-  KILN_CHECK(in.good(), "{}: cannot open", path.string());
-  nlohmann::json json = nlohmann::json::parse(in, nullptr, false);
-  KILN_CHECK(!json.is_discarded() && json.is_object(), "{}: not a JSON object", path.string());
-  return json;
-}
-
 std::string model_type(const nlohmann::json& config) {
   return config.contains("model_type") && config["model_type"].is_string() ? config["model_type"].get<std::string>()
                                                                              : std::string();
@@ -47,8 +30,6 @@ std::string first_architecture(const nlohmann::json& config) {
     return config["architectures"][0].get<std::string>();
   return "(none)";
 }
-
-bool starts_with(const std::string& s, const std::string& head) { return s.rfind(head, 0) == 0; }
 
 // ---- export -------------------------------------------------------------------
 
@@ -144,8 +125,8 @@ void write_bert_tokenizer_files(const fs::path& staging, const fs::path& vocab) 
   config["tokenize_chinese_chars"] = true;
   config["strip_accents"] = nullptr;
   config["clean_up_tokenization_spaces"] = true;
-  write_json(staging / "tokenizer_config.json", config);
-  write_json(staging / "special_tokens_map.json", special);
+  io::write_json_file(staging / "tokenizer_config.json", config);
+  io::write_json_file(staging / "special_tokens_map.json", special);
 }
 
 }  // namespace
@@ -153,7 +134,7 @@ void write_bert_tokenizer_files(const fs::path& staging, const fs::path& vocab) 
 std::optional<fs::path> encoder_model_folder(const fs::path& run) {
   for (const fs::path& dir : {run, run / "model"}) {
     if (!fs::exists(dir / "config.json") || fs::exists(dir / "trainer_state.json")) continue;
-    const std::string type = model_type(read_json(dir / "config.json"));
+    const std::string type = model_type(io::read_json_object(dir / "config.json"));
     if (type == "bert" || type == "vit" || type == "vit_mae") return dir;
   }
   return std::nullopt;
@@ -179,7 +160,7 @@ ExportSummary export_hf_encoder(const fs::path& model_folder, const fs::path& ou
     config = bert_hf_config(m, folder.config.value("kiln", nlohmann::json()), tokenizer.find("[PAD]").value_or(-1));
     write_folder_staged(output, [&](const fs::path& staging) {
       io::save_safetensors(staging / "model.safetensors", tensors, {{"format", "pt"}});
-      write_json(staging / "config.json", config);
+      io::write_json_file(staging / "config.json", config);
       write_bert_tokenizer_files(staging, vocab);
     });
     summary.tokenizer = "WordPiece vocab.txt";
@@ -233,8 +214,8 @@ ExportSummary export_hf_encoder(const fs::path& model_folder, const fs::path& ou
   if (type != "bert")
     write_folder_staged(output, [&](const fs::path& staging) {
       io::save_safetensors(staging / "model.safetensors", tensors, {{"format", "pt"}});
-      write_json(staging / "config.json", config);
-      write_json(staging / "preprocessor_config.json", preprocessor);
+      io::write_json_file(staging / "config.json", config);
+      io::write_json_file(staging / "preprocessor_config.json", preprocessor);
     });
   if (type != "bert") summary.tokenizer = "preprocessor_config.json";
   summary.architecture = config["architectures"][0].get<std::string>();
@@ -248,10 +229,9 @@ namespace {
 
 // transformers' older BERT files name LayerNorm parameters gamma and beta.
 std::string modern_name(std::string name) {
-  for (const auto& [old_suffix, suffix] : {std::pair{"LayerNorm.gamma", "LayerNorm.weight"}, std::pair{"LayerNorm.beta", "LayerNorm.bias"}})
-    if (name.size() >= std::string(old_suffix).size() &&
-        name.compare(name.size() - std::string(old_suffix).size(), std::string::npos, old_suffix) == 0)
-      name.replace(name.size() - std::string(old_suffix).size(), std::string::npos, suffix);
+  for (const auto& [old_suffix, suffix] : {std::pair<std::string, std::string>{"LayerNorm.gamma", "LayerNorm.weight"},
+                                           {"LayerNorm.beta", "LayerNorm.bias"}})
+    if (name.ends_with(old_suffix)) name.replace(name.size() - old_suffix.size(), std::string::npos, suffix);
   return name;
 }
 
@@ -270,7 +250,7 @@ io::TensorMap match_tensors(const io::TensorMap& given, const std::map<std::stri
     const auto it = given.find(name);
     if (it == given.end()) {
       bool optional = false;
-      for (const std::string& prefix : may_initialise) optional = optional || starts_with(name, prefix);
+      for (const std::string& prefix : may_initialise) optional = optional || name.starts_with(prefix);
       KILN_CHECK(optional, "{}: missing tensor '{}'", source, name);
       out[name] = shape_of.clone();
       initialised.push_back(name);
@@ -327,7 +307,7 @@ ImportSummary import_bert(const fs::path& folder, const nlohmann::json& json, co
     given.erase(copy);
   }
   for (auto it = given.begin(); it != given.end();) {
-    if (starts_with(it->first, "cls.seq_relationship.") || it->first == "bert.embeddings.position_ids") it = given.erase(it);
+    if (it->first.starts_with("cls.seq_relationship.") || it->first == "bert.embeddings.position_ids") it = given.erase(it);
     else ++it;
   }
   for (const auto& [name, t] : given)

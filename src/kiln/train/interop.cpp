@@ -1,7 +1,6 @@
 #include "kiln/train/interop.hpp"
 
 #include <algorithm>
-#include <fstream>
 #include <optional>
 #include <set>
 
@@ -10,6 +9,7 @@
 #include "kiln/base/error.hpp"
 #include "kiln/io/atomic_file.hpp"
 #include "kiln/io/json_field.hpp"
+#include "kiln/io/json_file.hpp"
 #include "kiln/models/gpt/config_io.hpp"
 #include "kiln/train/checkpoint.hpp"
 #include "kiln/train/hf_deepseek_v3.hpp"
@@ -28,14 +28,6 @@ void write_text(const fs::path& path, const std::string& text) {
   io::AtomicFile file(path);
   file.write(text.data(), text.size());
   file.commit();
-}
-
-nlohmann::json read_json_file(const fs::path& path) {
-  std::ifstream in(path);
-  KILN_CHECK(in.good(), "{}: cannot open", path.string());
-  nlohmann::json json = nlohmann::json::parse(in, nullptr, false);
-  KILN_CHECK(!json.is_discarded() && json.is_object(), "{}: not a JSON object", path.string());
-  return json;
 }
 
 bool ends_with(const std::string& s, const std::string& tail) {
@@ -370,10 +362,10 @@ ExportSummary export_hf(const fs::path& run, const fs::path& output, const Pixel
   const bool sentencepiece = tokenizer && tokenizer->kind() != "bytes";
   write_folder_staged(output, [&](const fs::path& staging) {
     io::save_safetensors(staging / "model.safetensors", tensors, {{"format", "pt"}});
-    write_text(staging / "config.json", config.dump(2) + "\n");
+    io::write_json_file(staging / "config.json", config);
     nlohmann::json generation = {{"_from_model_config", true}, {"eos_token_id", ids.eos_id()}};
     if (ids.bos_id() >= 0) generation["bos_token_id"] = ids.bos_id();
-    write_text(staging / "generation_config.json", generation.dump(2) + "\n");
+    io::write_json_file(staging / "generation_config.json", generation);
     if (!tokenizer) return;
     // kiln encodes documents without <s> and ends each with </s>: the tokenizer adds neither.
     nlohmann::json special = {{"eos_token", tokenizer_piece(ids, ids.eos_id())}};
@@ -392,8 +384,8 @@ ExportSummary export_hf(const fs::path& run, const fs::path& output, const Pixel
       tokenizer_config["legacy"] = true;
       tokenizer_config["sp_model_kwargs"] = nlohmann::json::object();
     }
-    write_text(staging / "tokenizer_config.json", tokenizer_config.dump(2) + "\n");
-    write_text(staging / "special_tokens_map.json", special.dump(2) + "\n");
+    io::write_json_file(staging / "tokenizer_config.json", tokenizer_config);
+    io::write_json_file(staging / "special_tokens_map.json", special);
   });
   ExportSummary summary;
   summary.checkpoint = checkpoint.folder;
@@ -419,7 +411,7 @@ io::TensorMap load_hf_weights(const fs::path& folder) {
   const fs::path index = folder / "model.safetensors.index.json";
   KILN_CHECK(fs::exists(index), "{}: no model.safetensors (nor model.safetensors.index.json); kiln reads safetensors only",
              folder.string());
-  const nlohmann::json json = read_json_file(index);
+  const nlohmann::json json = io::read_json_object(index);
   KILN_CHECK(json.contains("weight_map") && json["weight_map"].is_object(), "{}: no weight_map", index.string());
   std::set<std::string> files;
   for (const auto& [name, file] : json["weight_map"].items()) {
@@ -488,12 +480,12 @@ std::string deepseek_model_toml(const GptConfig& c) {
 ImportSummary import_hf(const fs::path& folder, const fs::path& run) {
   const fs::path config_path = folder / "config.json";
   KILN_CHECK(fs::exists(config_path), "{}: no config.json (expected a Hugging Face model folder)", folder.string());
-  const nlohmann::json json = read_json_file(config_path);
+  const nlohmann::json json = io::read_json_object(config_path);
   if (is_encoder_config(json)) return import_hf_encoder(folder, json, run);
   const GptConfig config = gpt_config_from_hf_json(json, config_path.string());
   const io::TensorMap weights = kiln_tensors_from_hf(config, load_hf_weights(folder), folder.string());
   const nlohmann::json tokenizer_config =
-      fs::exists(folder / "tokenizer_config.json") ? read_json_file(folder / "tokenizer_config.json") : nlohmann::json::object();
+      fs::exists(folder / "tokenizer_config.json") ? io::read_json_object(folder / "tokenizer_config.json") : nlohmann::json::object();
   const data::Tokenizer tokenizer = hf_tokenizer(folder, tokenizer_config);
   KILN_CHECK(tokenizer.vocab_size() == config.vocab_size,
              "{}: config.json has vocab_size {} but the tokenizer has {} ids; kiln needs them equal", folder.string(),
