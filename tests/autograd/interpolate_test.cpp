@@ -28,7 +28,9 @@ Tensor bicubic_2d(const Tensor& grid, int64_t h, int64_t w) {
 constexpr testing::ParityTolerance kF64{.rtol = 1e-12, .atol = 1e-12, .grad_rtol = 1e-12, .grad_atol = 1e-12};
 
 TEST(Resize, BicubicMatchesPyTorch) {
-  for (auto [h, w] : {std::pair{5, 5}, {10, 10}, {4, 12}, {7, 7}}) {
+  for (const auto& size : {std::pair{5, 5}, {10, 10}, {4, 12}, {7, 7}}) {
+    const int h = size.first;
+    const int w = size.second;
     const std::string name = "bicubic.7_" + std::to_string(h) + "x" + std::to_string(w);
     testing::expect_matches_reference(
         reference(), name, 1, [h, w](const TensorList& x) { return bicubic_2d(x[0], h, w); }, kF64);
@@ -36,7 +38,9 @@ TEST(Resize, BicubicMatchesPyTorch) {
 }
 
 TEST(Resize, LinearMatchesPyTorch) {
-  for (auto [in, out] : {std::pair{16, 5}, {16, 7}, {5, 16}, {7, 10}, {6, 6}, {4, 1}, {1, 3}}) {
+  for (const auto& sizes : {std::pair{16, 5}, {16, 7}, {5, 16}, {7, 10}, {6, 6}, {4, 1}, {1, 3}}) {
+    const int in = sizes.first;
+    const int out = sizes.second;
     const std::string name = "linear." + std::to_string(in) + "_" + std::to_string(out);
     testing::expect_matches_reference(
         reference(), name, 1, [out](const TensorList& x) { return ops::resize(x[0], 0, out, Interpolation::linear); },
