@@ -231,7 +231,8 @@ void run_vit_tome_sweep(const VisionOptions& a) {
   models::VitConfig plain = first;
   plain.tome_r.clear();
   const double plain_flops = plain.forward_flops();
-  fmt::print("ToMe off the shelf: {} on {} ({} images); {} threads; images/s = median of {} passes of {} images\n",
+  fmt::print("ToMe off the shelf: {} on {} ({} images); OpenMP threads: {}; images/s = median of {} passes of {} "
+             "images\n",
              a.run, spec, test.size(), num_threads(), a.passes, items.size());
   fmt::print("{:>4}  {:>6}  {:>10}  {:>9}  {:>8}\n", "r", "tokens", "FLOP ratio", "images/s", "accuracy");
   for (size_t i = 0; i < models.size(); ++i) {
