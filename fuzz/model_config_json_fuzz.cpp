@@ -1,5 +1,5 @@
 // config.json of every model family's run folder, as `kiln eval`, `generate`,
-// `detect`, `vit eval`, `mae …` and `finetune --from` read it.
+// `detect`, `vit eval`, `mae …`, `finetune --from`, `navit eval` and `vlm eval|generate` read it.
 #include <nlohmann/json.hpp>
 
 #include "fuzz_support.hpp"
@@ -7,7 +7,9 @@
 #include "kiln/models/cpc/cpc_config_io.hpp"
 #include "kiln/models/gpt/config_io.hpp"
 #include "kiln/models/oadtr/detector_config_io.hpp"
+#include "kiln/models/vision/vision_config_io.hpp"
 #include "kiln/models/vit/vit_config_io.hpp"
+#include "kiln/models/vlm/vlm_config_io.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const nlohmann::json json =
@@ -22,5 +24,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   kiln::fuzz::accept_or_reject([&] { cpc_config_from_json(json, "config.json"); });
   kiln::fuzz::accept_or_reject([&] { oadtr_config_from_json(json, 64, 4, "config.json"); });
   kiln::fuzz::accept_or_reject([&] { gru_detector_config_from_json(json, 64, 4, "config.json"); });
+  kiln::fuzz::accept_or_reject([&] { navit_config_from_json(json, "config.json"); });
+  kiln::fuzz::accept_or_reject([&] { vlm_config_from_json(json, "config.json"); });
   return 0;
 }

@@ -20,7 +20,9 @@
 #include "kiln/models/ngram/arpa.hpp"
 #include "kiln/models/ngram/index.hpp"
 #include "kiln/models/oadtr/detector_config_io.hpp"
+#include "kiln/models/vision/vision_config_io.hpp"
 #include "kiln/models/vit/vit_config_io.hpp"
+#include "kiln/models/vlm/vlm_config_io.hpp"
 #include "kiln/train/interop.hpp"
 
 namespace fs = std::filesystem;
@@ -94,6 +96,10 @@ void config_json_seeds(const fs::path& dir) {
   gru.feature_dim = 40;
   gru.classes = 4;
   write_text(dir / "gru.json", models::gru_detector_config_json(gru).dump(2));
+  write_text(dir / "navit.json", models::navit_config_json(models::NavitConfig{}).dump(2));
+  models::VlmConfig vlm;
+  vlm.decoder = models::VlmConfig::default_decoder();
+  write_text(dir / "vlm.json", models::vlm_config_json(vlm).dump(2));
 }
 
 void write_seeds(const fs::path& source, const fs::path& out) {

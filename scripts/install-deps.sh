@@ -24,8 +24,8 @@ packages=(
   # OpenBLAS that is the unoptimised reference BLAS (~3 GFLOP/s), which makes
   # reference generation slow and every f32 PyTorch benchmark figure meaningless.
   python3 python3-numpy python3-torch libopenblas0-pthread
-  # bundled data
-  bible-kjv bible-kjv-text fortunes-zh dataset-fashion-mnist
+  # bundled data (DejaVu Sans renders the KJV OCR lines)
+  bible-kjv bible-kjv-text fortunes-zh dataset-fashion-mnist fonts-dejavu-core
   # benchmarks (bench/)
   time bc
 )

@@ -19,7 +19,10 @@ int main(int argc, char** argv) {
   kiln::cli::add_plan_commands(app);
   kiln::cli::add_lm_commands(app);
   kiln::cli::add_speech_data_commands(app);
+  kiln::cli::add_vision_data_commands(app);
   kiln::cli::add_vision_commands(app);
+  kiln::cli::add_navit_commands(app);
+  kiln::cli::add_vlm_commands(app);
   kiln::cli::add_bert_commands(app);
   kiln::cli::add_speech_commands(app);
   kiln::cli::add_interop_commands(app);

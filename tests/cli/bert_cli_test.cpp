@@ -74,6 +74,12 @@ TEST(BertCli, PretrainsThenFinetunesFromTheRunAndFromScratch) {
                                " --set tokenizer.vocab=" + (dir / "bad-vocab.txt").string());
   EXPECT_NE(bad_vocab.status, 0);
   EXPECT_NE(bad_vocab.output.find("[CLS]"), std::string::npos) << bad_vocab.output;
+  // A device or a folder as a text file is refused before reading (a line of /dev/zero never ends).
+  const Result device = run("finetune -c " + std::string(KILN_SOURCE_DIR) + "/configs/kjv-books.toml --from " +
+                            (dir / "pre").string() + data + " --set data.test_labels=/dev/zero");
+  EXPECT_NE(device.status, 0);
+  EXPECT_NE(device.output.find("data.test_labels: '/dev/zero' is not a regular file"), std::string::npos)
+      << device.output;
   fs::remove_all(dir);
 }
 

@@ -96,6 +96,19 @@ inline void read_gguf_scalar(GgufCursor& c, uint32_t type, GgufKv& kv, bool into
   if (into_array) kv.numbers.push_back(number);
 }
 
+// ggml types this reader knows: F32 (0), F16 (1), Q8_0 (8: blocks of 32 values
+// along ne[0], an f16 scale then 32 int8, 34 bytes), BF16 (30). 0 for any other,
+// or for Q8_0 rows that are not whole blocks.
+inline uint64_t gguf_tensor_bytes(uint32_t type, uint64_t count, uint64_t row) {
+  switch (type) {
+    case 0: return 4 * count;
+    case 1:
+    case 30: return 2 * count;
+    case 8: return row % 32 == 0 ? count / 32 * 34 : 0;
+    default: return 0;
+  }
+}
+
 inline GgufFile read_gguf(const std::string& path) {
   GgufFile file;
   std::ifstream in(path, std::ios::binary);
@@ -140,7 +153,7 @@ inline GgufFile read_gguf(const std::string& path) {
   for (const auto& t : file.tensors) {
     uint64_t n = 1;
     for (auto d : t.dims) n *= d;
-    const uint64_t size = n * (t.type == 0 ? 4 : t.type == 1 ? 2 : 0);
+    const uint64_t size = gguf_tensor_bytes(t.type, n, t.dims.empty() ? 0 : t.dims[0]);
     if (size == 0) throw std::runtime_error("gguf: tensor " + t.name + " has a type this reader does not know");
     if (t.offset % alignment != 0) throw std::runtime_error("gguf: tensor " + t.name + " is not aligned");
     if (file.data_start + t.offset + size > file.bytes.size())

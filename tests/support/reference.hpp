@@ -3,6 +3,7 @@
 // checks that report the worst element.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <string>
@@ -45,6 +46,25 @@ inline ::testing::AssertionResult all_close(const Tensor& actual, const Tensor& 
   return ::testing::AssertionFailure() << "element " << worst_at << ": " << a[worst_at] << " vs expected "
                                        << e[worst_at] << " (abs error " << worst << ", rtol " << rtol << ", atol "
                                        << atol << ")";
+}
+
+// The largest |a − b| over two tensors of one shape (compared as doubles).
+inline double max_abs_diff(const Tensor& a, const Tensor& b) {
+  EXPECT_EQ(a.shape(), b.shape());
+  const auto x = a.to_vector<double>(), y = b.to_vector<double>();
+  double worst = 0;
+  for (size_t i = 0; i < x.size() && i < y.size(); ++i) worst = std::max(worst, std::abs(x[i] - y[i]));
+  return worst;
+}
+
+// The same names, shapes and values, exactly.
+inline void expect_same_tensors(const io::TensorMap& a, const io::TensorMap& b) {
+  ASSERT_EQ(a.size(), b.size());
+  for (const auto& [name, t] : a) {
+    ASSERT_TRUE(b.count(name)) << name;
+    EXPECT_EQ(t.shape(), b.at(name).shape()) << name;
+    EXPECT_EQ(max_abs_diff(t, b.at(name)), 0.0) << name;
+  }
 }
 
 // Reference inputs as fresh leaves that record gradients.

@@ -36,4 +36,8 @@ ImageSet read_idx_set(const std::string& prefix);
 // by file name within each; other files and hidden entries are ignored.
 ImageSet read_image_folder(const std::filesystem::path& root);
 
+// One PNG or JPEG file as u8 [channels, H, W], converted by stb_image to
+// `channels` (1 = grey, 3 = RGB).
+Tensor read_image_file(const std::filesystem::path& path, int channels);
+
 }  // namespace kiln::data

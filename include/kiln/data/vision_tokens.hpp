@@ -49,8 +49,9 @@ struct PackingPolicy {
   int64_t window = 0;  // K of ffd:K
 };
 
-// "next_fit" or "ffd:K" with K ≥ 1.
-PackingPolicy parse_packing_policy(std::string_view text);
+// "next_fit" or "ffd:K" with K ≥ 1; `key` names the setting in errors
+// (`data.pack` for samples).
+PackingPolicy parse_packing_policy(std::string_view text, std::string_view key = "vision.packing");
 
 struct ImagePack {
   std::vector<int64_t> images;     // indices into the token counts, in sequence order

@@ -20,12 +20,22 @@ enum class GgufType : uint32_t {
   u64 = 10, i64 = 11, f64 = 12
 };
 
-// The ggml tensor types kiln writes.
-enum class GgmlType : uint32_t { f32 = 0, f16 = 1 };
+// The ggml tensor types kiln writes (ggml_type numbers).
+enum class GgmlType : uint32_t { f32 = 0, f16 = 1, q8_0 = 8, bf16 = 30 };
 
 // IEEE 754 binary16, round to nearest even (overflow to ±inf, NaN kept).
 uint16_t float_to_half(float value);
 float half_to_float(uint16_t bits);
+
+// ggml's Q8_0: blocks of 32 consecutive values along ne[0], each stored as an
+// f16 scale d = max|x| / 127 followed by 32 int8 q = round(x / d) (half away
+// from zero), so x ≈ q·d. 34 bytes per block.
+inline constexpr int64_t kQ8BlockValues = 32;
+inline constexpr int64_t kQ8BlockBytes = 2 + kQ8BlockValues;
+// `count` values (a multiple of 32) → count / 32 blocks, as ggml's reference quantize_row_q8_0.
+std::string quantize_q8_0(const float* values, int64_t count);
+// Bytes of `count` values of `type` (a multiple of 32 for q8_0).
+uint64_t ggml_bytes(GgmlType type, int64_t count);
 
 class GgufWriter {
  public:
@@ -43,7 +53,8 @@ class GgufWriter {
 
   // `tensor` is a floating tensor in PyTorch's row-major [d0, …, dn] order; the
   // file lists its dimensions reversed (ggml's ne[0] is the innermost), so the
-  // bytes are the same. Converted to `type` when written.
+  // bytes are the same. Converted to `type` when written; q8_0 needs the
+  // innermost dimension to be a multiple of 32 (its blocks never cross rows).
   void add_tensor(const std::string& name, const Tensor& tensor, GgmlType type);
 
   // Written to a temporary file beside `path` and renamed into place.

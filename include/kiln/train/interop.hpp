@@ -1,16 +1,19 @@
 #pragma once
 // Files that other people's tools open (docs/interop.md):
 //  - a Hugging Face model folder that transformers' from_pretrained loads as
-//    LlamaForCausalLM or GPT2LMHeadModel: config.json with their fields,
+//    LlamaForCausalLM, GPT2LMHeadModel or DeepseekV3ForCausalLM
+//    (train/hf_deepseek_v3.hpp): config.json with their fields,
 //    model.safetensors in their layout (LLaMA q/k rows permuted from kiln's
 //    interleaved RoPE pairs to rotate_half's half-split pairs; GPT-2 weights
 //    transposed to Conv1D's [in, out]), generation_config.json and the
 //    SentencePiece tokenizer files;
-//  - the reverse, a Hugging Face LLaMA or GPT-2 folder as a kiln run whose
-//    training continues with --resume;
-//  - a GGUF file (llama.cpp's `llama` architecture) of a LLaMA-block model.
+//  - the reverse, a Hugging Face LLaMA, GPT-2 or DeepSeek-V3 folder as a kiln run whose
+//    training continues with --resume.
+// GGUF files for llama.cpp: train/gguf_export.hpp.
 #include <filesystem>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -25,6 +28,10 @@ namespace kiln::train {
 Tensor interleaved_to_half_split(const Tensor& w, int64_t heads);
 // The inverse (llama.cpp's permute of q_proj/k_proj in convert_hf_to_gguf.py).
 Tensor half_split_to_interleaved(const Tensor& w, int64_t heads);
+
+// A checkpoint folder's tokenizer/, or nothing for old checkpoints without one
+// (their ids are the bytes tokenizer's).
+std::optional<data::Tokenizer> checkpoint_tokenizer(const std::filesystem::path& checkpoint);
 
 // Errors unless `config` is the plain LLaMA or GPT-2 block (no MLA, MoE or MTP).
 void check_hf_exportable(const models::GptConfig& config);
@@ -47,10 +54,17 @@ struct ExportSummary {
   std::filesystem::path checkpoint, output;
   std::string architecture;
   int64_t tensors = 0;
-  bool permuted_rope = false;
-  bool tokenizer_files = false;
+  std::string layout;  // what was rearranged for the target layout, empty when nothing
+  std::string tokenizer;  // the tokenizer files written ("SentencePiece tokenizer.model"), or why none
 };
-ExportSummary export_hf(const std::filesystem::path& run, const std::filesystem::path& output);
+// How pixels become image-model inputs, for preprocessor_config.json:
+// (pixel / 255 − mean) / std, every channel alike.
+struct PixelNormalisation {
+  double mean = 0.2860, std = 0.3530;  // kiln's training defaults (Fashion-MNIST)
+};
+// Decoder runs, and BERT / ViT / MAE runs (train/hf_encoders.hpp).
+ExportSummary export_hf(const std::filesystem::path& run, const std::filesystem::path& output,
+                        const PixelNormalisation& pixels = {});
 
 // A Hugging Face folder → <run>/checkpoints/step-0000000 (weights, zero AdamW
 // moments at step 0, the tokenizer) and <run>/import.toml with the [model]
@@ -59,15 +73,9 @@ struct ImportSummary {
   std::filesystem::path checkpoint;
   std::string architecture;
   int64_t tensors = 0;
+  std::vector<std::string> initialised;  // parameters the folder lacks, initialised as kiln does (BERT's pooler)
 };
+// Decoders (LLaMA, GPT-2, DeepSeek-V3), BERT and ViT folders.
 ImportSummary import_hf(const std::filesystem::path& folder, const std::filesystem::path& run);
-
-// GGUF v3 for llama.cpp, `llama` architecture; f16 writes 2-D weights as f16
-// and norms as f32, as llama.cpp's converter does.
-struct GgufSummary {
-  std::filesystem::path checkpoint, output;
-  int64_t tensors = 0;
-};
-GgufSummary export_gguf(const std::filesystem::path& run, const std::filesystem::path& output, const std::string& type);
 
 }  // namespace kiln::train

@@ -14,6 +14,8 @@ struct VisionOptions {
   std::string config, run, data, output;
   std::vector<std::string> overrides;
   int64_t count = 8;
+  int64_t image_size = 0;   // > 0: evaluate a ViT at this square size (test images resampled, positions resized)
+  int64_t test_images = 0;  // > 0: evaluate on the first this many test images only
   int64_t epochs = 10;
   double lr = 0.1;
   bool resume = false;

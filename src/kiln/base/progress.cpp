@@ -21,7 +21,9 @@ std::string human_count(double value) {
     value /= 1000;
     ++i;
   }
-  return i == 0 ? fmt::format("{:.0f}", value) : fmt::format("{:.1f}{}", value, suffix[i]);
+  if (i > 0) return fmt::format("{:.1f}{}", value, suffix[i]);
+  // Rates under 10 (a few packs or steps per second) keep two significant digits.
+  return std::abs(value) < 10 && value != 0 ? fmt::format("{:.2g}", value) : fmt::format("{:.0f}", value);
 }
 
 std::string human_duration(double seconds) {

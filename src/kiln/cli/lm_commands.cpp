@@ -23,6 +23,7 @@
 #include "kiln/train/plot.hpp"
 #include "kiln/train/speech_runs.hpp"
 #include "kiln/train/text_corpus.hpp"
+#include "kiln/train/token_logprobs.hpp"
 
 namespace kiln::cli {
 
@@ -92,12 +93,25 @@ LoadedModel load_model(const fs::path& path) {
 }
 
 struct EvalArgs {
-  std::string checkpoint, text;
+  std::string checkpoint, text, tokens, logprobs;
   int64_t context = 0, batch_size = 8;
 };
 
+// --tokens: one given id sequence, scored in one pass; --logprobs writes every position's distribution.
+void run_eval_tokens(const EvalArgs& args, const LoadedModel& loaded) {
+  const std::vector<int32_t> ids = train::read_token_ids(args.tokens, loaded.checkpoint.config.vocab_size);
+  const train::TokenLogprobs scored = train::score_token_ids(*loaded.model, ids);
+  if (!args.logprobs.empty()) train::write_logprobs_json(args.logprobs, scored);
+  fmt::print("{}: {} tokens, {} predictions scored, loss {:.6f} nats/token, perplexity {:.6f}{}\n", args.tokens,
+             ids.size(), ids.size() - 1, scored.mean_nll, scored.perplexity,
+             args.logprobs.empty() ? "" : "; log-probabilities in " + args.logprobs);
+}
+
 void run_eval(const EvalArgs& args) {
+  KILN_CHECK(args.text.empty() != args.tokens.empty(), "eval: give either --text or --tokens");
+  KILN_CHECK(args.logprobs.empty() || !args.tokens.empty(), "eval: --logprobs needs --tokens");
   const LoadedModel loaded = load_model(args.checkpoint);
+  if (!args.tokens.empty()) return run_eval_tokens(args, loaded);
   const int64_t context = args.context > 0 ? args.context : loaded.checkpoint.config.max_seq_len;
   KILN_CHECK(context <= loaded.checkpoint.config.max_seq_len || loaded.checkpoint.config.arch == models::DecoderArch::llama,
              "--context {} is longer than the model's {}", context, loaded.checkpoint.config.max_seq_len);
@@ -117,12 +131,13 @@ void run_eval(const EvalArgs& args) {
 }
 
 struct GenerateArgs {
-  std::string checkpoint, prompt;
+  std::string checkpoint, prompt, prompt_ids;
   int64_t max_tokens = 100;
   models::SamplingOptions sampling;
   int64_t samples = 1;
   bool stats = false;
   bool speculative = false;
+  bool ignore_eos = false;
   std::string cache = "absorbed";
 };
 
@@ -164,8 +179,11 @@ void run_speculative(const GenerateArgs& args, const LoadedModel& loaded, const 
 }
 
 void run_generate(const GenerateArgs& args) {
+  KILN_CHECK(args.prompt.empty() != args.prompt_ids.empty(), "generate: give either --prompt or --prompt-ids");
   const LoadedModel loaded = load_model(args.checkpoint);
-  std::vector<int32_t> prompt = loaded.tokenizer.encode(args.prompt);
+  std::vector<int32_t> prompt = args.prompt_ids.empty()
+                                    ? loaded.tokenizer.encode(args.prompt)
+                                    : train::read_token_ids(args.prompt_ids, loaded.checkpoint.config.vocab_size);
   KILN_CHECK(!prompt.empty(), "--prompt is empty");
   const models::GptConfig& config = loaded.checkpoint.config;
   KILN_CHECK(config.arch == models::DecoderArch::llama ||
@@ -178,21 +196,27 @@ void run_generate(const GenerateArgs& args) {
     models::SamplingOptions sampling = args.sampling;
     sampling.mla_absorbed = args.cache == "absorbed";
     sampling.seed += static_cast<uint64_t>(s);
-    sampling.stop_id = loaded.tokenizer.eos_id();
+    sampling.stop_id = args.ignore_eos ? -1 : loaded.tokenizer.eos_id();
     std::vector<int32_t> so_far = prompt;
     std::string printed = loaded.tokenizer.decode(prompt);
     fmt::print("{}", printed);
     std::fflush(stdout);
     const auto start = std::chrono::steady_clock::now();
+    // The first token comes from the prompt's pass, each later one from one decoding step.
+    double first_token_s = 0, streaming_s = 0;
     const auto produced = models::generate(*loaded.model, prompt, args.max_tokens, sampling, [&](int32_t id) {
-      if (id == loaded.tokenizer.eos_id()) return;
-      so_far.push_back(id);
-      const std::string text = loaded.tokenizer.decode(so_far);
-      if (text.size() > printed.size() && text.compare(0, printed.size(), printed) == 0) {
-        fmt::print("{}", text.substr(printed.size()));
-        std::fflush(stdout);
+      if (first_token_s == 0) first_token_s = seconds_since(start);
+      const auto streamed = std::chrono::steady_clock::now();
+      if (id != loaded.tokenizer.eos_id()) {
+        so_far.push_back(id);
+        const std::string text = loaded.tokenizer.decode(so_far);
+        if (text.size() > printed.size() && text.compare(0, printed.size(), printed) == 0) {
+          fmt::print("{}", text.substr(printed.size()));
+          std::fflush(stdout);
+        }
+        printed = text;
       }
-      printed = text;
+      streaming_s += seconds_since(streamed);
     });
     const double seconds = seconds_since(start);
     fmt::print("\n");
@@ -200,6 +224,8 @@ void run_generate(const GenerateArgs& args) {
     if (args.stats) {
       const bool mla = config.attention == models::AttentionKind::mla;
       const int64_t values = config.kv_cache_values_per_token(sampling.mla_absorbed);
+      const auto steps = static_cast<double>(produced.size()) - 1;
+      const double decoding_s = seconds - first_token_s;
       fmt::print(stderr,
                  "{} tokens in {:.3f} s ({:.1f} tokens/s); KV cache ({}) {} values per token per layer, {} bytes per "
                  "token in f32 over {} layers\n",
@@ -207,6 +233,11 @@ void run_generate(const GenerateArgs& args) {
                  mla ? (sampling.mla_absorbed ? "MLA latent + rotary key" : "MLA naive per-head K/V")
                      : (config.n_kv_head < config.n_head ? "GQA" : "MHA"),
                  values, values * 4 * config.n_layer, config.n_layer);
+      fmt::print(stderr,
+                 "prompt: {} tokens in {:.4f} s ({:.1f} tokens/s, first token included); then {} decoding steps in "
+                 "{:.4f} s ({:.1f} tokens/s; {:.1f} without the {:.4f} s of streaming the text)\n",
+                 prompt.size(), first_token_s, static_cast<double>(prompt.size()) / first_token_s, steps, decoding_s,
+                 steps / decoding_s, steps / (decoding_s - streaming_s), streaming_s);
     }
   }
 }
@@ -230,25 +261,36 @@ void add_lm_commands(CLI::App& app) {
     fmt::print("{}: {}\n", tok->output, t.description());
   });
 
-  auto encode = std::make_shared<std::pair<std::string, std::string>>();
+  struct EncodeArgs {
+    std::string tokenizer, text;
+    bool ids = false;
+  };
+  auto encode = std::make_shared<EncodeArgs>();
   CLI::App* tok_encode = tokenizer->add_subcommand(
       "encode", "Write each line of a text as space-separated pieces (e.g. to train an n-gram model on the same tokens)");
-  tok_encode->add_option("tokenizer", encode->first, "Tokenizer folder (or a checkpoint's tokenizer/)")->required();
-  tok_encode->add_option("text", encode->second, "Text file (default: stdin)");
+  tok_encode->add_option("tokenizer", encode->tokenizer, "Tokenizer folder (or a checkpoint's tokenizer/)")->required();
+  tok_encode->add_option("text", encode->text, "Text file (default: stdin)");
+  tok_encode->add_flag("--ids", encode->ids,
+                       "Write token ids instead of pieces, each line's ids followed by the end-of-document id, as "
+                       "training sees them (input for kiln eval --tokens)");
   tok_encode->callback([encode] {
-    const data::Tokenizer t = data::Tokenizer::load(encode->first);
+    const data::Tokenizer t = data::Tokenizer::load(encode->tokenizer);
     std::ifstream file;
-    if (!encode->second.empty()) {
-      file.open(encode->second);
-      KILN_CHECK(file.good(), "{}: cannot open", encode->second);
+    if (!encode->text.empty()) {
+      file.open(encode->text);
+      KILN_CHECK(file.good(), "{}: cannot open", encode->text);
     }
     std::istream& in = file.is_open() ? file : std::cin;
     std::string line, out;
     while (std::getline(in, line)) {
+      // Training skips blank lines (they are no document); --ids does too, so the ids match.
+      if (encode->ids && line.find_first_not_of(" \t\r") == std::string::npos) continue;
       out.clear();
-      for (int32_t id : t.encode(line)) {
+      std::vector<int32_t> ids = t.encode(line);
+      if (encode->ids) ids.push_back(t.eos_id());
+      for (int32_t id : ids) {
         if (!out.empty()) out += ' ';
-        out += t.piece(id);
+        out += encode->ids ? std::to_string(id) : t.piece(id);
       }
       out += '\n';
       std::fwrite(out.data(), 1, out.size(), stdout);
@@ -260,7 +302,7 @@ void add_lm_commands(CLI::App& app) {
     data::PrepareOptions options;
   };
   auto prep = std::make_shared<PrepareArgs>();
-  CLI::App* data_cmd = app.add_subcommand("data", "Training data: tokenised shards (prepare), synthesised speech and keyword streams (speech, streams)");
+  CLI::App* data_cmd = app.add_subcommand("data", "Training data: tokenised shards (prepare), synthesised speech and keyword streams (speech, streams), previews of the vision-language tasks (render-ocr, fashion-canvas)");
   data_cmd->require_subcommand(1);
   CLI::App* prepare = data_cmd->add_subcommand(
       "prepare", "Tokenise text (one document per line) or JSONL (a \"text\" field) into train.bin and valid.bin shards");
@@ -285,9 +327,14 @@ void add_lm_commands(CLI::App& app) {
   train_cmd->callback([train] { run_train(*train); });
 
   auto eval = std::make_shared<EvalArgs>();
-  CLI::App* eval_cmd = app.add_subcommand("eval", "Perplexity of a checkpoint on a text file (one document per line)");
+  CLI::App* eval_cmd = app.add_subcommand(
+      "eval", "Perplexity of a checkpoint on a text file (one document per line) or on a token-id sequence");
   eval_cmd->add_option("checkpoint", eval->checkpoint, "Checkpoint folder or run folder")->required();
-  eval_cmd->add_option("--text", eval->text, "Text to score")->required();
+  eval_cmd->add_option("--text", eval->text, "Text to score");
+  eval_cmd->add_option("--tokens", eval->tokens,
+                       "Token ids to score as one sequence: whitespace-separated, or a JSON array");
+  eval_cmd->add_option("--logprobs", eval->logprobs,
+                       "With --tokens: write {tokens, logprobs[T][V], ppl} as JSON (docs/interop.md)");
   eval_cmd->add_option("--context", eval->context, "Window length (default: the model's)");
   eval_cmd->callback([eval] { run_eval(*eval); });
 
@@ -303,7 +350,11 @@ void add_lm_commands(CLI::App& app) {
   auto gen = std::make_shared<GenerateArgs>();
   CLI::App* gen_cmd = app.add_subcommand("generate", "Sample text from a checkpoint, streamed as it is produced");
   gen_cmd->add_option("checkpoint", gen->checkpoint, "Checkpoint folder or run folder")->required();
-  gen_cmd->add_option("-p,--prompt", gen->prompt, "Text to continue")->required();
+  gen_cmd->add_option("-p,--prompt", gen->prompt, "Text to continue");
+  gen_cmd->add_option("--prompt-ids", gen->prompt_ids,
+                      "Token ids to continue instead of text: a file as kiln eval --tokens reads it");
+  gen_cmd->add_flag("--ignore-eos", gen->ignore_eos,
+                    "Keep generating past the end-of-document token (for measuring speed over a fixed length)");
   gen_cmd->add_option("-n,--max-tokens", gen->max_tokens, "New tokens at most")->capture_default_str();
   gen_cmd->add_option("-t,--temperature", gen->sampling.temperature, "0 = greedy")->capture_default_str();
   gen_cmd->add_option("--top-k", gen->sampling.top_k, "Keep the k most likely tokens (0 = all)")->capture_default_str();

@@ -21,6 +21,10 @@ void add_vision_commands(CLI::App& app) {
   CLI::App* vit_eval_cmd = vit->add_subcommand("eval", "Accuracy and confusion matrix (PNG) of a trained ViT");
   vit_eval_cmd->add_option("run", args->run, "Run folder or model folder")->required();
   vit_eval_cmd->add_option("--data", args->data, "IDX prefix or image folder (default: Fashion-MNIST test set)");
+  vit_eval_cmd->add_option("--image-size", args->image_size,
+                           "Evaluate at N×N px: test images resampled (stb_image_resize, triangle filter), learned "
+                           "positions resized bicubically");
+  vit_eval_cmd->add_option("--test-images", args->test_images, "Evaluate on the first N test images only");
   auto tome_r = std::make_shared<int64_t>(0);
   CLI::Option* tome_option =
       vit_eval_cmd->add_option("--tome-r", *tome_r, "ToMe: tokens each block merges away (default: as trained)");

@@ -6,6 +6,7 @@
 #include <cctype>
 #include <fstream>
 #include <iterator>
+#include <limits>
 #include <memory>
 
 #include "kiln/base/error.hpp"
@@ -131,6 +132,26 @@ ImageSet read_idx_set(const std::string& prefix) {
   return read_idx_pair(images, existing(prefix + "-labels-idx1-ubyte"));
 }
 
+namespace {
+
+using DecodedImage = std::unique_ptr<stbi_uc, void (*)(void*)>;
+
+// `channels` = 0 keeps the file's own count (returned in c).
+DecodedImage decode_image(const fs::path& file, int channels, int& w, int& h, int& c) {
+  const std::vector<uint8_t> encoded = read_file(file);
+  KILN_CHECK(encoded.size() <= static_cast<size_t>(std::numeric_limits<int>::max()), "{}: image file too large",
+             file.string());
+  DecodedImage decoded(
+      stbi_load_from_memory(encoded.data(), static_cast<int>(encoded.size()), &w, &h, &c, channels), stbi_image_free);
+  // stb_image gives no reason for some failures (a chunk length past 2^31, say).
+  const char* reason = decoded == nullptr ? stbi_failure_reason() : nullptr;
+  KILN_CHECK(decoded != nullptr, "{}: cannot decode image ({})", file.string(), reason ? reason : "no reason given");
+  if (channels > 0) c = channels;
+  return decoded;
+}
+
+}  // namespace
+
 ImageSet read_image_folder(const fs::path& root) {
   KILN_CHECK(fs::is_directory(root), "{}: not a folder", root.string());
   ImageSet set;
@@ -160,13 +181,8 @@ ImageSet read_image_folder(const fs::path& root) {
   std::vector<int64_t> labels;
   for (size_t label = 0; label < files_per_class.size(); ++label) {
     for (const fs::path& file : files_per_class[label]) {
-      const std::vector<uint8_t> encoded = read_file(file);
       int w = 0, h = 0, c = 0;
-      std::unique_ptr<stbi_uc, void (*)(void*)> decoded(
-          stbi_load_from_memory(encoded.data(), static_cast<int>(encoded.size()), &w, &h, &c, 0), stbi_image_free);
-      // stb_image gives no reason for some failures (a chunk length past 2^31, say).
-      const char* reason = decoded == nullptr ? stbi_failure_reason() : nullptr;
-      KILN_CHECK(decoded != nullptr, "{}: cannot decode image ({})", file.string(), reason ? reason : "no reason given");
+      const DecodedImage decoded = decode_image(file, 0, w, h, c);
       if (first.empty()) {
         first = file, height = h, width = w, channels = c;
         pixels.reserve(total * static_cast<size_t>(h) * w * c);
@@ -186,6 +202,18 @@ ImageSet read_image_folder(const fs::path& root) {
   set.images = Tensor::from(pixels, {n, channels, height, width});
   set.labels = Tensor::from(labels, {n});
   return set;
+}
+
+Tensor read_image_file(const fs::path& path, int channels) {
+  KILN_CHECK(channels >= 1 && channels <= 4, "an image has 1 to 4 channels, asked for {}", channels);
+  KILN_CHECK(fs::is_regular_file(path), "{}: no such image file", path.string());
+  int w = 0, h = 0, c = 0;
+  const DecodedImage decoded = decode_image(path, channels, w, h, c);
+  const size_t plane = static_cast<size_t>(h) * w;
+  std::vector<uint8_t> pixels(plane * channels);
+  for (size_t p = 0; p < plane; ++p)
+    for (int k = 0; k < channels; ++k) pixels[k * plane + p] = decoded.get()[p * channels + k];
+  return Tensor::from(pixels, {channels, h, w});
 }
 
 }  // namespace kiln::data

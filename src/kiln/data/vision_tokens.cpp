@@ -73,7 +73,7 @@ ImageSize smart_resize(ImageSize size, const ResizeLimits& limits, std::string_v
                               limits.max_pixels);
 }
 
-PackingPolicy parse_packing_policy(std::string_view text) {
+PackingPolicy parse_packing_policy(std::string_view text, std::string_view key) {
   if (text == "next_fit") return {PackingPolicy::Kind::next_fit, 0};
   constexpr std::string_view ffd = "ffd:";
   if (text.starts_with(ffd)) {
@@ -83,7 +83,7 @@ PackingPolicy parse_packing_policy(std::string_view text) {
     if (error == std::errc() && end == digits.data() + digits.size() && window >= 1)
       return {PackingPolicy::Kind::first_fit_decreasing, window};
   }
-  fail("vision.packing = \"{}\": expected \"next_fit\" or \"ffd:K\" with a window K ≥ 1", text);
+  fail("{} = \"{}\": expected \"next_fit\" or \"ffd:K\" with a window K ≥ 1", key, text);
 }
 
 namespace {

@@ -1,11 +1,13 @@
 #include "kiln/io/gguf.hpp"
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstring>
 
 #include "kiln/base/error.hpp"
 #include "kiln/io/atomic_file.hpp"
+#include "kiln/tensor/bf16.hpp"
 
 namespace kiln::io {
 
@@ -31,6 +33,25 @@ std::string array_bytes(GgufType element, const std::vector<T>& values) {
   append<uint32_t>(out, static_cast<uint32_t>(element));
   append<uint64_t>(out, values.size());
   for (const T& v : values) append<T>(out, v);
+  return out;
+}
+
+// A contiguous f32 tensor's values as the bytes of `type`.
+std::string encoded(const Tensor& values, GgmlType type) {
+  const float* x = values.data<float>();
+  const auto n = static_cast<size_t>(values.numel());
+  std::string out;
+  switch (type) {
+    case GgmlType::f32: out.assign(reinterpret_cast<const char*>(x), 4 * n); break;
+    case GgmlType::f16:
+    case GgmlType::bf16: {
+      std::vector<uint16_t> halves(n);
+      for (size_t j = 0; j < n; ++j) halves[j] = type == GgmlType::f16 ? float_to_half(x[j]) : bf16::round_from(x[j]);
+      out.assign(reinterpret_cast<const char*>(halves.data()), 2 * n);
+      break;
+    }
+    case GgmlType::q8_0: out = quantize_q8_0(x, values.numel()); break;
+  }
   return out;
 }
 
@@ -73,6 +94,35 @@ float half_to_float(uint16_t h) {
   }
   if (exponent == 31) return std::bit_cast<float>(sign | 0x7f800000u | (mantissa << 13));
   return std::bit_cast<float>(sign | ((exponent - 15 + 127) << 23) | (mantissa << 13));
+}
+
+std::string quantize_q8_0(const float* values, int64_t count) {
+  KILN_CHECK(count % kQ8BlockValues == 0, "q8_0: {} values are not whole blocks of {}", count, kQ8BlockValues);
+  std::string out(static_cast<size_t>(count / kQ8BlockValues * kQ8BlockBytes), '\0');
+  for (int64_t block = 0; block < count / kQ8BlockValues; ++block) {
+    const float* x = values + block * kQ8BlockValues;
+    float amax = 0;
+    for (int64_t j = 0; j < kQ8BlockValues; ++j) amax = std::max(amax, std::abs(x[j]));
+    // Single-precision arithmetic throughout, as ggml's reference, so the bytes match its quantizer.
+    const float d = amax / 127.0f;
+    const float inverse = d != 0.0f ? 1.0f / d : 0.0f;
+    char* b = out.data() + block * kQ8BlockBytes;
+    const uint16_t scale = float_to_half(d);
+    std::memcpy(b, &scale, 2);
+    for (int64_t j = 0; j < kQ8BlockValues; ++j) b[2 + j] = static_cast<char>(static_cast<int8_t>(std::round(x[j] * inverse)));
+  }
+  return out;
+}
+
+uint64_t ggml_bytes(GgmlType type, int64_t count) {
+  const auto n = static_cast<uint64_t>(count);
+  switch (type) {
+    case GgmlType::f32: return 4 * n;
+    case GgmlType::f16:
+    case GgmlType::bf16: return 2 * n;
+    case GgmlType::q8_0: return n / kQ8BlockValues * kQ8BlockBytes;
+  }
+  fail("gguf: unknown ggml type {}", static_cast<uint32_t>(type));
 }
 
 void GgufWriter::add(const std::string& key, GgufType type, std::string bytes) {
@@ -131,6 +181,9 @@ void GgufWriter::add_tensor(const std::string& name, const Tensor& tensor, GgmlT
   KILN_CHECK(tensor.dim() >= 1 && tensor.dim() <= 4, "gguf: tensor '{}' is {}; ggml holds 1 to 4 dimensions", name,
              tensor.describe());
   for (const TensorEntry& t : tensors_) KILN_CHECK(t.name != name, "gguf: tensor '{}' written twice", name);
+  KILN_CHECK(type != GgmlType::q8_0 || tensor.size(tensor.dim() - 1) % kQ8BlockValues == 0,
+             "gguf: tensor '{}' is {}; q8_0 needs rows of a multiple of {} values", name, tensor.describe(),
+             kQ8BlockValues);
   tensors_.push_back({name, tensor.to(DType::f32).contiguous(), type});
 }
 
@@ -153,8 +206,7 @@ void GgufWriter::write(const std::filesystem::path& path) const {
     append<uint32_t>(header, static_cast<uint32_t>(t.type));
     append<uint64_t>(header, offset);
     offsets.push_back(offset);
-    const uint64_t bytes = static_cast<uint64_t>(t.values.numel()) * (t.type == GgmlType::f32 ? 4 : 2);
-    offset = padded(offset + bytes);
+    offset = padded(offset + ggml_bytes(t.type, t.values.numel()));
   }
   header.resize(padded(header.size()), '\0');
   AtomicFile file(path);
@@ -165,17 +217,9 @@ void GgufWriter::write(const std::filesystem::path& path) const {
     const TensorEntry& t = tensors_[i];
     if (written < offsets[i]) file.write(zeros.data(), offsets[i] - written);
     written = offsets[i];
-    const float* values = t.values.data<float>();
-    const auto n = static_cast<size_t>(t.values.numel());
-    if (t.type == GgmlType::f32) {
-      file.write(values, n * 4);
-      written += n * 4;
-    } else {
-      std::vector<uint16_t> half(n);
-      for (size_t j = 0; j < n; ++j) half[j] = float_to_half(values[j]);
-      file.write(half.data(), n * 2);
-      written += n * 2;
-    }
+    const std::string bytes = encoded(t.values, t.type);
+    file.write(bytes.data(), bytes.size());
+    written += bytes.size();
   }
   file.commit();
 }

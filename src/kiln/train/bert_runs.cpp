@@ -24,6 +24,7 @@
 #include "kiln/models/bert/bert_config_io.hpp"
 #include "kiln/optim/optimizer.hpp"
 #include "kiln/io/config_file.hpp"
+#include "kiln/io/input_file.hpp"
 #include "kiln/train/model_folder.hpp"
 #include "kiln/train/training_loop.hpp"
 #include "kiln/train/image_trainer.hpp"
@@ -34,7 +35,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::vector<std::string> read_lines(const fs::path& path) {
+// `what` names the option the path came from; a directory or a device is refused
+// before reading (a line of /dev/zero would never end).
+std::vector<std::string> read_lines(const fs::path& path, const std::string& what) {
+  io::check_input_file(path, what);
   std::ifstream in(path);
   KILN_CHECK(in.good(), "{}: cannot open", path.string());
   std::vector<std::string> lines;
@@ -131,7 +135,7 @@ void run_bert_pretraining(io::ConfigFile& f, bool resume) {
 
   data::WordPieceOptions wp;
   wp.lowercase = lowercase;
-  const std::vector<std::string> lines = read_lines(train_text), valid_lines = read_lines(valid_text);
+  const std::vector<std::string> lines = read_lines(train_text, "data.train"), valid_lines = read_lines(valid_text, "data.valid");
   fs::create_directories(run_dir);
   const fs::path vocab_path = run_dir / "vocab.txt";
   if (!fs::exists(vocab_path)) {
@@ -193,9 +197,11 @@ struct Labelled {
   std::vector<int64_t> labels;
 };
 
-Labelled labelled_lines(const fs::path& text, const fs::path& label_file, const data::WordPieceTokenizer& t,
+// `split` names the data.<split> and data.<split>_labels options.
+Labelled labelled_lines(const std::string& split, const fs::path& text, const fs::path& label_file,
+                        const data::WordPieceTokenizer& t,
                         std::map<std::string, int64_t>& classes, int64_t max_len, bool add_classes) {
-  const std::vector<std::string> lines = read_lines(text), names = read_lines(label_file);
+  const std::vector<std::string> lines = read_lines(text, "data." + split), names = read_lines(label_file, "data." + split + "_labels");
   KILN_CHECK(lines.size() == names.size(), "{} has {} lines but {} has {} labels", text.string(), lines.size(),
              label_file.string(), names.size());
   Labelled out;
@@ -263,8 +269,8 @@ void run_bert_finetuning(io::ConfigFile& f, const std::string& from, bool resume
   const data::WordPieceTokenizer tokenizer = data::WordPieceTokenizer::load(vocab_path);
   KILN_CHECK(tokenizer.pad_id().has_value(), "{}: the vocabulary has no [PAD]", vocab_path.string());
   std::map<std::string, int64_t> classes;
-  const Labelled train_set = labelled_lines(train_text, train_labels, tokenizer, classes, max_len, true);
-  const Labelled test_set = labelled_lines(test_text, test_labels, tokenizer, classes, max_len, false);
+  const Labelled train_set = labelled_lines("train", train_text, train_labels, tokenizer, classes, max_len, true);
+  const Labelled test_set = labelled_lines("test", test_text, test_labels, tokenizer, classes, max_len, false);
   m.vocab_size = tokenizer.vocab_size();
   m.n_classes = static_cast<int64_t>(classes.size());
   models::BertModel model(m, seed + 7);

@@ -1,7 +1,6 @@
 #include "kiln/train/interop.hpp"
 
 #include <algorithm>
-#include <fstream>
 #include <optional>
 #include <set>
 
@@ -9,10 +8,12 @@
 
 #include "kiln/base/error.hpp"
 #include "kiln/io/atomic_file.hpp"
-#include "kiln/io/gguf.hpp"
 #include "kiln/io/json_field.hpp"
+#include "kiln/io/json_file.hpp"
 #include "kiln/models/gpt/config_io.hpp"
 #include "kiln/train/checkpoint.hpp"
+#include "kiln/train/hf_deepseek_v3.hpp"
+#include "kiln/train/hf_encoders.hpp"
 #include "kiln/train/model_folder.hpp"
 
 namespace kiln::train {
@@ -27,14 +28,6 @@ void write_text(const fs::path& path, const std::string& text) {
   io::AtomicFile file(path);
   file.write(text.data(), text.size());
   file.commit();
-}
-
-nlohmann::json read_json_file(const fs::path& path) {
-  std::ifstream in(path);
-  KILN_CHECK(in.good(), "{}: cannot open", path.string());
-  nlohmann::json json = nlohmann::json::parse(in, nullptr, false);
-  KILN_CHECK(!json.is_discarded() && json.is_object(), "{}: not a JSON object", path.string());
-  return json;
 }
 
 bool ends_with(const std::string& s, const std::string& tail) {
@@ -113,26 +106,27 @@ std::string tokenizer_piece(const data::Tokenizer& t, int32_t id) { return id >=
 
 nlohmann::json token_id_or_null(int32_t id) { return id >= 0 ? nlohmann::json(id) : nlohmann::json(nullptr); }
 
-// A checkpoint's tokenizer, or the bytes tokenizer's stand-in when it has none (old checkpoints).
+}  // namespace
+
 std::optional<data::Tokenizer> checkpoint_tokenizer(const fs::path& checkpoint) {
   const fs::path dir = checkpoint / "tokenizer";
   if (!fs::exists(dir / "tokenizer_config.json")) return std::nullopt;
   return data::Tokenizer::load(dir);
 }
 
-}  // namespace
-
 Tensor interleaved_to_half_split(const Tensor& w, int64_t heads) { return regroup(w, heads, true); }
 
 Tensor half_split_to_interleaved(const Tensor& w, int64_t heads) { return regroup(w, heads, false); }
 
 void check_hf_exportable(const GptConfig& c) {
-  KILN_CHECK(c.attention == models::AttentionKind::mha && !c.moe.enabled() && c.mtp_depth == 0,
-             "this checkpoint uses DeepSeek-V3 parts (MLA, MoE or MTP); export covers the LLaMA and GPT-2 blocks only");
+  KILN_CHECK(!is_deepseek_v3(c) || c.attention == models::AttentionKind::mla,
+             "this checkpoint has MoE or MTP on standard multi-head attention; DeepseekV3ForCausalLM always uses MLA, "
+             "and no Hugging Face architecture computes this combination");
 }
 
 nlohmann::json hf_config_json(const GptConfig& c, const data::Tokenizer& tokenizer) {
   check_hf_exportable(c);
+  if (is_deepseek_v3(c)) return deepseek_v3_config_json(c, tokenizer);
   nlohmann::json kiln = {{"source_rope_interleaved", c.rope_interleaved},
                          {"init_std", c.init_std},
                          {"scaled_residual_init", c.scaled_residual_init},
@@ -198,6 +192,7 @@ nlohmann::json hf_config_json(const GptConfig& c, const data::Tokenizer& tokeniz
 
 io::TensorMap hf_tensors_from_kiln(const GptConfig& c, const io::TensorMap& weights) {
   check_hf_exportable(c);
+  if (is_deepseek_v3(c)) return deepseek_v3_tensors_from_kiln(c, weights);
   const auto shapes = kiln_shapes(c);
   for (const auto& [name, w] : weights)
     KILN_CHECK(shapes.count(name) != 0, "export: unexpected tensor '{}' in the checkpoint", name);
@@ -225,9 +220,13 @@ GptConfig gpt_config_from_hf_json(const nlohmann::json& json, const std::string&
   const std::string type = json.contains("model_type") && json["model_type"].is_string()
                                ? json["model_type"].get<std::string>()
                                : std::string("(none)");
-  KILN_CHECK((architecture == "LlamaForCausalLM" && type == "llama") || (architecture == "GPT2LMHeadModel" && type == "gpt2"),
-             "{}: architecture '{}' (model_type '{}') is not one kiln imports (LlamaForCausalLM, GPT2LMHeadModel)",
+  KILN_CHECK((architecture == "LlamaForCausalLM" && type == "llama") || (architecture == "GPT2LMHeadModel" && type == "gpt2") ||
+                 (architecture == "DeepseekV3ForCausalLM" && type == "deepseek_v3"),
+             "{}: architecture '{}' (model_type '{}') is not one kiln imports (LlamaForCausalLM, GPT2LMHeadModel, "
+             "DeepseekV3ForCausalLM, BertForMaskedLM, BertForSequenceClassification, BertForPreTraining, "
+             "ViTForImageClassification)",
              source, architecture, type);
+  if (type == "deepseek_v3") return deepseek_v3_config_from_hf_json(json, source);
   auto expect = [&](const std::string& key, const nlohmann::json& wanted) {
     if (!json.contains(key) || json[key].is_null()) return;
     KILN_CHECK(json[key] == wanted, "{}: field '{}' is {}; kiln computes only {}", source, key,
@@ -310,6 +309,7 @@ GptConfig gpt_config_from_hf_json(const nlohmann::json& json, const std::string&
 }
 
 io::TensorMap kiln_tensors_from_hf(const GptConfig& c, const io::TensorMap& hf, const std::string& source) {
+  if (is_deepseek_v3(c)) return kiln_tensors_from_deepseek_v3(c, hf, source);
   const bool llama = c.arch == DecoderArch::llama;
   const auto shapes = kiln_shapes(c);
   io::TensorMap named;  // full state-dict names
@@ -345,7 +345,8 @@ io::TensorMap kiln_tensors_from_hf(const GptConfig& c, const io::TensorMap& hf, 
   return out;
 }
 
-ExportSummary export_hf(const fs::path& run, const fs::path& output) {
+ExportSummary export_hf(const fs::path& run, const fs::path& output, const PixelNormalisation& pixels) {
+  if (const std::optional<fs::path> encoder = encoder_model_folder(run)) return export_hf_encoder(*encoder, output, pixels);
   const Checkpoint checkpoint = load_checkpoint(run, false);
   check_hf_exportable(checkpoint.config);
   const std::optional<data::Tokenizer> tokenizer = checkpoint_tokenizer(checkpoint.folder);
@@ -361,10 +362,10 @@ ExportSummary export_hf(const fs::path& run, const fs::path& output) {
   const bool sentencepiece = tokenizer && tokenizer->kind() != "bytes";
   write_folder_staged(output, [&](const fs::path& staging) {
     io::save_safetensors(staging / "model.safetensors", tensors, {{"format", "pt"}});
-    write_text(staging / "config.json", config.dump(2) + "\n");
+    io::write_json_file(staging / "config.json", config);
     nlohmann::json generation = {{"_from_model_config", true}, {"eos_token_id", ids.eos_id()}};
     if (ids.bos_id() >= 0) generation["bos_token_id"] = ids.bos_id();
-    write_text(staging / "generation_config.json", generation.dump(2) + "\n");
+    io::write_json_file(staging / "generation_config.json", generation);
     if (!tokenizer) return;
     // kiln encodes documents without <s> and ends each with </s>: the tokenizer adds neither.
     nlohmann::json special = {{"eos_token", tokenizer_piece(ids, ids.eos_id())}};
@@ -383,16 +384,22 @@ ExportSummary export_hf(const fs::path& run, const fs::path& output) {
       tokenizer_config["legacy"] = true;
       tokenizer_config["sp_model_kwargs"] = nlohmann::json::object();
     }
-    write_text(staging / "tokenizer_config.json", tokenizer_config.dump(2) + "\n");
-    write_text(staging / "special_tokens_map.json", special.dump(2) + "\n");
+    io::write_json_file(staging / "tokenizer_config.json", tokenizer_config);
+    io::write_json_file(staging / "special_tokens_map.json", special);
   });
   ExportSummary summary;
   summary.checkpoint = checkpoint.folder;
   summary.output = output;
   summary.architecture = config["architectures"][0].get<std::string>();
   summary.tensors = static_cast<int64_t>(tensors.size());
-  summary.permuted_rope = c.arch == DecoderArch::llama && c.rope_interleaved;
-  summary.tokenizer_files = sentencepiece;
+  if (is_deepseek_v3(c))
+    summary.layout = c.rope_interleaved ? "MLA rotary rows kept in interleaved pairs"
+                                        : "MLA rotary rows regrouped from half-split to interleaved pairs";
+  else if (c.arch == DecoderArch::llama && c.rope_interleaved)
+    summary.layout = "q/k rows permuted from interleaved to half-split RoPE pairs";
+  else if (c.arch == DecoderArch::gpt2)
+    summary.layout = "Conv1D weights transposed to [in, out]";
+  summary.tokenizer = sentencepiece ? "SentencePiece tokenizer.model" : "no Hugging Face tokenizer (bytes tokenizer)";
   return summary;
 }
 
@@ -404,7 +411,7 @@ io::TensorMap load_hf_weights(const fs::path& folder) {
   const fs::path index = folder / "model.safetensors.index.json";
   KILN_CHECK(fs::exists(index), "{}: no model.safetensors (nor model.safetensors.index.json); kiln reads safetensors only",
              folder.string());
-  const nlohmann::json json = read_json_file(index);
+  const nlohmann::json json = io::read_json_object(index);
   KILN_CHECK(json.contains("weight_map") && json["weight_map"].is_object(), "{}: no weight_map", index.string());
   std::set<std::string> files;
   for (const auto& [name, file] : json["weight_map"].items()) {
@@ -448,16 +455,37 @@ std::string toml_number(double v) {
   return s;
 }
 
+// The DeepSeek-V3 keys of [model].
+std::string deepseek_model_toml(const GptConfig& c) {
+  const models::MlaConfig& m = c.mla;
+  const models::MoeConfig& moe = c.moe;
+  std::string toml = fmt::format(
+      "# DeepSeek-V3 parts\nattention = \"{}\"\nq_lora_rank = {}\nkv_lora_rank = {}\n"
+      "qk_nope_head_dim = {}\nqk_rope_head_dim = {}\nv_head_dim = {}\nmtp_depth = {}\n",
+      c.attention == models::AttentionKind::mla ? "mla" : "mha", m.q_lora_rank, m.kv_lora_rank, m.qk_nope_head_dim,
+      m.qk_rope_head_dim, m.v_head_dim, c.mtp_depth);
+  if (moe.enabled())
+    toml += fmt::format(
+        "n_routed_experts = {}\nn_shared_experts = {}\nn_activated_experts = {}\n"
+        "moe_inter_dim = {}\nn_expert_groups = {}\nn_limited_groups = {}\nfirst_k_dense = {}\n"
+        "route_scale = {}\nbias_update_speed = {}\nseq_aux_alpha = {}\n",
+        moe.n_routed_experts, moe.n_shared_experts, moe.n_activated_experts, c.expert_width(), moe.n_expert_groups,
+        moe.n_limited_groups, moe.first_k_dense, toml_number(moe.route_scale), toml_number(moe.bias_update_speed),
+        toml_number(moe.seq_aux_alpha));
+  return toml;
+}
+
 }  // namespace
 
 ImportSummary import_hf(const fs::path& folder, const fs::path& run) {
   const fs::path config_path = folder / "config.json";
   KILN_CHECK(fs::exists(config_path), "{}: no config.json (expected a Hugging Face model folder)", folder.string());
-  const nlohmann::json json = read_json_file(config_path);
+  const nlohmann::json json = io::read_json_object(config_path);
+  if (is_encoder_config(json)) return import_hf_encoder(folder, json, run);
   const GptConfig config = gpt_config_from_hf_json(json, config_path.string());
   const io::TensorMap weights = kiln_tensors_from_hf(config, load_hf_weights(folder), folder.string());
   const nlohmann::json tokenizer_config =
-      fs::exists(folder / "tokenizer_config.json") ? read_json_file(folder / "tokenizer_config.json") : nlohmann::json::object();
+      fs::exists(folder / "tokenizer_config.json") ? io::read_json_object(folder / "tokenizer_config.json") : nlohmann::json::object();
   const data::Tokenizer tokenizer = hf_tokenizer(folder, tokenizer_config);
   KILN_CHECK(tokenizer.vocab_size() == config.vocab_size,
              "{}: config.json has vocab_size {} but the tokenizer has {} ids; kiln needs them equal", folder.string(),
@@ -486,112 +514,18 @@ ImportSummary import_hf(const fs::path& folder, const fs::path& run) {
         "[run]\ndir = {}\n\n[tokenizer]\ndir = {}\n\n"
         "[model]\narch = \"{}\"\nn_layer = {}\nd_model = {}\nn_head = {}\nn_kv_head = {}\nffn_hidden = {}\n"
         "max_seq_len = {}\nnorm_eps = {}\nrope_theta = {}\nrope_interleaved = {}\ntie_embeddings = {}\n"
-        "init_std = {}\nscaled_residual_init = {}\n\n[train]\ncontext = {}\n",
+        "init_std = {}\nscaled_residual_init = {}\n{}\n[train]\ncontext = {}\n",
         folder.string(), where.string(), toml_string(where.string()), toml_string((where / "tokenizer").string()), llama ? "llama" : "gpt2", config.n_layer,
         config.d_model, config.n_head, config.n_kv_head, config.ffn_width(), config.max_seq_len,
         toml_number(config.norm_eps), toml_number(config.rope_theta), config.rope_interleaved, config.tie_embeddings,
-        toml_number(config.init_std), config.scaled_residual_init, std::min<int64_t>(config.max_seq_len, 256));
+        toml_number(config.init_std), config.scaled_residual_init,
+        is_deepseek_v3(config) ? deepseek_model_toml(config) : std::string(), std::min<int64_t>(config.max_seq_len, 256));
     write_text(staging / "import.toml", toml);
   });
   ImportSummary summary;
   summary.checkpoint = run / "checkpoints" / checkpoint.filename();
-  summary.architecture = llama ? "LlamaForCausalLM" : "GPT2LMHeadModel";
+  summary.architecture = is_deepseek_v3(config) ? "DeepseekV3ForCausalLM" : llama ? "LlamaForCausalLM" : "GPT2LMHeadModel";
   summary.tensors = static_cast<int64_t>(weights.size());
-  return summary;
-}
-
-GgufSummary export_gguf(const fs::path& run, const fs::path& output, const std::string& type) {
-  KILN_CHECK(type == "f32" || type == "f16", "--type must be f32 or f16, got '{}'", type);
-  const Checkpoint checkpoint = load_checkpoint(run, false);
-  const GptConfig& c = checkpoint.config;
-  check_hf_exportable(c);
-  KILN_CHECK(c.arch == DecoderArch::llama,
-             "GGUF export writes llama.cpp's `llama` architecture (the LLaMA block); for GPT-2 use export hf and "
-             "llama.cpp's convert_hf_to_gguf.py");
-  const std::optional<data::Tokenizer> loaded = checkpoint_tokenizer(checkpoint.folder);
-  const data::Tokenizer tokenizer = loaded ? *loaded : data::Tokenizer::bytes();
-  KILN_CHECK(tokenizer.vocab_size() == c.vocab_size, "{}: the tokenizer has {} ids, the model {}",
-             checkpoint.folder.string(), tokenizer.vocab_size(), c.vocab_size);
-  const io::GgmlType matrix_type = type == "f16" ? io::GgmlType::f16 : io::GgmlType::f32;
-
-  io::GgufWriter gguf;
-  gguf.add_string("general.architecture", "llama");
-  // The run's name (runs/<name>/checkpoints/step-N), else the checkpoint folder's.
-  std::string name = checkpoint.folder.parent_path().filename() == "checkpoints"
-                         ? checkpoint.folder.parent_path().parent_path().filename().string()
-                         : checkpoint.folder.filename().string();
-  gguf.add_string("general.name", name.empty() ? std::string("kiln") : name);
-  gguf.add_u32("general.file_type", type == "f16" ? 1 : 0);  // LLAMA_FTYPE_ALL_F32 / MOSTLY_F16
-  gguf.add_u32("llama.vocab_size", static_cast<uint32_t>(c.vocab_size));
-  gguf.add_u32("llama.context_length", static_cast<uint32_t>(c.max_seq_len));
-  gguf.add_u32("llama.embedding_length", static_cast<uint32_t>(c.d_model));
-  gguf.add_u32("llama.block_count", static_cast<uint32_t>(c.n_layer));
-  gguf.add_u32("llama.feed_forward_length", static_cast<uint32_t>(c.ffn_width()));
-  gguf.add_u32("llama.attention.head_count", static_cast<uint32_t>(c.n_head));
-  gguf.add_u32("llama.attention.head_count_kv", static_cast<uint32_t>(c.n_kv_head));
-  gguf.add_u32("llama.rope.dimension_count", static_cast<uint32_t>(c.head_dim()));
-  gguf.add_f32("llama.rope.freq_base", static_cast<float>(c.rope_theta));
-  gguf.add_f32("llama.attention.layer_norm_rms_epsilon", static_cast<float>(c.norm_eps));
-
-  gguf.add_string("tokenizer.ggml.model", "llama");
-  std::vector<std::string> tokens;
-  std::vector<float> scores;
-  std::vector<int32_t> types;
-  for (int32_t id = 0; id < tokenizer.vocab_size(); ++id) {
-    tokens.push_back(tokenizer.piece(id));
-    scores.push_back(tokenizer.score(id));
-    // llama.cpp's token types: 1 normal, 2 unknown, 3 control, 4 user-defined, 5 unused, 6 byte.
-    switch (tokenizer.piece_kind(id)) {
-      case data::Tokenizer::PieceKind::normal: types.push_back(1); break;
-      case data::Tokenizer::PieceKind::unknown: types.push_back(2); break;
-      case data::Tokenizer::PieceKind::control: types.push_back(3); break;
-      case data::Tokenizer::PieceKind::unused: types.push_back(5); break;
-      case data::Tokenizer::PieceKind::byte: types.push_back(6); break;
-    }
-  }
-  gguf.add_strings("tokenizer.ggml.tokens", tokens);
-  gguf.add_f32s("tokenizer.ggml.scores", scores);
-  gguf.add_i32s("tokenizer.ggml.token_type", types);
-  if (tokenizer.bos_id() >= 0) gguf.add_u32("tokenizer.ggml.bos_token_id", static_cast<uint32_t>(tokenizer.bos_id()));
-  gguf.add_u32("tokenizer.ggml.eos_token_id", static_cast<uint32_t>(tokenizer.eos_id()));
-  if (tokenizer.unk_id() >= 0)
-    gguf.add_u32("tokenizer.ggml.unknown_token_id", static_cast<uint32_t>(tokenizer.unk_id()));
-  gguf.add_bool("tokenizer.ggml.add_bos_token", false);  // kiln trains documents without <s>
-  gguf.add_bool("tokenizer.ggml.add_eos_token", false);
-
-  // llama.cpp's LLM_ARCH_LLAMA rotates adjacent pairs (2i, 2i+1): kiln's interleaved layout as it is.
-  auto weight = [&](const std::string& name) -> Tensor {
-    const auto it = checkpoint.weights.find(name);
-    KILN_CHECK(it != checkpoint.weights.end(), "{}: the checkpoint lacks tensor '{}'", checkpoint.folder.string(), name);
-    return it->second.to(DType::f32).contiguous();
-  };
-  auto rotary = [&](const std::string& name, int64_t heads) {
-    const Tensor w = weight(name);
-    return c.rope_interleaved ? w : half_split_to_interleaved(w, heads);
-  };
-  gguf.add_tensor("token_embd.weight", weight("model.embed_tokens.weight"), matrix_type);
-  for (int64_t l = 0; l < c.n_layer; ++l) {
-    const std::string p = fmt::format("model.layers.{}.", l), b = fmt::format("blk.{}.", l);
-    gguf.add_tensor(b + "attn_norm.weight", weight(p + "input_layernorm.weight"), io::GgmlType::f32);
-    gguf.add_tensor(b + "attn_q.weight", rotary(p + "self_attn.q_proj.weight", c.n_head), matrix_type);
-    gguf.add_tensor(b + "attn_k.weight", rotary(p + "self_attn.k_proj.weight", c.n_kv_head), matrix_type);
-    gguf.add_tensor(b + "attn_v.weight", weight(p + "self_attn.v_proj.weight"), matrix_type);
-    gguf.add_tensor(b + "attn_output.weight", weight(p + "self_attn.o_proj.weight"), matrix_type);
-    gguf.add_tensor(b + "ffn_norm.weight", weight(p + "post_attention_layernorm.weight"), io::GgmlType::f32);
-    gguf.add_tensor(b + "ffn_gate.weight", weight(p + "mlp.gate_proj.weight"), matrix_type);
-    gguf.add_tensor(b + "ffn_up.weight", weight(p + "mlp.up_proj.weight"), matrix_type);
-    gguf.add_tensor(b + "ffn_down.weight", weight(p + "mlp.down_proj.weight"), matrix_type);
-  }
-  gguf.add_tensor("output_norm.weight", weight("model.norm.weight"), io::GgmlType::f32);
-  // Tied embeddings: llama.cpp falls back to token_embd.weight when output.weight is absent.
-  if (!c.tie_embeddings) gguf.add_tensor("output.weight", weight("lm_head.weight"), matrix_type);
-  const fs::path parent = output.parent_path();
-  if (!parent.empty()) fs::create_directories(parent);
-  gguf.write(output);
-  GgufSummary summary;
-  summary.checkpoint = checkpoint.folder;
-  summary.output = output;
-  summary.tensors = 2 + 9 * c.n_layer + (c.tie_embeddings ? 0 : 1);
   return summary;
 }
 

@@ -21,10 +21,12 @@
 #include "kiln/base/error.hpp"
 #include "kiln/base/philox.hpp"
 #include "kiln/base/threads.hpp"
+#include "kiln/data/planar_image.hpp"
 #include "kiln/io/atomic_file.hpp"
 #include "kiln/io/safetensors.hpp"
 #include "kiln/models/mae/mae.hpp"
 #include "kiln/models/parameters.hpp"
+#include "kiln/models/vit/resize_positions.hpp"
 #include "kiln/models/vit/vit.hpp"
 #include "kiln/models/vit/vit_config_io.hpp"
 #include "kiln/train/training_loop.hpp"
@@ -105,6 +107,29 @@ void report(const Evaluation& e, int64_t classes, const fs::path& dir, const std
   fmt::print("{}: accuracy {:.2f}% ({} of {})\n", what, 100 * e.accuracy, e.correct, e.total);
   write_confusion_png(e, classes, dir / "confusion.png");
   fmt::print("confusion matrix: {}\n", (dir / "confusion.png").string());
+}
+
+// Accuracy on `test` with every image resampled to size×size (data::resize_image:
+// stb_image_resize's triangle filter) and normalised as kiln vit normalises.
+Evaluation evaluate_resized(const models::VitModel& model, const ImageData& test, int64_t size, double mean,
+                            double std) {
+  NoGradGuard no_grad;
+  const int64_t c = test.images.size(1), h = test.images.size(2), w = test.images.size(3);
+  Evaluation e;
+  for (int64_t first = 0; first < test.size(); first += 256) {
+    const int64_t count = std::min<int64_t>(256, test.size() - first);
+    Tensor batch = Tensor::empty({count, c, size, size});
+    std::vector<int64_t> truth;
+    for (int64_t k = 0; k < count; ++k) {
+      data::PlanarImage image = data::resize_image(
+          data::image_from_bytes(test.images.data<uint8_t>() + (first + k) * c * h * w, c, h, w), {size, size});
+      data::normalize_pixels(image, mean, std);
+      std::copy(image.pixels.begin(), image.pixels.end(), batch.data<float>() + k * c * size * size);
+      truth.push_back(test.labels.data<int64_t>()[first + k]);
+    }
+    add_predictions(e, model.logits(batch), truth, test.classes);
+  }
+  return e;
 }
 
 // A ViT with the folder's weights; `tome_r`, when given, is the r of every
@@ -189,15 +214,29 @@ void run_vit_training(const VisionOptions& a) {
 void run_vit_evaluation(const VisionOptions& a) {
 
   const fs::path dir = model_dir(a.run);
-  const models::VitModel model = load_vit(dir, a.tome_r);
+  const models::VitModel trained = load_vit(dir, a.tome_r);
   const std::string spec = a.data.empty() ? "/usr/share/datasets/fashion-mnist/t10k" : a.data;
-  const ImageData test = load_image_set(spec);
-  check_images_fit(test, model.config(), spec);
-  report_tome_clamping(model.config());
-  if (const std::string tome = tome_summary(model.config()); !tome.empty()) fmt::print("{}\n", tome);
-  const Evaluation e = evaluate_images(
-      test, [&](const Tensor& images) { return model.logits(images); }, 256, 0.2860, 0.3530);
-  report(e, test.classes, fs::path(a.run), spec);
+  ImageData test = load_image_set(spec);
+  check_images_fit(test, trained.config(), spec);
+  report_tome_clamping(trained.config());
+  if (const std::string tome = tome_summary(trained.config()); !tome.empty()) fmt::print("{}\n", tome);
+  if (a.test_images > 0 && a.test_images < test.size()) {
+    test.images = test.images.narrow(0, 0, a.test_images);
+    test.labels = test.labels.narrow(0, 0, a.test_images);
+  }
+  const int64_t size = a.image_size > 0 ? a.image_size : trained.config().image_size;
+  const models::VitModel model = models::vit_at_image_size(trained, size);
+  const double mean = 0.2860, std = 0.3530;
+  if (size == trained.config().image_size) {
+    const Evaluation e = evaluate_images(
+        test, [&](const Tensor& images) { return model.logits(images); }, 256, mean, std);
+    report(e, test.classes, fs::path(a.run), spec);
+    return;
+  }
+  const Evaluation e = evaluate_resized(model, test, size, mean, std);
+  report(e, test.classes, fs::path(a.run),
+         fmt::format("{} at {}×{} px (resampled from {}×{})", spec, size, size, test.images.size(2),
+                     test.images.size(3)));
 }
 
 void run_vit_tome_sweep(const VisionOptions& a) {

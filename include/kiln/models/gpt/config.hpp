@@ -2,6 +2,7 @@
 // Shape and behaviour of a decoder-only language model. One config covers
 // the DeepSeek-LLM / LLaMA block (RMSNorm, RoPE, SwiGLU, GQA, no biases) and
 // GPT-2 (LayerNorm, GELU MLP, learned positions, biases, tied embeddings).
+#include <array>
 #include <cstdint>
 #include <string>
 
@@ -60,6 +61,14 @@ struct GptConfig {
   MlaConfig mla;
   MoeConfig moe;
   int64_t mtp_depth = 0;  // D sequential multi-token-prediction modules (DeepSeek-V3 §2.2)
+  // M-RoPE (Qwen2-VL, arXiv 2409.12191): slots of the half-split pairs driven
+  // by (t, h, w) position ids over these section sizes, summing to
+  // head_dim/2; all zero = 1-D RoPE. Interleaved sections as Qwen3-VL.
+  std::array<int64_t, 3> mrope_section{0, 0, 0};
+  bool mrope_interleaved = false;
+  bool qkv_bias = false;  // Qwen2's biases on q/k/v projections (o_proj has none)
+
+  bool mrope() const { return mrope_section[0] + mrope_section[1] + mrope_section[2] > 0; }
 
   int64_t head_dim() const { return d_model / n_head; }
   int64_t ffn_width() const;

@@ -21,8 +21,12 @@ namespace kiln::models {
 struct DecoderBatch {
   Tensor tokens;      // i64 [B, T]
   Tensor targets;     // i64 [B, T], −100 = no loss at this position
-  Tensor positions;   // i64 [B, T]; undefined = 0..T−1 per row
+  Tensor positions;   // i64 [B, T] (M-RoPE: [3, B, T]); undefined = 0..T−1 per row
   Tensor cu_seqlens;  // i32 [n+1]; undefined = rows are the sequences
+  // f32 [B, T, d_model] used instead of the token embeddings (a
+  // vision-language model scatters image features into them); `tokens`
+  // still gives the shape.
+  Tensor input_embeddings;
 };
 
 struct DecoderOptions {
@@ -51,6 +55,7 @@ struct KvCache {
   std::vector<Tensor> keys, values;
   int64_t length = 0;
   int64_t first_layer = 0;  // n_layer for the MTP module's own cache
+  int64_t rope_delta = 0;   // M-RoPE: position of token i after the prompt is i + rope_delta (t = h = w)
   bool mla_absorbed = false;
   int64_t bytes_per_token() const;
   // Errors (naming `caller`) unless `tokens` is [T] and T more fit.
@@ -85,10 +90,18 @@ class GptModel {
   // Sum of per-token losses and the number of counted tokens (no graph).
   std::pair<double, int64_t> loss_sum(const DecoderBatch& batch) const;
 
+  // Token embeddings [.., d_model] of ids (the first step of the forward pass).
+  Tensor embed(const Tensor& ids) const;
+
   KvCache new_cache(int64_t capacity, bool mla_absorbed = false) const;
   // Logits [T_new, V] for `tokens` (i64 [T_new]) appended after the cache;
   // `hidden`, when given, receives the last layer's residual stream [T_new, d].
   Tensor decode(const Tensor& tokens, KvCache& cache, Tensor* hidden = nullptr) const;
+  // As decode, from input embeddings [1, T_new, d] with explicit positions
+  // ([1, T_new], or [3, 1, T_new] with M-RoPE): a prompt whose image
+  // placeholders already hold image features.
+  Tensor decode_inputs(const Tensor& embeddings, const Tensor& positions, KvCache& cache,
+                       Tensor* hidden = nullptr) const;
 
   // The first MTP module at inference (speculative drafting): its own cache,
   // fed pairs (main hidden h_{p−1}, token x_p); logits [T_new, V] predict x_{p+1}.
@@ -114,6 +127,8 @@ class GptModel {
   Tensor run_block(int64_t layer, const Tensor& x, const Tensor& positions, const Tensor& cu_seqlens,
                    const DecoderOptions& options, Tensor& balance) const;
   Tensor block(int64_t layer, const Tensor& x, const Tensor& positions, const Tensor& cu_seqlens, Tensor& balance) const;
+  Tensor projection(const std::string& prefix, const Tensor& h) const;  // q/k/v, with Qwen2's bias when configured
+  Tensor rotate(const Tensor& x, const Tensor& positions) const;         // RoPE or M-RoPE by config
   Tensor attention(int64_t layer, const Tensor& h, const Tensor& positions, const Tensor& cu_seqlens) const;
   Tensor mla_attention(int64_t layer, const Tensor& h, const Tensor& positions, const Tensor& cu_seqlens) const;
   Tensor feed_forward(int64_t layer, const Tensor& h, Tensor& balance) const;
@@ -123,7 +138,6 @@ class GptModel {
   Tensor decode_block(int64_t layer, const Tensor& x, const Tensor& positions, KvCache& cache) const;
   Tensor decode_attention(int64_t layer, const Tensor& h, const Tensor& positions, KvCache& cache) const;
   Tensor decode_mla_attention(int64_t layer, const Tensor& h, const Tensor& positions, KvCache& cache) const;
-  Tensor embed(const Tensor& ids) const;
   Tensor final_norm(const Tensor& x) const;
   Tensor norm(const std::string& prefix, const Tensor& x) const;
   Tensor head(const Tensor& hidden) const;

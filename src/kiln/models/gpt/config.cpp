@@ -76,6 +76,16 @@ void GptConfig::validate() const {
     KILN_CHECK(moe.first_k_dense >= 0, "model.first_k_dense must not be negative");
     KILN_CHECK(moe.route_scale > 0, "model.route_scale must be positive");
   }
+  if (mrope()) {
+    KILN_CHECK(arch == DecoderArch::llama && attention == AttentionKind::mha && mtp_depth == 0,
+               "M-RoPE needs model.arch = llama with multi-head attention and no MTP");
+    KILN_CHECK(mrope_section[0] >= 0 && mrope_section[1] >= 0 && mrope_section[2] >= 0 &&
+                   mrope_section[0] + mrope_section[1] + mrope_section[2] == head_dim() / 2,
+               "model.mrope_section sums to {}, expected head_dim/2 = {}",
+               mrope_section[0] + mrope_section[1] + mrope_section[2], head_dim() / 2);
+  }
+  KILN_CHECK(!qkv_bias || (arch == DecoderArch::llama && attention == AttentionKind::mha),
+             "model.qkv_bias needs model.arch = llama with multi-head attention");
   KILN_CHECK(mtp_depth >= 0 && mtp_depth <= 8, "model.mtp_depth must be between 0 and 8, got {}", mtp_depth);
 }
 
@@ -87,7 +97,7 @@ int64_t GptConfig::parameter_count() const {
     if (!tie_embeddings) total += vocab_size * d;
     return total;
   }
-  int64_t attention_params = d * d + 2 * d * kv + d * d;
+  int64_t attention_params = d * d + 2 * d * kv + d * d + (qkv_bias ? d + 2 * kv : 0);
   if (attention == AttentionKind::mla) {
     const MlaConfig& m = mla;
     const int64_t q = m.q_lora_rank > 0 ? d * m.q_lora_rank + m.q_lora_rank + m.q_lora_rank * n_head * m.qk_head_dim()

@@ -33,12 +33,14 @@ Tensor normal_tensor(const Shape& shape, double std, uint64_t seed, uint64_t str
   return t;
 }
 
-Tensor default_positions(const Tensor& tokens) {
+// 0..T−1 per row: [B, T], or [axes, B, T] with every axis equal (M-RoPE on text).
+Tensor default_positions(const Tensor& tokens, int64_t axes) {
   const int64_t rows = tokens.size(0), length = tokens.size(1);
-  Tensor positions = Tensor::empty({rows, length}, DType::i64);
+  Tensor positions = Tensor::empty(axes == 1 ? Shape{rows, length} : Shape{axes, rows, length}, DType::i64);
   int64_t* p = positions.data<int64_t>();
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t t = 0; t < length; ++t) p[r * length + t] = t;
+  for (int64_t a = 0; a < axes; ++a)
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t t = 0; t < length; ++t) p[(a * rows + r) * length + t] = t;
   return positions;
 }
 
@@ -125,6 +127,11 @@ void GptModel::add_block_parameters(int64_t layer, uint64_t seed, uint64_t& stre
     add_parameter(p + "self_attn.q_proj.weight", {d, d}, std, seed, stream);
     add_parameter(p + "self_attn.k_proj.weight", {kv, d}, std, seed, stream);
     add_parameter(p + "self_attn.v_proj.weight", {kv, d}, std, seed, stream);
+    if (c.qkv_bias) {
+      add_parameter(p + "self_attn.q_proj.bias", {d}, -1, seed, stream);
+      add_parameter(p + "self_attn.k_proj.bias", {kv}, -1, seed, stream);
+      add_parameter(p + "self_attn.v_proj.bias", {kv}, -1, seed, stream);
+    }
     add_parameter(p + "self_attn.o_proj.weight", {d, d}, out_std, seed, stream);
   }
   add_parameter(p + "post_attention_layernorm.weight", {d}, 0, seed, stream);
@@ -180,6 +187,17 @@ Tensor GptModel::norm(const std::string& prefix, const Tensor& x) const {
   return ops::layer_norm(x, param(prefix + ".weight"), param(prefix + ".bias"), config_.norm_eps);
 }
 
+Tensor GptModel::projection(const std::string& prefix, const Tensor& h) const {
+  if (!config_.qkv_bias) return ops::linear(h, param(prefix + ".weight"));
+  return ops::linear(h, param(prefix + ".weight"), param(prefix + ".bias"));
+}
+
+Tensor GptModel::rotate(const Tensor& x, const Tensor& positions) const {
+  const GptConfig& c = config_;
+  if (!c.mrope()) return ops::rope(x, positions, c.rope_theta, c.rope_interleaved);
+  return ops::rope(x, positions, cpu::mrope_slots(c.head_dim(), c.rope_theta, c.mrope_section, c.mrope_interleaved));
+}
+
 Tensor GptModel::attention(int64_t layer, const Tensor& h, const Tensor& positions, const Tensor& cu_seqlens) const {
   const GptConfig& c = config_;
   if (c.attention == AttentionKind::mla) return mla_attention(layer, h, positions, cu_seqlens);
@@ -190,11 +208,11 @@ Tensor GptModel::attention(int64_t layer, const Tensor& h, const Tensor& positio
   options.cu_seqlens = cu_seqlens;
   Tensor q, k, v, out;
   if (c.arch == DecoderArch::llama) {
-    q = ops::reshape(ops::linear(h, param(p + "self_attn.q_proj.weight")), {rows, length, c.n_head, dh});
-    k = ops::reshape(ops::linear(h, param(p + "self_attn.k_proj.weight")), {rows, length, c.n_kv_head, dh});
-    v = ops::reshape(ops::linear(h, param(p + "self_attn.v_proj.weight")), {rows, length, c.n_kv_head, dh});
-    q = ops::rope(q, positions, c.rope_theta, c.rope_interleaved);
-    k = ops::rope(k, positions, c.rope_theta, c.rope_interleaved);
+    q = ops::reshape(projection(p + "self_attn.q_proj", h), {rows, length, c.n_head, dh});
+    k = ops::reshape(projection(p + "self_attn.k_proj", h), {rows, length, c.n_kv_head, dh});
+    v = ops::reshape(projection(p + "self_attn.v_proj", h), {rows, length, c.n_kv_head, dh});
+    q = rotate(q, positions);
+    k = rotate(k, positions);
     out = ops::attention(q, k, v, options);
     return ops::linear(ops::reshape(out, {rows, length, c.d_model}), param(p + "self_attn.o_proj.weight"));
   }
@@ -257,10 +275,15 @@ Tensor GptModel::final_norm(const Tensor& x) const {
 Tensor GptModel::trunk(const DecoderBatch& batch, const DecoderOptions& options, Tensor& balance) const {
   const GptConfig& c = config_;
   KILN_CHECK(batch.tokens.dim() == 2, "model input must be token ids [B, T], got {}", batch.tokens.describe());
-  const Tensor positions = batch.positions.defined() ? batch.positions : default_positions(batch.tokens);
+  const Tensor positions =
+      batch.positions.defined() ? batch.positions : default_positions(batch.tokens, c.mrope() ? 3 : 1);
   KILN_CHECK(batch.cu_seqlens.defined() || batch.tokens.size(1) <= c.max_seq_len,
              "context of {} tokens is longer than the model's max_seq_len {}", batch.tokens.size(1), c.max_seq_len);
-  Tensor x = embed(batch.tokens);
+  Tensor x = batch.input_embeddings.defined() ? batch.input_embeddings : embed(batch.tokens);
+  KILN_CHECK(x.dim() == 3 && x.size(0) == batch.tokens.size(0) && x.size(1) == batch.tokens.size(1) &&
+                 x.size(2) == c.d_model,
+             "input embeddings {} do not match tokens {} and d_model {}", x.describe(), batch.tokens.describe(),
+             c.d_model);
   if (c.arch == DecoderArch::gpt2) x = ops::add(x, ops::embedding(param("transformer.wpe.weight"), positions));
   for (int64_t l = 0; l < c.n_layer; ++l) x = run_block(l, x, positions, batch.cu_seqlens, options, balance);
   return x;
@@ -401,11 +424,9 @@ Tensor GptModel::decode_attention(int64_t layer, const Tensor& h, const Tensor& 
   const int64_t t_new = h.size(1), dh = c.head_dim(), slot = layer - cache.first_layer, start = cache.length;
   Tensor q, k, v, proj_w, proj_b;
   if (c.arch == DecoderArch::llama) {
-    q = ops::rope(ops::linear(h, param(p + "self_attn.q_proj.weight")).reshape({1, t_new, c.n_head, dh}), positions,
-                  c.rope_theta, c.rope_interleaved);
-    k = ops::rope(ops::linear(h, param(p + "self_attn.k_proj.weight")).reshape({1, t_new, c.n_kv_head, dh}),
-                  positions, c.rope_theta, c.rope_interleaved);
-    v = ops::linear(h, param(p + "self_attn.v_proj.weight")).reshape({1, t_new, c.n_kv_head, dh});
+    q = rotate(projection(p + "self_attn.q_proj", h).reshape({1, t_new, c.n_head, dh}), positions);
+    k = rotate(projection(p + "self_attn.k_proj", h).reshape({1, t_new, c.n_kv_head, dh}), positions);
+    v = projection(p + "self_attn.v_proj", h).reshape({1, t_new, c.n_kv_head, dh});
     proj_w = param(p + "self_attn.o_proj.weight");
   } else {
     const Tensor qkv = ops::linear(h, param(p + "attn.c_attn.weight"), param(p + "attn.c_attn.bias"));
@@ -436,9 +457,31 @@ Tensor GptModel::decode(const Tensor& tokens, KvCache& cache, Tensor* hidden) co
   cache.check_room(tokens, "decode");
   KILN_CHECK(cache.first_layer == 0, "decode: this cache belongs to the MTP module");
   const int64_t t_new = tokens.size(0);
-  const Tensor positions = cache.next_positions(t_new);
+  Tensor positions = cache.next_positions(t_new);
   Tensor x = embed(tokens.to(DType::i64).reshape({1, t_new}));
   if (c.arch == DecoderArch::gpt2) x = ops::add(x, ops::embedding(param("transformer.wpe.weight"), positions));
+  if (c.mrope()) {
+    // Text after a prefill with images: t = h = w = index + rope_delta.
+    Tensor shifted = Tensor::empty({3, 1, t_new}, DType::i64);
+    for (int64_t a = 0; a < 3; ++a)
+      for (int64_t i = 0; i < t_new; ++i)
+        shifted.data<int64_t>()[a * t_new + i] = positions.data<int64_t>()[i] + cache.rope_delta;
+    positions = shifted;
+  }
+  return decode_inputs(x, positions, cache, hidden);
+}
+
+Tensor GptModel::decode_inputs(const Tensor& embeddings, const Tensor& positions, KvCache& cache,
+                               Tensor* hidden) const {
+  NoGradGuard no_grad;
+  const GptConfig& c = config_;
+  KILN_CHECK(embeddings.dim() == 3 && embeddings.size(0) == 1 && embeddings.size(2) == c.d_model,
+             "decode: expected embeddings [1, T, {}], got {}", c.d_model, embeddings.describe());
+  const int64_t t_new = embeddings.size(1);
+  const int64_t capacity = cache.keys.empty() ? 0 : cache.keys[0].size(0);
+  KILN_CHECK(cache.length + t_new <= capacity, "decode: {} tokens do not fit the KV cache ({} of {} used)", t_new,
+             cache.length, capacity);
+  Tensor x = embeddings;
   for (int64_t l = 0; l < c.n_layer; ++l) x = decode_block(l, x, positions, cache);
   cache.length += t_new;
   if (hidden != nullptr) *hidden = x.reshape({t_new, c.d_model});

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The vision-language model's training step (configs/kjv-ocr.toml sizes) on
+# the same packs of OCR-shaped samples, kiln against PyTorch 1.13, in the
+# rmpad layout, the padded one (text rows) and padded_all (text rows and
+# images), 2 threads, medians, after the frame (CPU,
+# GEMM ceilings, PyTorch's BLAS; bench/frame.py); then kiln's rmpad against
+# its own padded layout (the speed-up from removing the padding).
+# Usage: bench/vlm_compare.sh [build-dir] [steps]
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build=${1:-"$root/build"}
+steps=${2:-6}
+. "$root/bench/frame.sh"
+declare -A kiln
+for layout in rmpad padded padded_all; do
+  kiln[$layout]=$("$build/bench/vlm_layout_bench" "$layout" "$steps")
+  echo "kiln  $layout: ${kiln[$layout]}"
+  torch=$(/usr/bin/python3 "$root/bench/torch_vlm.py" "$layout" "$steps")
+  echo "torch $layout: $torch"
+  row "vlm $layout step vs torch" "${kiln[$layout]}" "$torch"
+done
+row "vlm rmpad vs padded (kiln)" "${kiln[rmpad]}" "${kiln[padded]}" f32 rmpad padded
+row "vlm rmpad vs padded_all (kiln)" "${kiln[rmpad]}" "${kiln[padded_all]}" f32 rmpad padded_all
