@@ -218,14 +218,14 @@ void run_vit_evaluation(const VisionOptions& a) {
   const std::string spec = a.data.empty() ? "/usr/share/datasets/fashion-mnist/t10k" : a.data;
   ImageData test = load_image_set(spec);
   check_images_fit(test, trained.config(), spec);
-  report_tome_clamping(trained.config());
-  if (const std::string tome = tome_summary(trained.config()); !tome.empty()) fmt::print("{}\n", tome);
   if (a.test_images > 0 && a.test_images < test.size()) {
     test.images = test.images.narrow(0, 0, a.test_images);
     test.labels = test.labels.narrow(0, 0, a.test_images);
   }
   const int64_t size = a.image_size > 0 ? a.image_size : trained.config().image_size;
   const models::VitModel model = models::vit_at_image_size(trained, size);
+  report_tome_clamping(model.config());  // token counts at the size evaluated
+  if (const std::string tome = tome_summary(model.config()); !tome.empty()) fmt::print("{}\n", tome);
   const double mean = 0.2860, std = 0.3530;
   if (size == trained.config().image_size) {
     const Evaluation e = evaluate_images(
@@ -270,7 +270,8 @@ void run_vit_tome_sweep(const VisionOptions& a) {
   models::VitConfig plain = first;
   plain.tome_r.clear();
   const double plain_flops = plain.forward_flops();
-  fmt::print("ToMe off the shelf: {} on {} ({} images); {} threads; images/s = median of {} passes of {} images\n",
+  fmt::print("ToMe off the shelf: {} on {} ({} images); OpenMP threads: {}; images/s = median of {} passes of {} "
+             "images\n",
              a.run, spec, test.size(), num_threads(), a.passes, items.size());
   fmt::print("{:>4}  {:>6}  {:>10}  {:>9}  {:>8}\n", "r", "tokens", "FLOP ratio", "images/s", "accuracy");
   for (size_t i = 0; i < models.size(); ++i) {
