@@ -114,6 +114,35 @@ TEST_F(NavitCli, FactorizedTablesRefuseGridsBeyondThem) {
       << e.output;
 }
 
+TEST_F(NavitCli, DropsTokensWhileTrainingOnly) {
+  const fs::path run_dir = dir_ / "drop";
+  const Result r = run("navit train -c configs/fmnist-navit.toml" + small_args() +
+                       " --set vision.token_drop=const:0.5 --set train.max_steps=3"
+                       " --set run.dir=" + run_dir.string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("test canvases: accuracy"), std::string::npos) << r.output;
+  std::ifstream metrics(run_dir / "metrics.jsonl");
+  int steps = 0;
+  for (std::string line; std::getline(metrics, line);) {
+    const size_t at = line.find("\"tokens_dropped\":");
+    if (at == std::string::npos) continue;
+    // Canvas grids are whole 2×2 blocks, so every image has an even count and keeps exactly half.
+    EXPECT_NEAR(std::stod(line.substr(at + 17)), 0.5, 1e-12) << line;
+    ++steps;
+  }
+  EXPECT_EQ(steps, 3);
+
+  const Result fractional = run("navit train -c configs/fmnist-navit.toml" + small_args() +
+                                " --set vision.token_drop=uniform:0.5 --set vision.positions=factorized_fractional");
+  EXPECT_NE(fractional.status, 0);
+  EXPECT_NE(fractional.output.find("vision.token_drop = \"uniform:0.5\" needs vision.positions = rope2d or factorized"),
+            std::string::npos)
+      << fractional.output;
+  const Result bad = run("navit train -c configs/fmnist-navit.toml" + small_args() + " --set vision.token_drop=half");
+  EXPECT_NE(bad.status, 0);
+  EXPECT_NE(bad.output.find("vision.token_drop = \"half\""), std::string::npos) << bad.output;
+}
+
 TEST_F(NavitCli, ResumesFromItsTrainerState) {
   const std::string args = "navit train -c configs/fmnist-navit.toml" + small_args() +
                            " --set train.epochs=1 --set run.dir=" + (dir_ / "resume").string();

@@ -76,6 +76,13 @@ TEST(VlmCli, ResumedRunMatchesOneRunAndTheModelAnswers) {
   EXPECT_NE(section.status, 0);
   EXPECT_NE(section.output.find("model.mrope_section sums to 15, expected head_dim/2 = 8"), std::string::npos)
       << section.output;
+  // SPEC-VLM §11: dropped tokens break the merger's 2×2 groups.
+  const Result drop = run("vlm train" + config + " --set vision.token_drop=const:0.25 --set run.dir=" +
+                          (dir / "bad").string());
+  EXPECT_NE(drop.status, 0);
+  EXPECT_NE(drop.output.find("vision.token_drop needs projector = mlp2x_gelu or linear (a merger needs whole 2×2 groups)"),
+            std::string::npos)
+      << drop.output;
   fs::remove_all(dir);
 }
 

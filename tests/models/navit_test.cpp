@@ -214,6 +214,40 @@ TEST(VisionEncoder, PackOfImagesMatchesPatchOrderAndPositions) {
   EXPECT_THROW(pack_image_tensors(std::vector<Tensor>{Tensor::zeros({1, 1, 40})}, 2, 1), Error);
 }
 
+TEST(VisionEncoder, KeptTokensKeepTheirPatchesAndPositions) {
+  std::vector<Tensor> images;
+  for (const auto& size : {std::pair{4, 8}, {8, 4}}) {
+    Tensor image = Tensor::empty({1, size.first, size.second});
+    for (int64_t k = 0; k < size.first * size.second; ++k) image.data<float>()[k] = static_cast<float>(k);
+    images.push_back(image);
+  }
+  const ImagePackTensors pack = pack_image_tensors(images, 2, 2);
+  const std::vector<std::vector<int32_t>> kept{{0, 4, 7}, {5}};
+  const ImagePackTensors dropped = keep_tokens(pack, kept);
+  EXPECT_EQ(dropped.cu_v.to_vector<int64_t>(), (std::vector<int64_t>{0, 3, 4}));
+  const std::vector<int64_t> sources{0, 4, 7, 8 + 5};
+  for (size_t row = 0; row < sources.size(); ++row) {
+    const int64_t r = static_cast<int64_t>(row);
+    EXPECT_EQ(dropped.patches.select(0, r).to_vector<float>(), pack.patches.select(0, sources[row]).to_vector<float>());
+    EXPECT_EQ(dropped.positions.data<int64_t>()[r], pack.positions.data<int64_t>()[sources[row]]);
+    EXPECT_EQ(dropped.positions.data<int64_t>()[4 + r], pack.positions.data<int64_t>()[16 + sources[row]]);
+  }
+  // Image 1's token 5 sits at grid (2, 1) of its 4×2 grid in merge order.
+  EXPECT_EQ(dropped.positions.select(1, 3).to_vector<int64_t>(), (std::vector<int64_t>{2, 1}));
+
+  std::vector<std::vector<int32_t>> every(2);
+  for (int32_t k = 0; k < 8; ++k) every[0].push_back(k), every[1].push_back(k);
+  const ImagePackTensors same = keep_tokens(pack, every);
+  EXPECT_TRUE(testing::all_close(same.patches, pack.patches, 0, 0));
+  EXPECT_EQ(same.positions.to_vector<int64_t>(), pack.positions.to_vector<int64_t>());
+  EXPECT_EQ(same.cu_v.to_vector<int64_t>(), pack.cu_v.to_vector<int64_t>());
+
+  EXPECT_THROW(keep_tokens(pack, std::vector<std::vector<int32_t>>{{0}, {}}), Error);
+  EXPECT_THROW(keep_tokens(pack, std::vector<std::vector<int32_t>>{{3, 1}, {0}}), Error);
+  EXPECT_THROW(keep_tokens(pack, std::vector<std::vector<int32_t>>{{0}, {8}}), Error);
+  EXPECT_THROW(keep_tokens(pack, std::vector<std::vector<int32_t>>{{0}}), Error);
+}
+
 TEST(VisionEncoder, RefusesBadShapesAndHeadWidths) {
   VisionConfig odd = tiny_vision(1);
   odd.n_head = 8;  // head dimension 2

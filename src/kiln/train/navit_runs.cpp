@@ -4,6 +4,9 @@
 // train.batch_size canvases, each at its own size, packs them next-fit (or
 // ffd:K) into sequences of at most vision.max_tokens tokens, and accumulates
 // the summed cross-entropy of every pack divided by the step's image count.
+// With vision.token_drop, each training image first keeps only part of its
+// tokens (NaViT's continuous token dropping, data/token_drop.hpp), and the
+// packs are planned with the kept counts; evaluation never drops.
 #include "kiln/train/navit_runs.hpp"
 
 #include <algorithm>
@@ -19,6 +22,7 @@
 #include "kiln/base/philox.hpp"
 #include "kiln/data/fashion_canvas.hpp"
 #include "kiln/data/planar_image.hpp"
+#include "kiln/data/token_drop.hpp"
 #include "kiln/data/vision_tokens.hpp"
 #include "kiln/io/config_file.hpp"
 #include "kiln/io/json_field.hpp"
@@ -43,6 +47,8 @@ struct NavitRun {
   data::ResizeLimits limits;
   int64_t max_tokens = 4096;
   data::PackingPolicy packing;
+  std::string token_drop_text = "none";
+  data::TokenDropSchedule token_drop;
   ImageTrainOptions train;
   fs::path data_dir;
   uint64_t test_seed = 0;
@@ -58,6 +64,22 @@ data::ResizeLimits read_resize_limits(io::ConfigFile& f, const models::VisionCon
   limits.max_ratio = f.get_double("vision.max_ratio", 200, 1, 1e6);
   data::check_resize_limits(limits);
   return limits;
+}
+
+// by_size's n_ref defaults to the middle of the token counts the resize limits
+// allow (136 for the 16²–64² canvases at 4-px patches, their measured mean).
+void read_token_drop(io::ConfigFile& f, NavitRun& r, int64_t most_tokens) {
+  const models::VisionConfig& v = r.model.vision;
+  const int64_t fewest = std::max<int64_t>(1, r.limits.min_pixels / (v.patch_size * v.patch_size));
+  r.token_drop_text = f.get_string("vision.token_drop", "none");
+  const int64_t reference = f.get_int("vision.token_drop_reference", (fewest + most_tokens) / 2, 1, int64_t{1} << 24);
+  r.token_drop = data::parse_token_drop(r.token_drop_text, reference);
+  const bool grid_from_tokens = v.positions == models::VisionPositions::factorized_fractional ||
+                                v.positions == models::VisionPositions::learned;
+  KILN_CHECK(r.token_drop.kind == data::TokenDropSchedule::Kind::none || !grid_from_tokens,
+             "vision.token_drop = \"{}\" needs vision.positions = rope2d or factorized ({} sizes each image's "
+             "positions from its grid, which dropped tokens no longer show)",
+             r.token_drop_text, models::vision_positions_name(v.positions));
 }
 
 NavitRun read_navit_run(const std::string& path, const std::vector<std::string>& overrides) {
@@ -76,6 +98,7 @@ NavitRun read_navit_run(const std::string& path, const std::vector<std::string>&
   const int64_t largest = r.limits.max_pixels / (v.patch_size * v.patch_size);
   KILN_CHECK(r.max_tokens >= largest, "vision.max_tokens ({}) is below the {} tokens of an image of vision.max_pixels",
              r.max_tokens, largest);
+  read_token_drop(f, r, largest);
   ImageTrainOptions& t = r.train;
   t.epochs = f.get_int("train.epochs", 10, 1, 100000);
   t.batch_size = f.get_int("train.batch_size", 64, 1, 1 << 16);
@@ -131,20 +154,42 @@ struct Pack {
   Tensor labels;  // i64 [images of the pack]
 };
 
-std::vector<Pack> packs_of(const std::vector<EncoderImage>& images, const NavitRun& r) {
+int64_t token_count(const EncoderImage& image, int64_t patch) {
+  return (image.pixels.size(1) / patch) * (image.pixels.size(2) / patch);
+}
+
+// The tokens each image of training step `step` keeps under r.token_drop.
+std::vector<std::vector<int32_t>> kept_tokens_of(const std::vector<EncoderImage>& images, const NavitRun& r,
+                                                 int64_t step) {
+  std::vector<std::vector<int32_t>> kept;
+  for (size_t i = 0; i < images.size(); ++i) {
+    const int64_t n = token_count(images[i], r.model.vision.patch_size);
+    const data::DropSite site{r.train.seed, step, static_cast<int64_t>(i)};
+    kept.push_back(data::kept_tokens(n, data::drop_rate(r.token_drop, n, site), site));
+  }
+  return kept;
+}
+
+// Packs of `images`; with `kept` (one list per image), of their kept tokens only.
+std::vector<Pack> packs_of(const std::vector<EncoderImage>& images, const NavitRun& r,
+                           const std::vector<std::vector<int32_t>>& kept = {}) {
   const int64_t p = r.model.vision.patch_size;
   std::vector<int64_t> tokens;
-  for (const EncoderImage& image : images) tokens.push_back((image.pixels.size(1) / p) * (image.pixels.size(2) / p));
+  for (size_t i = 0; i < images.size(); ++i)
+    tokens.push_back(kept.empty() ? token_count(images[i], p) : static_cast<int64_t>(kept[i].size()));
   std::vector<Pack> packs;
   for (const data::ImagePack& planned : data::pack_images(tokens, r.max_tokens, r.packing)) {
     std::vector<Tensor> members;
     std::vector<int64_t> labels;
+    std::vector<std::vector<int32_t>> members_kept;
     for (int64_t i : planned.images) {
       members.push_back(images[static_cast<size_t>(i)].pixels);
       labels.push_back(images[static_cast<size_t>(i)].label);
+      if (!kept.empty()) members_kept.push_back(kept[static_cast<size_t>(i)]);
     }
-    packs.push_back({models::pack_image_tensors(members, p, r.model.vision.merge_size),
-                     Tensor::from<int64_t>(labels, {static_cast<int64_t>(labels.size())})});
+    models::ImagePackTensors tensors = models::pack_image_tensors(members, p, r.model.vision.merge_size);
+    if (!kept.empty()) tensors = models::keep_tokens(tensors, members_kept);
+    packs.push_back({std::move(tensors), Tensor::from<int64_t>(labels, {static_cast<int64_t>(labels.size())})});
   }
   return packs;
 }
@@ -182,6 +227,8 @@ void run_navit_training(const NavitOptions& a) {
   fmt::print(stderr, "NaViT ({} positions): {} parameters; {} training garments on canvases, {} test canvases\n",
              models::vision_positions_name(r.model.vision.positions), r.model.parameter_count(), n,
              test_set.garments());
+  if (r.token_drop.kind != data::TokenDropSchedule::Kind::none)
+    fmt::print(stderr, "token dropping while training: vision.token_drop = \"{}\"\n", r.token_drop_text);
 
   const int64_t per_epoch = n / o.batch_size;
   LoopOptions loop;
@@ -198,6 +245,7 @@ void run_navit_training(const NavitOptions& a) {
   loop.resume = a.resume;
   loop.identity = {{"garments", n},  {"batch_size", o.batch_size}, {"total_steps", loop.steps},
                    {"seed", o.seed}, {"lr", o.lr},                 {"warmup_steps", o.warmup_steps}};
+  if (r.token_drop.kind != data::TokenDropSchedule::Kind::none) loop.identity["token_drop"] = r.token_drop_text;
   int64_t order_epoch = -1;
   std::vector<int64_t> order;
   const auto step = [&](int64_t s, nlohmann::json& record) {
@@ -211,8 +259,10 @@ void run_navit_training(const NavitOptions& a) {
     for (int64_t slot = k * o.batch_size; slot < (k + 1) * o.batch_size; ++slot)
       images.push_back(encoder_image(train_set.canvas(o.seed, epoch * n + order[static_cast<size_t>(slot)])));
     double loss = 0;
-    int64_t tokens = 0;
-    const std::vector<Pack> packs = packs_of(images, r);
+    int64_t tokens = 0, all_tokens = 0;
+    for (const EncoderImage& image : images) all_tokens += token_count(image, r.model.vision.patch_size);
+    const bool dropping = r.token_drop.kind != data::TokenDropSchedule::Kind::none;
+    const std::vector<Pack> packs = packs_of(images, r, dropping ? kept_tokens_of(images, r, s) : std::vector<std::vector<int32_t>>{});
     for (const Pack& pack : packs) {
       const Tensor value =
           ops::scale(model.loss_sum(pack.tensors, pack.labels), 1.0 / static_cast<double>(o.batch_size));
@@ -221,6 +271,7 @@ void run_navit_training(const NavitOptions& a) {
       tokens += pack.tensors.patches.size(0);
     }
     record["vision_tokens"] = tokens;
+    if (dropping) record["tokens_dropped"] = 1.0 - static_cast<double>(tokens) / static_cast<double>(all_tokens);
     record["packs"] = static_cast<int64_t>(packs.size());
     return StepLoss{loss, loss};
   };

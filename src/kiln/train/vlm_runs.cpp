@@ -14,6 +14,7 @@
 #include "kiln/base/progress.hpp"
 #include "kiln/data/images.hpp"
 #include "kiln/data/planar_image.hpp"
+#include "kiln/data/token_drop.hpp"
 #include "kiln/data/vision_tokens.hpp"
 #include "kiln/io/atomic_file.hpp"
 #include "kiln/io/config_file.hpp"
@@ -57,6 +58,16 @@ const char* layout_name(data::VlmLayout layout) {
   return names[static_cast<int>(layout)];
 }
 
+// SPEC-VLM §11: a merger or pixel shuffle needs whole 2×2 groups, which
+// dropped tokens break. The one-token-per-patch projectors could take dropped
+// tokens, but kiln vlm does not drop yet (kiln navit does).
+void refuse_token_drop(const std::string& text, models::ProjectorKind projector) {
+  if (data::parse_token_drop(text, 1).kind == data::TokenDropSchedule::Kind::none) return;
+  KILN_CHECK(projector != models::ProjectorKind::merger && projector != models::ProjectorKind::pixel_shuffle,
+             "vision.token_drop needs projector = mlp2x_gelu or linear (a merger needs whole 2×2 groups)");
+  fail("vision.token_drop = \"{}\": kiln vlm trains without token dropping (kiln navit drops tokens)", text);
+}
+
 VlmRun read_run(const std::string& path, const std::vector<std::string>& overrides) {
   io::ConfigFile f = path.empty() ? io::ConfigFile() : io::ConfigFile::load(path);
   for (const std::string& o : overrides) f.apply_override(o);
@@ -80,6 +91,7 @@ VlmRun read_run(const std::string& path, const std::vector<std::string>& overrid
   r.packing = data::parse_packing_policy(f.get_string("data.pack", "next_fit"));
   r.overlong = data::parse_overlong(f.get_string("data.overlong", "error", {"error", "skip"}));
   r.layout = parse_layout(f.get_string("train.layout", "rmpad", {"rmpad", "padded", "padded_all"}));
+  refuse_token_drop(f.get_string("vision.token_drop", "none"), r.model.projector);
   LoopOptions& o = r.loop;
   o.label = "vlm";
   o.steps = f.get_int("train.steps", 2000, 1, 1 << 30);

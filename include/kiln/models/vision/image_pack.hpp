@@ -5,6 +5,7 @@
 // (row, col).
 #include <cstdint>
 #include <span>
+#include <vector>
 
 #include "kiln/tensor/tensor.hpp"
 
@@ -20,5 +21,10 @@ struct ImagePackTensors {
 // the image: "image 3: 2×40 px is smaller than one 4-px patch", "image 0: 12×10
 // patches is not a multiple of merge_size 2".
 ImagePackTensors pack_image_tensors(std::span<const Tensor> images, int64_t patch, int64_t merge);
+
+// The pack after NaViT's token dropping (SPEC-VLM §1.4): image i keeps the
+// tokens kept[i] (indices into its own tokens, ascending, at least one), each
+// with its patch and its (row, col); cu_v counts the kept tokens.
+ImagePackTensors keep_tokens(const ImagePackTensors& pack, std::span<const std::vector<int32_t>> kept);
 
 }  // namespace kiln::models

@@ -1,5 +1,6 @@
 #include "kiln/models/vision/image_pack.hpp"
 
+#include <cstring>
 #include <vector>
 
 #include "kiln/base/error.hpp"
@@ -44,6 +45,40 @@ ImagePackTensors pack_image_tensors(std::span<const Tensor> images, int64_t patc
     }
   }
   return pack;
+}
+
+ImagePackTensors keep_tokens(const ImagePackTensors& pack, std::span<const std::vector<int32_t>> kept) {
+  const std::vector<int32_t> cu = pack.cu_v.to_vector<int32_t>();
+  KILN_CHECK(kept.size() + 1 == cu.size(), "keep_tokens: {} kept lists for a pack of {} images", kept.size(),
+             cu.size() - 1);
+  std::vector<int32_t> cu_kept{0};
+  for (size_t i = 0; i < kept.size(); ++i) {
+    const int32_t n = cu[i + 1] - cu[i];
+    KILN_CHECK(!kept[i].empty(), "keep_tokens: image {} keeps no token", i);
+    for (size_t k = 0; k < kept[i].size(); ++k)
+      KILN_CHECK(kept[i][k] >= 0 && kept[i][k] < n && (k == 0 || kept[i][k] > kept[i][k - 1]),
+                 "keep_tokens: image {}: kept indices must ascend within its {} tokens", i, n);
+    cu_kept.push_back(cu_kept.back() + static_cast<int32_t>(kept[i].size()));
+  }
+  const int64_t tokens = pack.patches.size(0), total = cu_kept.back(), patch_dim = pack.patches.size(1);
+  ImagePackTensors out{Tensor::empty({total, patch_dim}),
+                       Tensor::from<int32_t>(cu_kept, {static_cast<int64_t>(cu_kept.size())}),
+                       Tensor::empty({2, total}, DType::i64)};
+  const Tensor patches = pack.patches.contiguous(), positions = pack.positions.contiguous();
+  const float* from = patches.data<float>();
+  const int64_t* grid = positions.data<int64_t>();
+  float* to = out.patches.data<float>();
+  int64_t* kept_grid = out.positions.data<int64_t>();
+  int64_t row = 0;
+  for (size_t i = 0; i < kept.size(); ++i)
+    for (const int32_t k : kept[i]) {
+      const int64_t source = cu[i] + k;
+      std::memcpy(to + row * patch_dim, from + source * patch_dim, static_cast<size_t>(patch_dim) * sizeof(float));
+      kept_grid[row] = grid[source];
+      kept_grid[total + row] = grid[tokens + source];
+      ++row;
+    }
+  return out;
 }
 
 }  // namespace kiln::models
