@@ -105,7 +105,7 @@ void config_json_seeds(const fs::path& dir) {
 void write_seeds(const fs::path& source, const fs::path& out) {
   for (const char* target : {"safetensors_fuzz", "model_config_json_fuzz", "toml_config_fuzz", "arpa_fuzz", "kbin_fuzz",
                              "idx_fuzz", "image_file_fuzz", "wav_fuzz", "token_shard_fuzz", "wordpiece_vocab_fuzz",
-                             "tokenizer_config_fuzz", "hf_config_fuzz"})
+                             "tokenizer_config_fuzz", "hf_config_fuzz", "sentencepiece_model_fuzz"})
     fs::create_directories(out / target);
 
   io::save_safetensors(out / "safetensors_fuzz" / "small.safetensors",
@@ -160,6 +160,12 @@ void write_seeds(const fs::path& source, const fs::path& out) {
   gpt2.arch = models::DecoderArch::gpt2;
   gpt2.tie_embeddings = true;
   write_text(out / "hf_config_fuzz" / "gpt2.json", train::hf_config_json(gpt2, bytes).dump(2));
+  // A small BPE model (256 byte pieces, specials and a few merges) trained on the n-gram toy corpus.
+  const fs::path spm_dir = out / "tmp-sentencepiece";
+  data::Tokenizer::train_sentencepiece(toy / "corpus.txt", spm_dir, {.model_type = "bpe", .vocab_size = 300, .threads = 1});
+  fs::copy_file(spm_dir / "tokenizer.model", out / "sentencepiece_model_fuzz" / "bpe.model",
+                fs::copy_options::overwrite_existing);
+  fs::remove_all(spm_dir);
   fmt::print("seeds written to {}\n", out.string());
 }
 

@@ -16,7 +16,8 @@ build=${KILN_FUZZ_BUILD:-build-fuzz}
 jobs=${KILN_JOBS:-$(nproc)}
 
 targets=(safetensors_fuzz model_config_json_fuzz toml_config_fuzz arpa_fuzz kbin_fuzz idx_fuzz image_file_fuzz
-         wav_fuzz token_shard_fuzz wordpiece_vocab_fuzz tokenizer_config_fuzz hf_config_fuzz)
+         wav_fuzz token_shard_fuzz wordpiece_vocab_fuzz tokenizer_config_fuzz hf_config_fuzz
+         sentencepiece_model_fuzz)
 dictionary_of() {
   case "$1" in
     toml_config_fuzz) echo "-dict=fuzz/dicts/toml.dict" ;;

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "kiln/base/error.hpp"
+#include "kiln/base/printable.hpp"
 #include "kiln/io/atomic_file.hpp"
 #include "kiln/io/json_field.hpp"
 
@@ -23,8 +24,15 @@ constexpr int32_t kByteEos = 256;
 std::shared_ptr<const sentencepiece::SentencePieceProcessor> processor_from(const std::string& proto,
                                                                            const std::string& source) {
   auto processor = std::make_shared<sentencepiece::SentencePieceProcessor>();
-  const auto status = processor->LoadFromSerializedProto(proto);
-  KILN_CHECK(status.ok(), "{}: not a SentencePiece model ({})", source, status.ToString());
+  // SentencePiece reports most defects through its status, but a few (an empty
+  // piece in a unigram model: its trie builder's "zero-length key") as exceptions.
+  sentencepiece::util::Status status;
+  try {
+    status = processor->LoadFromSerializedProto(proto);
+  } catch (const std::exception& e) {
+    fail("{}: not a SentencePiece model ({})", source, printable(e.what()));
+  }
+  KILN_CHECK(status.ok(), "{}: not a SentencePiece model ({})", source, printable(status.ToString()));
   return processor;
 }
 
