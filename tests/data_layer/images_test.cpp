@@ -15,6 +15,18 @@
 #include "kiln/data/images.hpp"
 #include "kiln/io/png.hpp"
 
+// A JPEG writer for the test's own valid files (baseline, with DHT tables).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wall"
+#pragma GCC diagnostic ignored "-Wextra"
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+#pragma GCC diagnostic ignored "-Wunused-function"
+#define STB_IMAGE_WRITE_IMPLEMENTATION
+#define STB_IMAGE_WRITE_STATIC
+#define STBI_WRITE_NO_STDIO
+#include <stb/stb_image_write.h>
+#pragma GCC diagnostic pop
+
 namespace kiln::data {
 namespace {
 
@@ -207,6 +219,30 @@ TEST_F(Images, ImageFolderReadsClassesInOrder) {
   EXPECT_EQ(gray.images.to_vector<uint8_t>(), std::vector<uint8_t>(20, 77));
 }
 
+void append_bytes(void* context, void* data, int size) {
+  auto* out = static_cast<Bytes*>(context);
+  out->insert(out->end(), static_cast<uint8_t*>(data), static_cast<uint8_t*>(data) + size);
+}
+
+TEST_F(Images, ValidJpegsStillDecode) {
+  // A 16×8 RGB gradient as stb_image_write's baseline JPEG (quality 95): the
+  // Huffman check must let real tables through.
+  std::vector<uint8_t> rgb(16 * 8 * 3);
+  for (int y = 0; y < 8; ++y)
+    for (int x = 0; x < 16; ++x)
+      for (int c = 0; c < 3; ++c) rgb[(y * 16 + x) * 3 + c] = static_cast<uint8_t>(c == 0 ? x * 16 : c == 1 ? y * 32 : 128);
+  Bytes jpeg;
+  ASSERT_NE(stbi_write_jpg_to_func(append_bytes, &jpeg, 16, 8, 3, rgb.data(), 95), 0);
+  fs::create_directories(dir_ / "jpeg" / "one");
+  write_bytes(dir_ / "jpeg" / "one" / "a.jpg", jpeg);
+  const ImageSet set = read_image_folder(dir_ / "jpeg");
+  EXPECT_EQ(set.images.shape(), (Shape{1, 3, 8, 16}));
+  const std::vector<uint8_t> pixels = set.images.to_vector<uint8_t>();
+  for (int x = 0; x < 16; ++x) EXPECT_NEAR(pixels[3 * 16 + x], x * 16, 12) << "red at (3, " << x << ")";
+  const Tensor grey = read_image_file(dir_ / "jpeg" / "one" / "a.jpg", 1);
+  EXPECT_EQ(grey.shape(), (Shape{1, 8, 16}));
+}
+
 TEST_F(Images, ImageFolderErrorsNameTheFile) {
   const fs::path root = dir_ / "set", a = root / "a", b = root / "b";
   fs::create_directories(a);
@@ -238,6 +274,13 @@ TEST_F(Images, ImageFolderErrorsNameTheFile) {
   expect_error([&] { read_image_folder(root); }, b / "3.jpg", "cannot decode image");
   write_bytes(b / "3.jpg", {'n', 'o', 't', ' ', 'j', 'p', 'e', 'g'});
   expect_error([&] { read_image_folder(root); }, b / "3.jpg", "cannot decode image");
+
+  // Found by the fuzzer: a DHT segment declaring 268 codes. Debian's stb_image 2.27
+  // writes one entry per code into a 257-entry table (UBSan: index out of bounds).
+  write_bytes(b / "3.jpg", {0xFF, 0xD8, 0xFF, 0xC4, 0xFF, 0xC4, 0x00, 0x00, 0x00, 0x83, 0x00, 0x00, 0x89});
+  expect_error([&] { read_image_folder(root); }, b / "3.jpg",
+               "cannot decode image (corrupt JPEG: a Huffman table at byte 6 declares 268 codes, more than 256)");
+  expect_error([&] { read_image_file(b / "3.jpg", 1); }, b / "3.jpg", "more than 256");
 
   expect_error([&] { read_image_folder(dir_ / "absent"); }, dir_ / "absent", "not a folder");
   fs::create_directories(dir_ / "empty");

@@ -10,6 +10,7 @@
 #include <memory>
 
 #include "kiln/base/error.hpp"
+#include "jpeg_huffman_check.hpp"
 
 // stb_image compiled into this file alone (static functions, PNG and JPEG
 // only), so nothing needs linking; its own code is not held to our warnings.
@@ -141,6 +142,7 @@ DecodedImage decode_image(const fs::path& file, int channels, int& w, int& h, in
   const std::vector<uint8_t> encoded = read_file(file);
   KILN_CHECK(encoded.size() <= static_cast<size_t>(std::numeric_limits<int>::max()), "{}: image file too large",
              file.string());
+  if (const auto defect = jpeg_huffman_defect(encoded)) fail("{}: cannot decode image ({})", file.string(), *defect);
   DecodedImage decoded(
       stbi_load_from_memory(encoded.data(), static_cast<int>(encoded.size()), &w, &h, &c, channels), stbi_image_free);
   // stb_image gives no reason for some failures (a chunk length past 2^31, say).
