@@ -281,6 +281,9 @@ TEST_F(Images, ImageFolderErrorsNameTheFile) {
   expect_error([&] { read_image_folder(root); }, b / "3.jpg",
                "cannot decode image (corrupt JPEG: a Huffman table at byte 6 declares 268 codes, more than 256)");
   expect_error([&] { read_image_file(b / "3.jpg", 1); }, b / "3.jpg", "more than 256");
+  // The same after fill bytes before the start-of-image marker, which stb_image skips.
+  write_bytes(b / "3.jpg", {0xFF, 0xFF, 0xFF, 0xD8, 0xFF, 0xC4, 0xFF, 0xC4, 0x00, 0x00, 0x00, 0x83, 0x00, 0x00, 0x89});
+  expect_error([&] { read_image_folder(root); }, b / "3.jpg", "at byte 8 declares 268 codes");
 
   expect_error([&] { read_image_folder(dir_ / "absent"); }, dir_ / "absent", "not a folder");
   fs::create_directories(dir_ / "empty");

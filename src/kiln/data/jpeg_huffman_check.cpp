@@ -70,9 +70,12 @@ std::optional<std::string> check_huffman_segment(JpegReader& in) {
 }  // namespace
 
 std::optional<std::string> jpeg_huffman_defect(std::span<const uint8_t> bytes) {
-  if (bytes.size() < 2 || bytes[0] != kMarker || bytes[1] != kStartOfImage) return std::nullopt;
+  // stb_image takes any number of fill bytes before the start-of-image marker.
+  size_t start = 0;
+  while (start < bytes.size() && bytes[start] == kMarker) ++start;
+  if (start == 0 || start >= bytes.size() || bytes[start] != kStartOfImage) return std::nullopt;
   JpegReader in(bytes);
-  in.seek(2);
+  in.seek(start + 1);
   uint8_t marker = in.next_marker();
   while (!in.at_end() && marker != kEndOfImage) {
     if (marker == kHuffmanTables) {
