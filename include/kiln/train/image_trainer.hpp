@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "kiln/tensor/tensor.hpp"
+#include "kiln/train/training_loop.hpp"
 
 namespace kiln::train {
 
@@ -49,6 +50,11 @@ struct ImageTrainOptions {
   int64_t max_steps = 0;         // > 0: stop early (tests, timing)
   bool resume = false;           // continue from <run>/trainer_state (saved after every epoch)
 };
+
+// The loop of an epoch-based image run: per_epoch steps per epoch, cosine
+// schedule, AdamW, and the identity a resume must match (callers add the
+// size of their data set, their label and --resume).
+LoopOptions epoch_loop_options(const ImageTrainOptions& o, int64_t per_epoch);
 
 struct Evaluation {
   double accuracy = 0;

@@ -54,16 +54,9 @@ Tensor label_batch(const ImageData& data, const std::vector<int64_t>& items) {
   return Tensor::from<int64_t>(labels, {static_cast<int64_t>(labels.size())});
 }
 
-ImageTrainResult train_images(const ImageData& data, std::map<std::string, Tensor> parameters, const BatchLoss& loss,
-                              const ImageTrainOptions& o, const fs::path& run_dir,
-                              const std::function<void(int64_t, nlohmann::json&)>& after_epoch) {
-  KILN_CHECK(data.size() >= o.batch_size, "the training set has {} images, fewer than one batch of {}", data.size(),
-             o.batch_size);
-  const int64_t per_epoch = data.size() / o.batch_size;
-  int64_t total = per_epoch * o.epochs;
-  if (o.max_steps > 0) total = std::min(total, o.max_steps);
+LoopOptions epoch_loop_options(const ImageTrainOptions& o, int64_t per_epoch) {
   LoopOptions loop;
-  loop.steps = total;
+  loop.steps = o.max_steps > 0 ? std::min(per_epoch * o.epochs, o.max_steps) : per_epoch * o.epochs;
   loop.steps_per_epoch = per_epoch;
   loop.schedule = {.kind = "cosine", .warmup = o.warmup_steps, .lr = o.lr, .min_lr = o.min_lr};
   loop.adamw = {.lr = o.lr, .beta1 = o.beta1, .beta2 = o.beta2, .eps = 1e-8, .weight_decay = o.weight_decay,
@@ -72,9 +65,20 @@ ImageTrainResult train_images(const ImageData& data, std::map<std::string, Tenso
   loop.unit = "images";
   loop.items_per_step = o.batch_size;
   loop.seed = o.seed;
+  loop.identity = {{"batch_size", o.batch_size}, {"total_steps", loop.steps}, {"seed", o.seed},
+                   {"lr", o.lr},                 {"warmup_steps", o.warmup_steps}};
+  return loop;
+}
+
+ImageTrainResult train_images(const ImageData& data, std::map<std::string, Tensor> parameters, const BatchLoss& loss,
+                              const ImageTrainOptions& o, const fs::path& run_dir,
+                              const std::function<void(int64_t, nlohmann::json&)>& after_epoch) {
+  KILN_CHECK(data.size() >= o.batch_size, "the training set has {} images, fewer than one batch of {}", data.size(),
+             o.batch_size);
+  const int64_t per_epoch = data.size() / o.batch_size;
+  LoopOptions loop = epoch_loop_options(o, per_epoch);
   loop.resume = o.resume;
-  loop.identity = {{"images", data.size()}, {"batch_size", o.batch_size}, {"total_steps", total},
-                   {"seed", o.seed},        {"lr", o.lr},                 {"warmup_steps", o.warmup_steps}};
+  loop.identity["images"] = data.size();
   // The image family's step: the epoch's Philox order, batch k of it, augmented from the step number.
   int64_t order_epoch = -1;
   std::vector<int64_t> order;

@@ -231,20 +231,10 @@ void run_navit_training(const NavitOptions& a) {
     fmt::print(stderr, "token dropping while training: vision.token_drop = \"{}\"\n", r.token_drop_text);
 
   const int64_t per_epoch = n / o.batch_size;
-  LoopOptions loop;
+  LoopOptions loop = epoch_loop_options(o, per_epoch);
   loop.label = "navit";
-  loop.steps = o.max_steps > 0 ? std::min(per_epoch * o.epochs, o.max_steps) : per_epoch * o.epochs;
-  loop.steps_per_epoch = per_epoch;
-  loop.schedule = {.kind = "cosine", .warmup = o.warmup_steps, .lr = o.lr, .min_lr = o.min_lr};
-  loop.adamw = {.lr = o.lr, .beta1 = o.beta1, .beta2 = o.beta2, .eps = 1e-8, .weight_decay = o.weight_decay,
-                .decay_rule = {}};
-  loop.grad_clip = o.grad_clip;
-  loop.unit = "images";
-  loop.items_per_step = o.batch_size;
-  loop.seed = o.seed;
   loop.resume = a.resume;
-  loop.identity = {{"garments", n},  {"batch_size", o.batch_size}, {"total_steps", loop.steps},
-                   {"seed", o.seed}, {"lr", o.lr},                 {"warmup_steps", o.warmup_steps}};
+  loop.identity["garments"] = n;
   if (r.token_drop.kind != data::TokenDropSchedule::Kind::none) loop.identity["token_drop"] = r.token_drop_text;
   int64_t order_epoch = -1;
   std::vector<int64_t> order;
