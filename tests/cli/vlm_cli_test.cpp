@@ -55,6 +55,18 @@ TEST(VlmCli, ResumedRunMatchesOneRunAndTheModelAnswers) {
   ASSERT_EQ(b.size(), 4u);
   for (size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(b[i], a[i], 1e-9 * std::abs(a[i])) << "step " << i + 1;
 
+  // The text-only floor: trained on zeroed image features, so its first loss
+  // differs from the sighted run's, and `vlm eval` evaluates it blind unasked.
+  const Result blind = run("vlm train" + config + " --set train.blind=true --set run.dir=" + (dir / "blind").string());
+  ASSERT_EQ(blind.status, 0) << blind.output;
+  EXPECT_NE(blind.output.find("trained and evaluated blind"), std::string::npos) << blind.output;
+  const auto c = losses(dir / "blind" / "metrics.jsonl");
+  ASSERT_EQ(c.size(), 4u);
+  EXPECT_GT(std::abs(c[0] - a[0]), 1e-6 * std::abs(a[0]));
+  const Result blind_eval = run("vlm eval " + (dir / "blind").string() + " -n 2");
+  EXPECT_EQ(blind_eval.status, 0) << blind_eval.output;
+  EXPECT_NE(blind_eval.output.find("blind (image features zeroed)"), std::string::npos) << blind_eval.output;
+
   const Result eval = run("vlm eval " + (dir / "whole").string() + " -n 2 --blind");
   EXPECT_EQ(eval.status, 0) << eval.output;
   EXPECT_NE(eval.output.find("blind"), std::string::npos) << eval.output;

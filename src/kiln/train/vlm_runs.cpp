@@ -43,6 +43,7 @@ struct VlmRun {
   data::PackingPolicy packing;
   data::Overlong overlong = data::Overlong::error;
   data::VlmLayout layout = data::VlmLayout::rmpad;
+  bool blind = false;  // trained on zeroed image features: the text-only floor
   LoopOptions loop;
   int64_t eval_samples = 500;
   fs::path run_dir;
@@ -91,6 +92,7 @@ VlmRun read_run(const std::string& path, const std::vector<std::string>& overrid
   r.packing = data::parse_packing_policy(f.get_string("data.pack", "next_fit"));
   r.overlong = data::parse_overlong(f.get_string("data.overlong", "error", {"error", "skip"}));
   r.layout = parse_layout(f.get_string("train.layout", "rmpad", {"rmpad", "padded", "padded_all"}));
+  r.blind = f.get_bool("train.blind", false);
   refuse_token_drop(f.get_string("vision.token_drop", "none"), r.model.projector);
   LoopOptions& o = r.loop;
   o.label = "vlm";
@@ -239,6 +241,7 @@ void run_vlm_training(const VlmRunOptions& a) {
   models::VlmModel model(r.model, r.loop.seed + 1);
   nlohmann::json config = models::vlm_config_json(r.model);
   config["kiln_task"] = task_json(r.task);
+  config["kiln_task"]["trained_blind"] = r.blind;
   fmt::print(stderr, "VLM: {} parameters ({} vision, projector {}, decoder {}×{}); task {}, layout {}, packs of {} LLM / {} ViT tokens\n",
              r.model.parameter_count(), r.model.vision.parameter_count(), models::projector_name(r.model.projector),
              r.model.decoder.n_layer, r.model.decoder.d_model, vlm_task_name(r.task.kind),
@@ -246,6 +249,7 @@ void run_vlm_training(const VlmRunOptions& a) {
   r.loop.identity = {{"steps", r.loop.steps}, {"seed", r.loop.seed}, {"lr", r.loop.schedule.lr},
                      {"layout", layout_name(r.layout)},
                      {"packing_length", r.budgets.llm_tokens}, {"task", vlm_task_name(r.task.kind)}};
+  if (r.blind) r.loop.identity["blind"] = true;  // absent otherwise: earlier runs stay resumable
   int64_t real_tokens = 0, slots = 0;
   const auto step = [&](int64_t s, nlohmann::json& record) {
     const std::vector<data::VlmSample> samples = render(train_task, r.loop.seed, step_samples(train_task, r, s));
@@ -256,11 +260,11 @@ void run_vlm_training(const VlmRunOptions& a) {
     record["llm_tokens"] = batch.real_tokens;
     record["vision_tokens"] = batch.patches.size(0);
     record["padding"] = 1.0 - static_cast<double>(batch.real_tokens) / static_cast<double>(batch.token_slots);
-    return backward_loss(model.loss(batch));
+    return backward_loss(model.loss(batch, {.blind = r.blind}));
   };
   const auto evaluate_step = [&](int64_t, nlohmann::json& record) {
     NoGradGuard no_grad;
-    record_score(evaluate(model, test_task, std::min<int64_t>(r.eval_samples, 200), false, false), r.task.kind,
+    record_score(evaluate(model, test_task, std::min<int64_t>(r.eval_samples, 200), r.blind, false), r.task.kind,
                  record);
     save_model_folder(r.run_dir / "model", config, model.parameters());
   };
@@ -273,17 +277,21 @@ void run_vlm_training(const VlmRunOptions& a) {
              result.first_step + 1, result.last_step, seconds, static_cast<double>(real_tokens) / seconds,
              slots > 0 ? 100.0 * (1.0 - static_cast<double>(real_tokens) / static_cast<double>(slots)) : 0.0);
   NoGradGuard no_grad;
-  const Score score = evaluate(model, test_task, r.eval_samples, false, true);
-  fmt::print("test: {}\nmodel: {}\n", describe(score, r.task.kind), (r.run_dir / "model").string());
+  const Score score = evaluate(model, test_task, r.eval_samples, r.blind, true);
+  fmt::print("test{}: {}\nmodel: {}\n", r.blind ? " (trained and evaluated blind)" : "", describe(score, r.task.kind),
+             (r.run_dir / "model").string());
 }
 
 void run_vlm_evaluation(const VlmRunOptions& a) {
   const LoadedVlm loaded = load_vlm(a.run);
   const VlmTask test_task(task_of(loaded.model.config(), loaded.config), data::DataSplit::test);
   const int64_t count = a.samples > 0 ? a.samples : 500;
+  // A model trained blind never learned to read image features: evaluate it blind.
+  const bool blind =
+      a.blind || loaded.config.value("kiln_task", nlohmann::json::object()).value("trained_blind", false);
   NoGradGuard no_grad;
-  const Score score = evaluate(loaded.model, test_task, count, a.blind, true);
-  fmt::print("{}{} ({:.1f} s, {:.1f} samples/s)\n", a.blind ? "blind (image features zeroed): " : "",
+  const Score score = evaluate(loaded.model, test_task, count, blind, true);
+  fmt::print("{}{} ({:.1f} s, {:.1f} samples/s)\n", blind ? "blind (image features zeroed): " : "",
              describe(score, test_task.options().kind), score.seconds, static_cast<double>(count) / score.seconds);
 }
 
