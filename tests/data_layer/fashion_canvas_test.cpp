@@ -15,21 +15,14 @@
 
 #include "kiln/base/error.hpp"
 #include "kiln/data/fashion_canvas.hpp"
+#include "support/error_text.hpp"
 
 namespace kiln::data {
 namespace {
 
 namespace fs = std::filesystem;
 
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using kiln::testing::error_of;
 
 bool fashion_mnist_installed() {
   return fs::exists(fs::path(kFashionMnistDir) / "t10k-images-idx3-ubyte.gz") ||

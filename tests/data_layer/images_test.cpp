@@ -14,6 +14,7 @@
 #include "kiln/base/error.hpp"
 #include "kiln/data/images.hpp"
 #include "kiln/io/png.hpp"
+#include "support/error_text.hpp"
 
 // A JPEG writer for the test's own valid files (baseline, with DHT tables).
 #pragma GCC diagnostic push
@@ -96,14 +97,7 @@ void write_rgb_png(const fs::path& path, int width, int height, uint8_t seed) {
   io::write_png(path, width, height, rgb);
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using kiln::testing::error_of;
 
 // The message is one line, names `file` and says `what`.
 void expect_error(const std::function<void()>& f, const fs::path& file, const std::string& what) {

@@ -17,6 +17,7 @@
 
 #include "kiln/base/error.hpp"
 #include "kiln/data/kjv_ocr.hpp"
+#include "support/error_text.hpp"
 
 // The test's own copy of stb_truetype, to measure the font independently of
 // the renderer.
@@ -35,15 +36,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using kiln::testing::error_of;
 
 bool packages_installed() {
   return fs::exists("/usr/bin/bible") && fs::exists("/usr/lib/bible.data") && fs::exists(kDejaVuSansPath);

@@ -7,6 +7,7 @@
 
 #include "kiln/base/error.hpp"
 #include "kiln/data/mrope_positions.hpp"
+#include "support/error_text.hpp"
 
 namespace kiln::data {
 namespace {
@@ -17,15 +18,7 @@ constexpr int64_t kQ = 'Q', kO = 'o', kK = 'k', kA = 'a';
 
 using Ids = std::vector<int64_t>;
 
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using kiln::testing::error_of;
 
 TEST(MropePositions, SpecExampleOne) {
   // Q <vs> [6 pad] <ve> o k <eos>: one image of 4×6 patches, llm grid 2×3.

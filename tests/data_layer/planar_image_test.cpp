@@ -10,19 +10,12 @@
 
 #include "kiln/base/error.hpp"
 #include "kiln/data/planar_image.hpp"
+#include "support/error_text.hpp"
 
 namespace kiln::data {
 namespace {
 
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using kiln::testing::error_of;
 
 // A two-channel image with a different pattern in each plane.
 PlanarImage ramp_image(int64_t height, int64_t width) {

@@ -12,19 +12,12 @@
 #include "kiln/base/error.hpp"
 #include "kiln/base/philox.hpp"
 #include "kiln/data/sample_packing.hpp"
+#include "support/error_text.hpp"
 
 namespace kiln::data {
 namespace {
 
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using kiln::testing::error_of;
 
 using Ints = std::vector<int64_t>;
 using Int32s = std::vector<int32_t>;

@@ -22,6 +22,7 @@
 #include "kiln/data/speech_corpus.hpp"
 #include "kiln/data/wav.hpp"
 #include "support/reference.hpp"
+#include "support/error_text.hpp"
 
 namespace kiln::data {
 namespace {
@@ -29,14 +30,7 @@ namespace {
 namespace fs = std::filesystem;
 constexpr double kPi = 3.14159265358979323846;
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using kiln::testing::error_of;
 
 // The message is one line, names `file` and says `what`.
 void expect_error(const std::function<void()>& f, const fs::path& file, const std::string& what) {

@@ -15,19 +15,12 @@
 
 #include "kiln/base/error.hpp"
 #include "kiln/data/token_drop.hpp"
+#include "support/error_text.hpp"
 
 namespace kiln::data {
 namespace {
 
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using kiln::testing::error_of;
 
 using Kind = TokenDropSchedule::Kind;
 

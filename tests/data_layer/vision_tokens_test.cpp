@@ -9,6 +9,7 @@
 
 #include "kiln/base/error.hpp"
 #include "kiln/data/vision_tokens.hpp"
+#include "support/error_text.hpp"
 
 namespace kiln::data {
 
@@ -18,16 +19,7 @@ void PrintTo(const ImageSize& size, std::ostream* out) { *out << size.height << 
 
 namespace {
 
-// The message of the kiln::Error that `f` throws ("" if none).
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using kiln::testing::error_of;
 
 struct ResizeCase {
   ImageSize in, out;
@@ -91,7 +83,7 @@ TEST(SmartResize, Errors) {
   EXPECT_EQ(error_of([&] { smart_resize({100, 100}, {.min_pixels = 700}); }),
             "vision.min_pixels (700) < (patch_size·merge_size)² = 784");
   // Exactly max_ratio is allowed, as in transformers (it refuses only "> MAX_RATIO").
-  EXPECT_EQ(error_of([&] { smart_resize({14, 2800}, qwen); }), "");
+  EXPECT_EQ(error_of([&] { smart_resize({14, 2800}, qwen); }), "(no error)");
 }
 
 // The packs as lists of image indices.
@@ -150,8 +142,8 @@ TEST(PackImages, Errors) {
             "image 1 has 0 tokens (every image keeps at least one)");
   EXPECT_EQ(error_of([] { parse_packing_policy("ffd:0"); }),
             "vision.packing = \"ffd:0\": expected \"next_fit\" or \"ffd:K\" with a window K ≥ 1");
-  EXPECT_NE(error_of([] { parse_packing_policy("first_fit"); }), "");
-  EXPECT_NE(error_of([] { parse_packing_policy("ffd:4x"); }), "");
+  EXPECT_NE(error_of([] { parse_packing_policy("first_fit"); }), "(no error)");
+  EXPECT_NE(error_of([] { parse_packing_policy("ffd:4x"); }), "(no error)");
   EXPECT_TRUE(pack_images({}, 8, {}).empty());
 }
 

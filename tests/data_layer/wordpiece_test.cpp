@@ -11,6 +11,7 @@
 
 #include "kiln/base/error.hpp"
 #include "kiln/data/wordpiece.hpp"
+#include "support/error_text.hpp"
 
 namespace kiln::data {
 namespace {
@@ -44,14 +45,7 @@ class WordPieceFiles : public ::testing::Test {
   fs::path dir_;
 };
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using kiln::testing::error_of;
 
 TEST(WordPiece, FullTokenizerVector) {
   const WordPieceTokenizer t = spec_tokenizer();

@@ -29,6 +29,7 @@
 #include "kiln/train/checkpoint.hpp"
 #include "kiln/train/interop.hpp"
 #include "support/reference.hpp"
+#include "support/error_text.hpp"
 
 namespace kiln::train {
 namespace {
@@ -196,14 +197,7 @@ TEST_F(Interop, ForeignHalfSplitLlamaImportsAsHalfSplit) {
             1e-5);
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using kiln::testing::error_of;
 
 TEST_F(Interop, ImportRefusesWhatItCannotComputeNamingTheTensor) {
   const GptConfig config = tiny(DecoderArch::llama, true, false);
