@@ -150,6 +150,39 @@ TEST(SamplePacking, InvariantsOnRandomSamples) {
     }
 }
 
+// ffd sorts each window by L_s, so its first pack holds the window's largest
+// samples; the pack a step trains on must not be that one, or training would
+// see mostly long samples. Over many windows, the chosen packs' samples have
+// the window's mean L_s; next_fit's step takes its first pack.
+TEST(SamplePacking, AStepsPackIsNotBiasedTowardsLongSamples) {
+  const PackBudgets budgets{.llm_tokens = 256, .vision_tokens = 4096};
+  const PackingPolicy ffd = parse_packing_policy("ffd:64");
+  double all_llm = 0, all_count = 0, chosen_llm = 0, chosen_count = 0, first_llm = 0, first_count = 0;
+  for (uint64_t w = 0; w < 400; ++w) {
+    std::vector<SampleTokens> window;
+    for (uint64_t i = 0; i < 64; ++i) {
+      const auto bits = philox_block({11, w}, i);
+      window.push_back({{static_cast<int64_t>(1 + bits[0] % 64)}, static_cast<int64_t>(1 + bits[1] % 100)});
+      all_llm += static_cast<double>(window.back().llm_tokens);
+      all_count += 1;
+    }
+    const SamplePacks packs = pack_samples(window, budgets, ffd, Overlong::error);
+    for (int64_t s : step_pack(packs, ffd, philox_block({12, w}, 0)[0])) {
+      chosen_llm += static_cast<double>(window[static_cast<size_t>(s)].llm_tokens);
+      chosen_count += 1;
+    }
+    for (int64_t s : packs.packs.front()) {
+      first_llm += static_cast<double>(window[static_cast<size_t>(s)].llm_tokens);
+      first_count += 1;
+    }
+    const SamplePacks in_order = pack_samples(window, budgets, {}, Overlong::error);
+    EXPECT_EQ(step_pack(in_order, {}, w), in_order.packs.front());
+  }
+  const double mean = all_llm / all_count;
+  EXPECT_NEAR(chosen_llm / chosen_count / mean, 1.0, 0.1);
+  EXPECT_GT(first_llm / first_count / mean, 1.3);  // what taking ffd's first pack would train on
+}
+
 TEST(SamplePacking, UnpadThenPadIsTheIdentity) {
   const std::vector<SampleTokens> samples = {{{4}, 5}, {{}, 9}, {{8, 8}, 2}};
   const Ints pack = {2, 0, 1};

@@ -66,6 +66,13 @@ struct PackLayout {
   double padding_share() const;
 };
 
+// The pack a training step takes from its packed candidates: next_fit's
+// first (it holds the candidates in draw order), ffd's pack number
+// `draw mod packs`. ffd sorts its window by L_s, so its first pack holds the
+// window's largest samples; a uniformly chosen pack trains every candidate
+// with the same probability, 1/packs.
+const std::vector<int64_t>& step_pack(const SamplePacks& packs, const PackingPolicy& policy, uint64_t draw);
+
 // The layout of `pack` (indices into `samples`, in sequence order).
 PackLayout pack_layout(std::span<const SampleTokens> samples, std::span<const int64_t> pack);
 

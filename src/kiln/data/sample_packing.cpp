@@ -166,4 +166,10 @@ PackLayout pack_layout(std::span<const SampleTokens> samples, std::span<const in
   return out;
 }
 
+const std::vector<int64_t>& step_pack(const SamplePacks& packs, const PackingPolicy& policy, uint64_t draw) {
+  KILN_CHECK(!packs.packs.empty(), "no pack to train on: every candidate sample was over a budget");
+  if (policy.kind == PackingPolicy::Kind::next_fit) return packs.packs.front();
+  return packs.packs[draw % packs.packs.size()];
+}
+
 }  // namespace kiln::data

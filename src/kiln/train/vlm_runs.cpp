@@ -117,7 +117,7 @@ VlmRun read_run(const std::string& path, const std::vector<std::string>& overrid
 }
 
 // The samples of step `step`: candidates drawn from (seed, step) alone, packed
-// under both budgets; the first pack is the step's.
+// under both budgets; data::step_pack picks the step's pack.
 std::vector<int64_t> step_samples(const VlmTask& task, const VlmRun& r, int64_t step) {
   const PhiloxKey key{r.loop.seed ^ kCandidateStream, static_cast<uint64_t>(step)};
   std::vector<int64_t> candidates;
@@ -135,8 +135,9 @@ std::vector<int64_t> step_samples(const VlmTask& task, const VlmRun& r, int64_t 
   }
   const data::SamplePacks packs = data::pack_samples(sizes, r.budgets, r.packing, r.overlong);
   KILN_CHECK(!packs.packs.empty(), "step {}: every candidate sample was over a budget", step);
+  const auto draw = philox_block(key, static_cast<uint64_t>(kCandidatesPerStep));  // past the candidates' counters
   std::vector<int64_t> chosen;
-  for (int64_t i : packs.packs.front()) chosen.push_back(candidates[i]);
+  for (int64_t i : data::step_pack(packs, r.packing, draw[0])) chosen.push_back(candidates[i]);
   return chosen;
 }
 
