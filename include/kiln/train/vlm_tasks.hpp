@@ -28,7 +28,7 @@ enum class VlmTaskKind { fashion_canvas, kjv_ocr };
 //  - native: its own size (smart_resize'd), one token per patch;
 //  - resize: squashed to one fixed size (Fashion 32×32, OCR 16×256), the
 //    classic fixed-resolution input (pair it with vision.positions = "learned");
-//  - pad: pasted top-left on the largest canvas (Fashion 64×64, OCR 24×448),
+//  - pad: pasted top-left on the largest canvas (Fashion 88×88, OCR 24×448),
 //    background 0, so every image costs the largest image's tokens.
 enum class ImageMode { native, resize, pad };
 ImageMode parse_image_mode(std::string_view name);

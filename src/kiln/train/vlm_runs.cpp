@@ -143,8 +143,19 @@ std::vector<int64_t> step_samples(const VlmTask& task, const VlmRun& r, int64_t 
 
 std::vector<data::VlmSample> render(const VlmTask& task, uint64_t seed, const std::vector<int64_t>& indices) {
   std::vector<data::VlmSample> samples(indices.size());
+  // An exception must not leave an OpenMP region (that is std::terminate):
+  // each iteration keeps its own, and the first is rethrown after the loop.
+  std::vector<std::exception_ptr> errors(indices.size());
 #pragma omp parallel for schedule(dynamic)
-  for (size_t i = 0; i < indices.size(); ++i) samples[i] = task.sample(seed, static_cast<int64_t>(indices[i]));
+  for (size_t i = 0; i < indices.size(); ++i) {
+    try {
+      samples[i] = task.sample(seed, static_cast<int64_t>(indices[i]));
+    } catch (...) {
+      errors[i] = std::current_exception();
+    }
+  }
+  for (const std::exception_ptr& error : errors)
+    if (error) std::rethrow_exception(error);
   return samples;
 }
 

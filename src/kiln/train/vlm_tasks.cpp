@@ -17,11 +17,16 @@ constexpr double kOcrPixelMean = 0.5, kOcrPixelStd = 0.5;
 constexpr int64_t kCanvasesPerSample = 4;
 constexpr uint64_t kGarmentCountStream = 0x6761'726d'656e'7473ULL;
 
-// The resize and pad modes' one image size.
+// The resize and pad modes' one image size. The pad canvas must hold every
+// native image: a Fashion canvas has area ≤ 64² but an aspect ratio up to 2
+// (§7.1: Hc ≤ 2.12 s against Wc ≥ 1.06 s), so a side reaches 88 px
+// (smart_resize of a 2:1 canvas: 88×40 or 40×88). SPEC-VLM §7.2 says 64×64,
+// which a 40×80 canvas does not fit; 88×88 is the smallest square that
+// holds them all.
 data::ImageSize fixed_size(const VlmTaskOptions& options) {
   const bool fashion = options.kind == VlmTaskKind::fashion_canvas;
   if (options.image_mode == ImageMode::resize) return fashion ? data::ImageSize{32, 32} : data::ImageSize{16, 256};
-  return fashion ? data::ImageSize{64, 64} : data::ImageSize{24, 448};
+  return fashion ? data::ImageSize{88, 88} : data::ImageSize{24, 448};
 }
 
 int64_t llm_tokens(const std::vector<int64_t>& image_tokens, int64_t per_token, size_t answer_bytes) {
