@@ -114,6 +114,39 @@ TEST_F(NavitCli, FactorizedTablesRefuseGridsBeyondThem) {
       << e.output;
 }
 
+// The fixed-resolution baselines: every image resized to (or padded onto)
+// one square, in training and in evaluation, so each step's tokens are
+// images × (side / patch)²; a pad canvas smaller than a canvas is one line.
+TEST_F(NavitCli, FixedResolutionBaselines) {
+  for (const auto& [mode, side] : {std::pair<std::string, int64_t>{"resize", 32}, {"pad", 88}}) {
+    const fs::path run_dir = dir_ / ("fixed-" + mode);
+    const Result r = run("navit train -c configs/fmnist-navit.toml" + small_args() + " --set data.image_mode=" + mode +
+                         " --set train.max_steps=2 --set run.dir=" + run_dir.string());
+    ASSERT_EQ(r.status, 0) << r.output;
+    EXPECT_NE(r.output.find("data.image_mode = \"" + mode + "\""), std::string::npos) << r.output;
+    std::ifstream metrics(run_dir / "metrics.jsonl");
+    std::string line;
+    ASSERT_TRUE(std::getline(metrics, line));
+    const int64_t tokens = 32 * (side / 4) * (side / 4);  // batch 32
+    EXPECT_NE(line.find("\"vision_tokens\":" + std::to_string(tokens)), std::string::npos) << line;
+    const Result e = run("navit eval " + run_dir.string() + " --data " + dir_.string() + " --image-size 16 80");
+    ASSERT_EQ(e.status, 0) << e.output;
+    EXPECT_NE(e.output.find(std::to_string(side) + "×" + std::to_string(side) + " px"), std::string::npos) << e.output;
+    EXPECT_GE(accuracy_at(e.output, "80×80 px"), 0.0) << e.output;
+  }
+  const Result small = run("navit train -c configs/fmnist-navit.toml" + small_args() +
+                           " --set data.image_mode=pad --set data.image_size=48 --set train.max_steps=1 --set run.dir=" +
+                           (dir_ / "fixed-small").string());
+  EXPECT_NE(small.status, 0);
+  EXPECT_NE(small.output.find("px image does not fit the 48×48 pad canvas"), std::string::npos) << small.output;
+  const Result odd = run("navit train -c configs/fmnist-navit.toml" + small_args() +
+                         " --set data.image_mode=resize --set data.image_size=30");
+  EXPECT_NE(odd.status, 0);
+  EXPECT_NE(odd.output.find("data.image_size = 30 must be a multiple of patch_size · merge_size = 8"),
+            std::string::npos)
+      << odd.output;
+}
+
 TEST_F(NavitCli, DropsTokensWhileTrainingOnly) {
   const fs::path run_dir = dir_ / "drop";
   const Result r = run("navit train -c configs/fmnist-navit.toml" + small_args() +

@@ -15,6 +15,7 @@
 
 #include "kiln/data/data_split.hpp"
 #include "kiln/data/fashion_canvas.hpp"
+#include "kiln/data/image_mode.hpp"
 #include "kiln/data/kjv_ocr.hpp"
 #include "kiln/data/planar_image.hpp"
 #include "kiln/data/sample_packing.hpp"
@@ -24,14 +25,10 @@ namespace kiln::train {
 
 enum class VlmTaskKind { fashion_canvas, kjv_ocr };
 
-// How an image reaches the encoder (`data.image_mode`, SPEC-VLM §7.2's baselines):
-//  - native: its own size (smart_resize'd), one token per patch;
-//  - resize: squashed to one fixed size (Fashion 32×32, OCR 16×256), the
-//    classic fixed-resolution input (pair it with vision.positions = "learned");
-//  - pad: pasted top-left on the largest canvas (Fashion 88×88, OCR 24×448),
-//    background 0, so every image costs the largest image's tokens.
-enum class ImageMode { native, resize, pad };
-ImageMode parse_image_mode(std::string_view name);
+// `data.image_mode` (data/image_mode.hpp); the tasks' fixed sizes are
+// Fashion 32×32 (resize) and 88×88 (pad), OCR 16×256 and 24×448.
+using data::ImageMode;
+using data::parse_image_mode;
 
 VlmTaskKind parse_vlm_task(std::string_view name);  // "fashion-canvas" | "kjv-ocr"
 std::string vlm_task_name(VlmTaskKind kind);

@@ -21,6 +21,7 @@
 #include "kiln/base/error.hpp"
 #include "kiln/base/philox.hpp"
 #include "kiln/data/fashion_canvas.hpp"
+#include "kiln/data/image_mode.hpp"
 #include "kiln/data/planar_image.hpp"
 #include "kiln/data/token_drop.hpp"
 #include "kiln/data/vision_tokens.hpp"
@@ -45,6 +46,8 @@ constexpr int64_t kEvalChunk = 256;  // images rendered and classified at a time
 struct NavitRun {
   models::NavitConfig model;
   data::ResizeLimits limits;
+  data::ImageMode image_mode = data::ImageMode::native;  // resize and pad: the fixed-resolution baselines
+  int64_t image_size = 0;                                // their square side
   int64_t max_tokens = 4096;
   data::PackingPolicy packing;
   std::string token_drop_text = "none";
@@ -82,6 +85,16 @@ void read_token_drop(io::ConfigFile& f, NavitRun& r, int64_t most_tokens) {
              r.token_drop_text, models::vision_positions_name(v.positions));
 }
 
+// data.image_mode and data.image_size: canvases squashed to (resize, 32 px
+// by default) or pasted on (pad, 88 px: the largest canvas side) one square.
+void read_image_mode(io::ConfigFile& f, NavitRun& r) {
+  r.image_mode = data::parse_image_mode(f.get_string("data.image_mode", "native", {"native", "resize", "pad"}));
+  r.image_size = f.get_int("data.image_size", r.image_mode == data::ImageMode::pad ? 88 : 32, 1, 4096);
+  const int64_t unit = r.limits.patch * r.limits.merge;
+  KILN_CHECK(r.image_size % unit == 0, "data.image_size = {} must be a multiple of patch_size · merge_size = {}",
+             r.image_size, unit);
+}
+
 NavitRun read_navit_run(const std::string& path, const std::vector<std::string>& overrides) {
   io::ConfigFile f = path.empty() ? io::ConfigFile() : io::ConfigFile::load(path);
   for (const std::string& o : overrides) f.apply_override(o);
@@ -95,7 +108,9 @@ NavitRun read_navit_run(const std::string& path, const std::vector<std::string>&
   const models::VisionConfig& v = r.model.vision;
   r.limits = read_resize_limits(f, v);
   r.max_tokens = f.get_int("vision.max_tokens", 4096, 1, int64_t{1} << 24);
-  const int64_t largest = r.limits.max_pixels / (v.patch_size * v.patch_size);
+  read_image_mode(f, r);
+  const int64_t fixed = r.image_mode == data::ImageMode::native ? 0 : r.image_size * r.image_size;
+  const int64_t largest = std::max(r.limits.max_pixels, fixed) / (v.patch_size * v.patch_size);
   KILN_CHECK(r.max_tokens >= largest, "vision.max_tokens ({}) is below the {} tokens of an image of vision.max_pixels",
              r.max_tokens, largest);
   read_token_drop(f, r, largest);
@@ -119,7 +134,9 @@ nlohmann::json navit_run_json(const NavitRun& r) {
   nlohmann::json j = models::navit_config_json(r.model);
   j["preprocessor"] = {{"min_pixels", r.limits.min_pixels},
                        {"max_pixels", r.limits.max_pixels},
-                       {"max_ratio", r.limits.max_ratio}};
+                       {"max_ratio", r.limits.max_ratio},
+                       {"image_mode", data::image_mode_name(r.image_mode)},
+                       {"image_size", r.image_size}};
   return j;
 }
 
@@ -137,13 +154,23 @@ data::ResizeLimits resize_limits_from_json(const nlohmann::json& j, const models
   return limits;
 }
 
+// A run's image mode; folders written before the key existed are native.
+void image_mode_from_json(const nlohmann::json& j, const std::string& source, NavitRun& r) {
+  const auto pre = io::json_field<nlohmann::json>(j, "preprocessor", source);
+  if (!pre.contains("image_mode")) return;
+  const std::string block = source + " (preprocessor)";
+  r.image_mode = data::parse_image_mode(io::json_field<std::string>(pre, "image_mode", block));
+  r.image_size = io::json_int(pre, "image_size", 0, 4096, block);
+}
+
 // One labelled image as the encoder takes it: normalised as kiln vit normalises, [1, H, W].
 struct EncoderImage {
   Tensor pixels;
   int64_t label = 0;
 };
 
-EncoderImage encoder_image(data::LabelledImage image) {
+EncoderImage encoder_image(data::LabelledImage image, const NavitRun& r) {
+  image.image = data::shape_image(std::move(image.image), r.image_mode, {r.image_size, r.image_size});
   data::normalize_pixels(image.image, data::kFashionPixelMean, data::kFashionPixelStd);
   const data::PlanarImage& p = image.image;
   return {Tensor::from<float>(p.pixels, {p.channels, p.height, p.width}), image.label};
@@ -202,7 +229,7 @@ Evaluation evaluate_navit(const models::NavitModel& model, int64_t count, const 
   const int64_t classes = model.config().n_classes;
   for (int64_t first = 0; first < count; first += kEvalChunk) {
     std::vector<EncoderImage> images;
-    for (int64_t i = first; i < std::min(first + kEvalChunk, count); ++i) images.push_back(encoder_image(image_at(i)));
+    for (int64_t i = first; i < std::min(first + kEvalChunk, count); ++i) images.push_back(encoder_image(image_at(i), r));
     for (const Pack& pack : packs_of(images, r))
       add_predictions(e, model.logits(pack.tensors), pack.labels.to_vector<int64_t>(), classes);
   }
@@ -227,6 +254,9 @@ void run_navit_training(const NavitOptions& a) {
   fmt::print(stderr, "NaViT ({} positions): {} parameters; {} training garments on canvases, {} test canvases\n",
              models::vision_positions_name(r.model.vision.positions), r.model.parameter_count(), n,
              test_set.garments());
+  if (r.image_mode != data::ImageMode::native)
+    fmt::print(stderr, "fixed resolution: data.image_mode = \"{}\", every image {}×{} px\n",
+               data::image_mode_name(r.image_mode), r.image_size, r.image_size);
   if (r.token_drop.kind != data::TokenDropSchedule::Kind::none)
     fmt::print(stderr, "token dropping while training: vision.token_drop = \"{}\"\n", r.token_drop_text);
 
@@ -236,6 +266,7 @@ void run_navit_training(const NavitOptions& a) {
   loop.resume = a.resume;
   loop.identity["garments"] = n;
   if (r.token_drop.kind != data::TokenDropSchedule::Kind::none) loop.identity["token_drop"] = r.token_drop_text;
+  if (r.image_mode != data::ImageMode::native) loop.identity["image_mode"] = data::image_mode_name(r.image_mode);
   int64_t order_epoch = -1;
   std::vector<int64_t> order;
   const auto step = [&](int64_t s, nlohmann::json& record) {
@@ -247,7 +278,7 @@ void run_navit_training(const NavitOptions& a) {
     // Canvas index epoch·n + garment: the same garment on a new canvas every epoch.
     std::vector<EncoderImage> images;
     for (int64_t slot = k * o.batch_size; slot < (k + 1) * o.batch_size; ++slot)
-      images.push_back(encoder_image(train_set.canvas(o.seed, epoch * n + order[static_cast<size_t>(slot)])));
+      images.push_back(encoder_image(train_set.canvas(o.seed, epoch * n + order[static_cast<size_t>(slot)]), r));
     double loss = 0;
     int64_t tokens = 0, all_tokens = 0;
     for (const EncoderImage& image : images) all_tokens += token_count(image, r.model.vision.patch_size);
@@ -290,6 +321,7 @@ void run_navit_evaluation(const NavitOptions& a) {
   NavitRun r;
   r.model = model.config();
   r.limits = resize_limits_from_json(folder.config, r.model.vision, source);
+  image_mode_from_json(folder.config, source, r);
   r.test_seed = 0;
   r.data_dir = a.data.empty() ? fs::path(data::kFashionMnistDir) : fs::path(a.data);
   const data::FashionCanvases test(data::DataSplit::test, r.limits, r.data_dir);
@@ -302,10 +334,16 @@ void run_navit_evaluation(const NavitOptions& a) {
     KILN_CHECK(size >= unit && size % unit == 0 && size <= 4096,
                "--image-size {} must be a positive multiple of patch_size · merge_size = {} (at most 4096)", size, unit);
   const int64_t largest = *std::max_element(sizes.begin(), sizes.end());
-  r.max_tokens = std::max(r.limits.max_pixels, largest * largest) / (r.limits.patch * r.limits.patch);
+  r.max_tokens = std::max({r.limits.max_pixels, largest * largest, r.image_size * r.image_size}) /
+                 (r.limits.patch * r.limits.patch);
   const int64_t count = a.test_images > 0 ? std::min(a.test_images, test.garments()) : test.garments();
-  fmt::print("{} ({} positions) on {} test garments of {}\n", dir.string(),
-             models::vision_positions_name(r.model.vision.positions), count, r.data_dir.string());
+  fmt::print("{} ({} positions{}) on {} test garments of {}\n", dir.string(),
+             models::vision_positions_name(r.model.vision.positions),
+             r.image_mode == data::ImageMode::native
+                 ? ""
+                 : fmt::format(", every image {} to {}×{} px", r.image_mode == data::ImageMode::pad ? "padded" : "resized",
+                               r.image_size, r.image_size),
+             count, r.data_dir.string());
   fmt::print("{:>16}  {:>9}\n", "test images", "accuracy");
   const Evaluation canvases = evaluate_canvases(model, test, r, count);
   fmt::print("{:>16}  {:>8.2f}%\n", "canvases", 100 * canvases.accuracy);

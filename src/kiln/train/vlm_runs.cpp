@@ -239,9 +239,8 @@ VlmTaskOptions task_of(const models::VlmConfig& c, const nlohmann::json& config)
 }
 
 nlohmann::json task_json(const VlmTaskOptions& t) {
-  const char* modes[] = {"native", "resize", "pad"};
   return {{"task", vlm_task_name(t.kind)}, {"easy", t.easy}, {"min_images", t.min_images},
-          {"max_images", t.max_images}, {"image_mode", modes[static_cast<int>(t.image_mode)]}};
+          {"max_images", t.max_images}, {"image_mode", data::image_mode_name(t.image_mode)}};
 }
 
 }  // namespace

@@ -43,13 +43,6 @@ VlmTaskKind parse_vlm_task(std::string_view name) {
   fail("data.task must be fashion-canvas or kjv-ocr, got '{}'", printable(name));
 }
 
-ImageMode parse_image_mode(std::string_view name) {
-  if (name == "native") return ImageMode::native;
-  if (name == "resize") return ImageMode::resize;
-  if (name == "pad") return ImageMode::pad;
-  fail("data.image_mode must be native, resize or pad, got '{}'", printable(name));
-}
-
 std::string vlm_task_name(VlmTaskKind kind) {
   return kind == VlmTaskKind::fashion_canvas ? "fashion-canvas" : "kjv-ocr";
 }
@@ -102,18 +95,7 @@ int64_t VlmTask::image_tokens(data::ImageSize native) const {
 }
 
 data::PlanarImage shape_for_mode(data::PlanarImage image, const VlmTaskOptions& options) {
-  if (options.image_mode == ImageMode::native) return image;
-  const data::ImageSize target = fixed_size(options);
-  if (options.image_mode == ImageMode::resize) return data::resize_image(image, target);
-  // A native image never exceeds the largest canvas (smart_resize's max_pixels, the renderer's 448 px).
-  KILN_CHECK(image.height <= target.height && image.width <= target.width,
-             "a {}×{} px image does not fit the {}×{} pad canvas", image.height, image.width, target.height,
-             target.width);
-  data::PlanarImage canvas = data::PlanarImage::filled(image.channels, target.height, target.width, 0);
-  for (int64_t c = 0; c < image.channels; ++c)
-    for (int64_t y = 0; y < image.height; ++y)
-      for (int64_t x = 0; x < image.width; ++x) canvas.at(c, y, x) = image.at(c, y, x);
-  return canvas;
+  return data::shape_image(std::move(image), options.image_mode, fixed_size(options));
 }
 
 data::SampleTokens VlmTask::tokens(uint64_t seed, int64_t index) const {
