@@ -55,6 +55,7 @@ struct NavitRun {
   ImageTrainOptions train;
   fs::path data_dir;
   uint64_t test_seed = 0;
+  int64_t eval_images = 0;  // test canvases evaluated during and after training (0: all)
   fs::path run_dir;
 };
 
@@ -124,6 +125,7 @@ NavitRun read_navit_run(const std::string& path, const std::vector<std::string>&
   t.grad_clip = f.get_double("train.grad_clip", 1.0, 0, 1e6);
   t.seed = static_cast<uint64_t>(f.get_int("train.seed", 0, 0, 1LL << 62));
   t.max_steps = f.get_int("train.max_steps", 0, 0, 1 << 30);
+  r.eval_images = f.get_int("eval.test_images", 0, 0, 1 << 30);
   f.check_all_used();
   return r;
 }
@@ -297,8 +299,9 @@ void run_navit_training(const NavitOptions& a) {
     return StepLoss{loss, loss};
   };
   Evaluation last_evaluation;
+  const int64_t eval_count = r.eval_images > 0 ? std::min(r.eval_images, test_set.garments()) : test_set.garments();
   const auto evaluate = [&](int64_t, nlohmann::json& record) {
-    last_evaluation = evaluate_canvases(model, test_set, r, test_set.garments());
+    last_evaluation = evaluate_canvases(model, test_set, r, eval_count);
     record["val_accuracy"] = last_evaluation.accuracy;
   };
   const LoopResult result = run_training_loop(model.parameters(), optim::gradient_trained(model.parameters()),
@@ -306,7 +309,7 @@ void run_navit_training(const NavitOptions& a) {
   save_model_folder(r.run_dir / "model", navit_run_json(r), model.parameters());
   // The loop evaluates after its last step; a resumed run that had nothing left to do has not.
   const Evaluation e =
-      last_evaluation.total > 0 ? last_evaluation : evaluate_canvases(model, test_set, r, test_set.garments());
+      last_evaluation.total > 0 ? last_evaluation : evaluate_canvases(model, test_set, r, eval_count);
   fmt::print("trained {} steps in {:.1f} s ({:.0f} images/s)\n", result.last_step, result.seconds,
              result.items_per_second);
   fmt::print("test canvases: accuracy {:.2f}% ({} of {})\n", 100 * e.accuracy, e.correct, e.total);
