@@ -121,9 +121,10 @@ TEST_F(NavitCli, FixedResolutionBaselines) {
   for (const auto& [mode, side] : {std::pair<std::string, int64_t>{"resize", 32}, {"pad", 88}}) {
     const fs::path run_dir = dir_ / ("fixed-" + mode);
     const Result r = run("navit train -c configs/fmnist-navit.toml" + small_args() + " --set data.image_mode=" + mode +
-                         " --set train.max_steps=2 --set run.dir=" + run_dir.string());
+                         " --set train.max_steps=2 --set eval.test_images=50 --set run.dir=" + run_dir.string());
     ASSERT_EQ(r.status, 0) << r.output;
     EXPECT_NE(r.output.find("data.image_mode = \"" + mode + "\""), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find(" of 50)"), std::string::npos) << r.output;  // eval.test_images
     std::ifstream metrics(run_dir / "metrics.jsonl");
     std::string line;
     ASSERT_TRUE(std::getline(metrics, line));
