@@ -84,6 +84,9 @@ void read_token_drop(io::ConfigFile& f, NavitRun& r, int64_t most_tokens) {
              "vision.token_drop = \"{}\" needs vision.positions = rope2d or factorized ({} sizes each image's "
              "positions from its grid, which dropped tokens no longer show)",
              r.token_drop_text, models::vision_positions_name(v.positions));
+  KILN_CHECK(r.token_drop.kind == data::TokenDropSchedule::Kind::none || v.window == 0,
+             "vision.token_drop = \"{}\" cannot be combined with vision.window = {} (windows tile whole grids)",
+             r.token_drop_text, v.window);
 }
 
 // data.image_mode and data.image_size: canvases squashed to (resize, 32 px

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace kiln::models {
 
@@ -36,6 +37,10 @@ struct VisionConfig {
   VisionActivation hidden_act = VisionActivation::gelu;
   double norm_eps = 1e-6;
   double rope_theta = 10000;
+  // Window attention (SPEC-VLM §4): 0 off; else windows of `window`×`window`
+  // patches (a multiple of merge_size) in every layer but full_attention_layers.
+  int64_t window = 0;
+  std::vector<int64_t> full_attention_layers;
   int64_t max_rows = 16;  // factorized tables and the learned grid
   int64_t max_cols = 16;
   double init_std = 0.02;
@@ -43,6 +48,7 @@ struct VisionConfig {
   int64_t head_dim() const { return d_model / n_head; }
   int64_t patch_dim() const { return channels * patch_size * patch_size; }
   bool has_position_tables() const { return positions != VisionPositions::rope2d; }
+  bool windowed(int64_t layer) const;  // layer attends inside windows
   void validate() const;            // kiln::Error naming the first bad vision.* key
   int64_t parameter_count() const;  // the encoder's parameters (no head)
 };

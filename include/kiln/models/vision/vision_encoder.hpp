@@ -9,6 +9,9 @@
 //     → n_layer pre-LN blocks: x += proj(attn(qkv(LN1 x))), x += fc2(act(fc1(LN2 x)))
 //        (LayerNorm eps 1e-6, fused qkv with bias, non-causal attention inside each
 //         image through cu_v, 2D RoPE on q and k for rope2d)
+//   With vision.window (Qwen2.5-VL, window_attention.hpp), the tokens enter the
+//   blocks in window order and every layer but full_attention_layers attends
+//   inside its window; the output is back in merge order.
 //   → [N, D]: no class token and no final norm (a merger's or head's norm follows).
 //
 // The encoder holds only its configuration; parameters live in the caller's

@@ -1,5 +1,6 @@
 #include "kiln/models/vision/vision_config.hpp"
 
+#include <algorithm>
 #include <array>
 #include <utility>
 
@@ -59,6 +60,16 @@ void VisionConfig::validate() const {
   KILN_CHECK(max_rows >= 1 && max_cols >= 1, "vision.max_rows ({}) and vision.max_cols ({}) must be positive",
              max_rows, max_cols);
   KILN_CHECK(norm_eps > 0 && rope_theta > 1 && init_std > 0, "vision.norm_eps, vision.rope_theta and init_std out of range");
+  KILN_CHECK(window >= 0 && window % merge_size == 0, "vision.window = {} must be 0 (off) or a multiple of vision.merge_size {}",
+             window, merge_size);
+  for (int64_t layer : full_attention_layers)
+    KILN_CHECK(layer >= 0 && layer < n_layer, "vision.full_attention_layers: {} {} vision.n_layer {}", layer,
+               layer < 0 ? "<" : "≥", layer < 0 ? 0 : n_layer);
+}
+
+bool VisionConfig::windowed(int64_t layer) const {
+  return window > 0 &&
+         std::find(full_attention_layers.begin(), full_attention_layers.end(), layer) == full_attention_layers.end();
 }
 
 int64_t VisionConfig::parameter_count() const {

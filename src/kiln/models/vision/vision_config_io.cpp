@@ -27,6 +27,8 @@ VisionConfig read_vision_config(io::ConfigFile& f) {
   v.max_rows = f.get_int("vision.max_rows", 16, 1, 4096);
   v.max_cols = f.get_int("vision.max_cols", 16, 1, 4096);
   v.init_std = f.get_double("vision.init_std", 0.02, 1e-6, 1);
+  v.window = f.get_int("vision.window", 0, 0, 4096);
+  v.full_attention_layers = f.get_ints("vision.full_attention_layers", {}, 0, 1 << 16, 1);
   v.validate();
   return v;
 }
@@ -50,6 +52,8 @@ nlohmann::json vision_config_json(const VisionConfig& v) {
           {"spatial_merge_size", v.merge_size},
           {"temporal_patch_size", 1},
           {"hidden_act", vision_activation_name(v.hidden_act)},
+          {"window_size", v.window * v.patch_size},  // Qwen2.5-VL's names: pixels, and the full layers
+          {"fullatt_block_indexes", v.full_attention_layers},
           {"kiln",
            {{"positions", vision_positions_name(v.positions)},
             {"intermediate_size", v.mlp_dim},
@@ -81,6 +85,13 @@ VisionConfig vision_config_from_json(const nlohmann::json& j, const std::string&
   v.rope_theta = io::json_field<double>(kiln, "rope_theta", block);
   v.max_rows = io::json_int(kiln, "max_rows", 1, 4096, block);
   v.max_cols = io::json_int(kiln, "max_cols", 1, 4096, block);
+  if (j.contains("window_size")) {  // absent in folders written before window attention
+    const int64_t pixels = io::json_int(j, "window_size", 0, 1 << 20, source);
+    KILN_CHECK(pixels % v.patch_size == 0, "{}: window_size {} px is not a whole number of {}-px patches", source,
+               pixels, v.patch_size);
+    v.window = pixels / v.patch_size;
+    v.full_attention_layers = io::json_field<std::vector<int64_t>>(j, "fullatt_block_indexes", source);
+  }
   KILN_CHECK(v.norm_eps > 0 && v.norm_eps < 1, "{}: layer_norm_eps must be in (0, 1), got {}", block, v.norm_eps);
   v.validate();
   return v;

@@ -5,6 +5,7 @@
 #include "kiln/autograd/ops/activation.hpp"
 #include "kiln/autograd/ops/attention.hpp"
 #include "kiln/autograd/ops/elementwise.hpp"
+#include "kiln/autograd/ops/embedding.hpp"
 #include "kiln/autograd/ops/linear.hpp"
 #include "kiln/autograd/ops/norm.hpp"
 #include "kiln/autograd/ops/rope.hpp"
@@ -13,6 +14,7 @@
 #include "kiln/models/parameters.hpp"
 #include "kiln/models/vision/image_segments.hpp"
 #include "kiln/models/vision/vision_positions.hpp"
+#include "kiln/models/vision/window_attention.hpp"
 
 namespace kiln::models {
 
@@ -23,6 +25,18 @@ std::string block_prefix(int64_t layer) { return fmt::format("visual.blocks.{}."
 Tensor activation(const Tensor& x, VisionActivation kind) {
   if (kind == VisionActivation::quick_gelu) return ops::mul(x, ops::sigmoid(ops::scale(x, 1.702)));
   return ops::gelu(x);
+}
+
+// Columns of the integer grid [2, N] in `order` (column k is column order[k]).
+Tensor permute_columns(const Tensor& grid, const std::vector<int64_t>& order) {
+  const auto n = static_cast<int64_t>(order.size());
+  const int64_t* in = grid.data<int64_t>();
+  std::vector<int64_t> out(static_cast<size_t>(2 * n));
+  for (int64_t k = 0; k < n; ++k) {
+    out[static_cast<size_t>(k)] = in[order[static_cast<size_t>(k)]];
+    out[static_cast<size_t>(n + k)] = in[n + order[static_cast<size_t>(k)]];
+  }
+  return Tensor::from<int64_t>(out, {2, n});
 }
 
 }  // namespace
@@ -83,7 +97,7 @@ Tensor VisionEncoder::forward(const std::map<std::string, Tensor>& params, const
   // Qwen2-VL's 2D RoPE: the first head_dim/4 pairs (j, j + head_dim/2) turn
   // with the row, the next head_dim/4 with the column.
   const cpu::RopeSlots slots = cpu::vision_rope_slots(dh, c.rope_theta);
-  const Tensor grid = positions.to(DType::i64).contiguous();
+  Tensor grid = positions.to(DType::i64).contiguous();
   ops::AttentionOptions attention;
   int64_t rows = 1, length = n;  // attention's [rows, length] view of the tokens
   if (key_padding_mask.defined()) {
@@ -99,6 +113,22 @@ Tensor VisionEncoder::forward(const std::map<std::string, Tensor>& params, const
   } else {
     attention.cu_seqlens = Tensor::from<int64_t>(images.offsets, {images.images() + 1});
   }
+  // Window attention: tokens (and their positions) in window order from here
+  // to the output, where they return to merge order.
+  ops::AttentionOptions windowed = attention;
+  Tensor restore;
+  if (c.window > 0) {
+    KILN_CHECK(!key_padding_mask.defined(),
+               "vision.window needs packed images (cu_v); the padded layout (train.layout = padded_all) has none");
+    const WindowPartition windows = window_partition(images, c.merge_size, c.window);
+    const Tensor order = Tensor::from<int64_t>(windows.index, {n});
+    std::vector<int64_t> inverse(static_cast<size_t>(n));
+    for (int64_t k = 0; k < n; ++k) inverse[static_cast<size_t>(windows.index[static_cast<size_t>(k)])] = k;
+    restore = Tensor::from<int64_t>(inverse, {n});
+    x = ops::embedding(x, order);
+    grid = permute_columns(grid, windows.index);
+    windowed.cu_seqlens = Tensor::from<int64_t>(windows.cu_w, {static_cast<int64_t>(windows.cu_w.size())});
+  }
   for (int64_t l = 0; l < c.n_layer; ++l) {
     const std::string p = block_prefix(l);
     const Tensor h = ops::layer_norm(x, w(p + "norm1.weight"), w(p + "norm1.bias"), c.norm_eps);
@@ -111,13 +141,13 @@ Tensor VisionEncoder::forward(const std::map<std::string, Tensor>& params, const
       q = ops::rope(q, angles, slots);
       k = ops::rope(k, angles, slots);
     }
-    const Tensor attended = ops::reshape(ops::attention(q, k, part(2), attention), {n, d});
+    const Tensor attended = ops::reshape(ops::attention(q, k, part(2), c.windowed(l) ? windowed : attention), {n, d});
     x = ops::add(x, ops::linear(attended, w(p + "attn.proj.weight"), w(p + "attn.proj.bias")));
     const Tensor g = ops::layer_norm(x, w(p + "norm2.weight"), w(p + "norm2.bias"), c.norm_eps);
     const Tensor hidden = activation(ops::linear(g, w(p + "mlp.fc1.weight"), w(p + "mlp.fc1.bias")), c.hidden_act);
     x = ops::add(x, ops::linear(hidden, w(p + "mlp.fc2.weight"), w(p + "mlp.fc2.bias")));
   }
-  return x;
+  return restore.defined() ? ops::embedding(x, restore) : x;
 }
 
 }  // namespace kiln::models
