@@ -3,13 +3,14 @@
 // order keyed by a 64-bit hash of the word ids (KenLM's "probing" layout),
 // plus a hashed vocabulary. The same bytes serve in memory (built from an
 // ARPA file) and on disk: `kiln ngram compile` writes them after a header
-// with a magic, a version and a checksum, and loading maps the file.
+// with a magic, a version and checksums, and loading maps the file.
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <optional>
 #include <span>
+#include <utility>
 #include <string_view>
 
 #include "kiln/models/ngram/model.hpp"
@@ -23,8 +24,17 @@ struct ProbBackoff {
 
 class NgramIndex {
  public:
+  // How much of a compiled file load() verifies. Either way the header and
+  // the section sizes are checked at load and no lookup can leave the file
+  // or run away. full: every checksum and table at load (a whole-file pass).
+  // lazy: each 64 KiB block's checksum before its first use, so a corrupt
+  // block is refused (kiln::Error) by the lookup that reads it. automatic:
+  // full for files up to 8 MiB, lazy above.
+  enum class Verify { automatic, full, lazy };
+  static constexpr uint64_t kFullVerifyBytes = uint64_t{8} << 20;
+
   static NgramIndex build(const BackoffModel& model);
-  static NgramIndex load(const std::filesystem::path& path);  // a compiled file, memory-mapped
+  static NgramIndex load(const std::filesystem::path& path, Verify verify = Verify::automatic);  // memory-mapped
   void save(const std::filesystem::path& path) const;        // atomic
 
   int order() const;
@@ -48,6 +58,15 @@ class NgramIndex {
   void prefetch_chain(int n, uint64_t chain) const;             // hides the memory latency of a later find_chain
   // Whether every n-gram's suffix (first word dropped) is in the model too.
   bool suffix_closed() const;
+  // A query's step for one token of a suffix-closed model, in one call:
+  // chains[m−1] is the chain of its m-gram (m = 1..longest). Extends the
+  // match one word at a time until an n-gram is missing; returns the length
+  // matched (0: none), the log10 probability of the longest n-gram found and
+  // backoffs[m−1] of each m-gram found.
+  int match_suffix_closed(const uint64_t* chains, int longest, float& log10_prob, float* backoffs) const;
+  void prefetch_chains(const uint64_t* chains, int longest) const;
+  // Blocks of the file whose checksum has been verified, of how many.
+  std::pair<uint64_t, uint64_t> verified_blocks() const;
 
   struct Region;  // the bytes: owned buffer or mapped file
 

@@ -22,7 +22,7 @@ Chains chains_at(const NgramIndex& model, std::span<const WordId> tokens, size_t
   c.longest = static_cast<int>(std::min<size_t>(static_cast<size_t>(model.order()), position + 1));
   c.key[0] = NgramIndex::extend_key(NgramIndex::start_key(), tokens[position]);
   for (int m = 2; m <= c.longest; ++m) c.key[m - 1] = NgramIndex::extend_key(c.key[m - 2], tokens[position + 1 - m]);
-  for (int m = 1; m <= c.longest; ++m) model.prefetch_chain(m, c.key[m - 1]);
+  model.prefetch_chains(c.key.data(), c.longest);
   return c;
 }
 
@@ -34,16 +34,8 @@ using Backoffs = std::array<float, kMaxOrder>;
 // up to that length, which the next token's context needs.
 int match(const NgramIndex& model, const Chains& chains, float& log10_prob, Backoffs& found) {
   int matched = 0;
-  if (model.suffix_closed()) {  // no n-gram is longer than a missing suffix of it
-    for (int m = 1; m <= chains.longest; ++m) {
-      const ProbBackoff* entry = model.find_chain(m, chains.key[m - 1]);
-      if (entry == nullptr) break;
-      matched = m;
-      log10_prob = entry->log10_prob;
-      found[m - 1] = entry->log10_backoff;
-    }
-    return matched;
-  }
+  if (model.suffix_closed())  // no n-gram is longer than a missing suffix of it
+    return model.match_suffix_closed(chains.key.data(), chains.longest, log10_prob, found.data());
   for (int m = chains.longest; m >= 1 && matched == 0; --m) {
     if (const ProbBackoff* entry = model.find_chain(m, chains.key[m - 1])) {
       matched = m;
