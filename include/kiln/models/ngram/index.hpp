@@ -37,9 +37,12 @@ class NgramIndex {
   static NgramIndex load(const std::filesystem::path& path, Verify verify = Verify::automatic);  // memory-mapped
   void save(const std::filesystem::path& path) const;        // atomic
 
-  int order() const;
+  int order() const { return order_; }
   size_t vocab_size() const;
   std::optional<WordId> word_id(std::string_view word) const;
+  // word_id of each word (kUnk when out of vocabulary) into ids[0..words.size()),
+  // the vocabulary slots of all prefetched first.
+  void word_ids(std::span<const std::string_view> words, WordId* ids) const;
   std::string_view word(WordId id) const;
   const ProbBackoff* find(std::span<const WordId> ngram) const;
 
@@ -54,17 +57,20 @@ class NgramIndex {
     x *= 0x94d049bb133111ebull;
     return x ^ (x >> 31);
   }
-  const ProbBackoff* find_chain(int n, uint64_t chain) const;  // the n-gram whose chain this is
-  void prefetch_chain(int n, uint64_t chain) const;             // hides the memory latency of a later find_chain
+  // The n-gram (n ≥ 2) whose chain this is. Unigrams are not hashed: the
+  // 1-gram table is an array indexed by word id (unigram()).
+  const ProbBackoff* find_chain(int n, uint64_t chain) const;
+  const ProbBackoff* unigram(WordId id) const;
   // Whether every n-gram's suffix (first word dropped) is in the model too.
-  bool suffix_closed() const;
+  bool suffix_closed() const { return suffix_closed_; }
   // A query's step for one token of a suffix-closed model, in one call:
-  // chains[m−1] is the chain of its m-gram (m = 1..longest). Extends the
-  // match one word at a time until an n-gram is missing; returns the length
-  // matched (0: none), the log10 probability of the longest n-gram found and
-  // backoffs[m−1] of each m-gram found.
-  int match_suffix_closed(const uint64_t* chains, int longest, float& log10_prob, float* backoffs) const;
-  void prefetch_chains(const uint64_t* chains, int longest) const;
+  // word is the token, chains[m−1] the chain of its m-gram (m = 2..longest).
+  // Extends the match one word at a time until an n-gram is missing; returns
+  // the length matched (0: none), the log10 probability of the longest
+  // n-gram found and backoffs[m−1] of each m-gram found.
+  int match_suffix_closed(WordId word, const uint64_t* chains, int longest, float& log10_prob, float* backoffs) const;
+  // Hides the memory latency of a later match_suffix_closed.
+  void prefetch_chains(WordId word, const uint64_t* chains, int longest) const;
   // Blocks of the file whose checksum has been verified, of how many.
   std::pair<uint64_t, uint64_t> verified_blocks() const;
 
@@ -72,8 +78,11 @@ class NgramIndex {
 
  private:
   const ProbBackoff* find_key(int n, uint64_t key) const;
+  std::optional<WordId> find_word(std::string_view word, uint64_t key) const;
 
   std::shared_ptr<const Region> region_;
+  int order_ = 0;
+  bool suffix_closed_ = false;
 };
 
 }  // namespace kiln::ngram

@@ -5,7 +5,8 @@
 // vocabulary's hash slots (vocab_capacity VocabSlot), its offsets
 // (vocab_size + 1 u64 into the word bytes), the word bytes (padded to 8),
 // then for each order n = 1..order its table of capacities[n−1] NgramSlot.
-// Every table keeps at least one empty slot (key or hash 0), and no probe
+// The 1-gram table is an array indexed by word id (capacity vocab_size; key
+// 0 for a word without a unigram). Every hash table keeps at least one empty slot (key or hash 0), and no probe
 // sequence is longer than the header's max_probe for its table: lookups stop
 // there, so no table content can make one run away. head_checksum covers the
 // header and the block checksums; each block is verified before its first

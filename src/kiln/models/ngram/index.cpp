@@ -124,7 +124,7 @@ NgramIndex NgramIndex::build(const BackoffModel& model) {
   uint64_t data_bytes = h.vocab_capacity * sizeof(VocabSlot) + (h.vocab_size + 1) * 8 + align8(h.vocab_bytes);
   for (int n = 1; n <= order; ++n) {
     h.counts[n - 1] = model.orders[static_cast<size_t>(n) - 1].size();
-    h.capacities[n - 1] = table_capacity(h.counts[n - 1]);
+    h.capacities[n - 1] = n == 1 ? h.vocab_size : table_capacity(h.counts[n - 1]);
     data_bytes += h.capacities[n - 1] * sizeof(NgramSlot);
   }
   h.block_count = kbin::block_count_for(data_bytes);
@@ -168,6 +168,11 @@ NgramIndex NgramIndex::build(const BackoffModel& model) {
     uint64_t longest = 0;
     for (size_t i = 0; i < t.size(); ++i) {
       const uint64_t key = ngram_key(t.ngram(i));
+      if (n == 1) {
+        KILN_CHECK(slots[t.ngram(i)[0]].key == 0, "duplicate unigram '{}'", model.vocab[t.ngram(i)[0]]);
+        slots[t.ngram(i)[0]] = {key, {t.log10_prob[i], t.log10_backoff[i]}};
+        continue;
+      }
       const uint64_t home = home_slot(key, capacity);
       uint64_t slot = home;
       while (slots[slot].key != 0) slot = slot + 1 == capacity ? 0 : slot + 1;
@@ -183,6 +188,7 @@ NgramIndex NgramIndex::build(const BackoffModel& model) {
   // longest-match search.
   NgramIndex index;
   index.region_ = region;
+  index.order_ = order;
   h.suffix_closed = 1;
   for (int n = 2; n <= order && h.suffix_closed; ++n) {
     const OrderTable& t = model.orders[static_cast<size_t>(n) - 1];
@@ -191,6 +197,7 @@ NgramIndex NgramIndex::build(const BackoffModel& model) {
   }
   std::memcpy(region->owned.data(), &h, sizeof h);
   kbin::seal(region->owned.data(), size);
+  index.suffix_closed_ = h.suffix_closed == 1;
   return index;
 }
 
@@ -228,8 +235,9 @@ NgramIndex NgramIndex::load(const std::filesystem::path& path, Verify verify) {
                     h.vocab_size < h.vocab_capacity && h.vocab_size >= 3 && h.vocab_bytes < (uint64_t{1} << 40) &&
                     h.vocab_max_probe < h.vocab_capacity;
   uint64_t expected = consistent ? kbin::tables_at(h) : 0;
+  consistent = consistent && h.capacities[0] == h.vocab_size && h.counts[0] <= h.vocab_size && h.max_probe[0] == 0;
   for (uint32_t n = 0; n < h.order && consistent; ++n) {
-    consistent = h.counts[n] < h.capacities[n] && h.capacities[n] < (uint64_t{1} << 40) &&
+    consistent = (n == 0 || h.counts[n] < h.capacities[n]) && h.capacities[n] < (uint64_t{1} << 40) &&
                  h.max_probe[n] < h.capacities[n];
     expected += h.capacities[n] * sizeof(NgramSlot);
   }
@@ -239,8 +247,10 @@ NgramIndex NgramIndex::load(const std::filesystem::path& path, Verify verify) {
   region->locate_tables();
   const bool full = verify == Verify::full || (verify == Verify::automatic && size <= kFullVerifyBytes);
   region->mark_all(0);
+  NgramIndex index;
+  index.order_ = static_cast<int>(h.order);
+  index.suffix_closed_ = h.suffix_closed == 1;
   if (!full) {
-    NgramIndex index;
     index.region_ = std::move(region);
     return index;
   }
@@ -264,26 +274,48 @@ NgramIndex NgramIndex::load(const std::filesystem::path& path, Verify verify) {
     KILN_CHECK(used <= h.counts[n - 1], "{}: corrupt {}-gram table ({} slots used for {} n-grams)", name, n, used,
                h.counts[n - 1]);
   }
-  NgramIndex index;
   index.region_ = std::move(region);
   return index;
 }
 
-int NgramIndex::order() const { return static_cast<int>(region_->header().order); }
-
 size_t NgramIndex::vocab_size() const { return region_->header().vocab_size; }
 
-std::optional<WordId> NgramIndex::word_id(std::string_view word) const {
+std::optional<WordId> NgramIndex::word_id(std::string_view word) const { return find_word(word, string_key(word)); }
+
+void NgramIndex::word_ids(std::span<const std::string_view> words, WordId* ids) const {
+  const uint64_t mask = region_->header().vocab_capacity - 1;
+  const VocabSlot* slots = region_->vocab_slots();
+  constexpr size_t kBatch = 16;
+  std::array<uint64_t, kBatch> keys;
+  for (size_t at = 0; at < words.size(); at += kBatch) {
+    const size_t count = std::min(kBatch, words.size() - at);
+    for (size_t i = 0; i < count; ++i) {
+      keys[i] = string_key(words[at + i]);
+      __builtin_prefetch(slots + (keys[i] & mask));
+    }
+    for (size_t i = 0; i < count; ++i) ids[at + i] = find_word(words[at + i], keys[i]).value_or(kUnk);
+  }
+}
+
+std::optional<WordId> NgramIndex::find_word(std::string_view word, uint64_t key) const {
   const Header& h = region_->header();
-  const uint64_t key = string_key(word), mask = h.vocab_capacity - 1;
+  const uint64_t mask = h.vocab_capacity - 1;
   const VocabSlot* slots = region_->vocab_slots();
   uint64_t slot = key & mask;
   for (uint64_t step = 0; step <= h.vocab_max_probe; ++step, slot = (slot + 1) & mask) {
     region_->touch(slots + slot, sizeof(VocabSlot));
     if (slots[slot].hash == 0) break;
     if (slots[slot].hash == key) {
-      KILN_CHECK(slots[slot].id < h.vocab_size, "{}: corrupt vocabulary index", region_->name);
-      if (this->word(slots[slot].id) == word) return slots[slot].id;
+      const WordId id = slots[slot].id;
+      KILN_CHECK(id < h.vocab_size, "{}: corrupt vocabulary index", region_->name);
+      const uint64_t* offsets = region_->vocab_offsets();
+      region_->touch(offsets + id, 16);
+      const uint64_t begin = offsets[id], end = offsets[id + 1];
+      KILN_CHECK(begin <= end && end <= h.vocab_bytes, "{}: corrupt vocabulary", region_->name);
+      if (end - begin != word.size()) continue;
+      if (word.empty()) return id;
+      region_->touch(region_->vocab_bytes() + begin, end - begin);
+      if (std::memcmp(region_->vocab_bytes() + begin, word.data(), word.size()) == 0) return id;
     }
   }
   return std::nullopt;
@@ -301,8 +333,6 @@ std::string_view NgramIndex::word(WordId id) const {
   return {region_->vocab_bytes() + begin, end - begin};
 }
 
-bool NgramIndex::suffix_closed() const { return region_->header().suffix_closed == 1; }
-
 std::pair<uint64_t, uint64_t> NgramIndex::verified_blocks() const {
   const uint64_t count = region_->header().block_count;
   uint64_t done = 0;
@@ -313,25 +343,31 @@ std::pair<uint64_t, uint64_t> NgramIndex::verified_blocks() const {
 const ProbBackoff* NgramIndex::find(std::span<const WordId> ngram) const {
   const int n = static_cast<int>(ngram.size());
   if (n < 1 || n > order()) return nullptr;
-  return find_key(n, ngram_key(ngram));
+  return n == 1 ? unigram(ngram[0]) : find_key(n, ngram_key(ngram));
 }
 
 const ProbBackoff* NgramIndex::find_chain(int n, uint64_t chain) const {
-  if (n < 1 || n > order()) return nullptr;
+  if (n < 2 || n > order()) return nullptr;
   return find_key(n, stored_key(chain));
 }
 
-void NgramIndex::prefetch_chain(int n, uint64_t chain) const {
-  if (n >= 1 && n <= order())
-    __builtin_prefetch(region_->tables[static_cast<size_t>(n) - 1] +
-                       home_slot(stored_key(chain), region_->capacities[static_cast<size_t>(n) - 1]));
+const ProbBackoff* NgramIndex::unigram(WordId id) const {
+  if (id >= region_->capacities[0]) return nullptr;
+  const NgramSlot* slot = region_->tables[0] + id;
+  region_->touch(slot, sizeof(NgramSlot));
+  return slot->key != 0 ? &slot->value : nullptr;
 }
 
-int NgramIndex::match_suffix_closed(const uint64_t* chains, int longest, float& log10_prob, float* backoffs) const {
+int NgramIndex::match_suffix_closed(WordId word, const uint64_t* chains, int longest, float& log10_prob,
+                                    float* backoffs) const {
+  const ProbBackoff* entry = unigram(word);
+  if (entry == nullptr || longest < 1) return 0;
+  log10_prob = entry->log10_prob;
+  backoffs[0] = entry->log10_backoff;
   longest = std::min(longest, order());
-  int matched = 0;
-  for (int m = 1; m <= longest; ++m) {
-    const ProbBackoff* entry = find_key(m, stored_key(chains[m - 1]));
+  int matched = 1;
+  for (int m = 2; m <= longest; ++m) {
+    entry = find_key(m, stored_key(chains[m - 1]));
     if (entry == nullptr) break;
     matched = m;
     log10_prob = entry->log10_prob;
@@ -340,9 +376,10 @@ int NgramIndex::match_suffix_closed(const uint64_t* chains, int longest, float& 
   return matched;
 }
 
-void NgramIndex::prefetch_chains(const uint64_t* chains, int longest) const {
+void NgramIndex::prefetch_chains(WordId word, const uint64_t* chains, int longest) const {
+  if (word < region_->capacities[0]) __builtin_prefetch(region_->tables[0] + word);
   longest = std::min(longest, order());
-  for (int m = 1; m <= longest; ++m) {
+  for (int m = 2; m <= longest; ++m) {
     const size_t k = static_cast<size_t>(m) - 1;
     __builtin_prefetch(region_->tables[k] + home_slot(stored_key(chains[k]), region_->capacities[k]));
   }
