@@ -57,7 +57,7 @@ mb() { awk -v b="$(stat -c %s "$1")" 'BEGIN { printf "%.1f", b / 1e6 }'; }
 per_run_ms() {
   local start end
   start=$(date +%s%N)
-  for _ in $(seq 20); do "$@" > /dev/null 2>&1 || true; done
+  for _ in $(seq 20); do "$@" > /dev/null 2> "$work/stderr" || { cat "$work/stderr" >&2; exit 1; }; done
   end=$(date +%s%N)
   awk -v ns=$((end - start)) 'BEGIN { printf "%.1f", ns / 20 / 1e6 }'
 }
@@ -99,7 +99,7 @@ for order in $orders; do
   if [[ -n $kenlm ]]; then
     l=$(best sh -c "'$kenlm/query' -v summary '$work/k$order.probing' < '$work/query.txt'")
     ll=$(per_run_ms sh -c "'$kenlm/query' -v summary '$work/k$order.probing' < '$work/one.txt'")
-    lstart=$(per_run_ms sh -c "'$kenlm/query' < /dev/null")
+    lstart=$(per_run_ms sh -c "'$kenlm/query' < /dev/null || true")  # usage, exit 1
     row "order $order query, binary (M tokens/s)" "$(rate "$(seconds "$k")"), $(mib "$k") MiB" \
       "$(rate "$(seconds "$l")"), $(mib "$l") MiB" "speed $(ratio "$(seconds "$l")" "$(seconds "$k")")x"
     row "order $order load + one sentence (ms)" "$kl (start alone $ks)" "$ll (start alone $lstart)" \

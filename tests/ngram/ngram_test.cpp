@@ -555,7 +555,7 @@ TEST(NgramBinary, RefusesATableWithoutAnEmptySlot) {
 }
 
 // Loading maps the file and checks the header and the block checksums; each
-// 64 KiB block is verified before its first use. A lazy load reads no block,
+// 4 KiB block is verified before its first use. A lazy load reads no block,
 // and a corrupt block is refused by the lookup that reads it, in one line.
 TEST(NgramBinary, LazyLoadVerifiesEachBlockBeforeItsFirstUse) {
   const fs::path path = fs::temp_directory_path() / ("kiln_lazy_" + std::to_string(::getpid()) + ".kbin");

@@ -27,7 +27,7 @@ class NgramIndex {
   // How much of a compiled file load() verifies. Either way the header and
   // the section sizes are checked at load and no lookup can leave the file
   // or run away. full: every checksum and table at load (a whole-file pass).
-  // lazy: each 64 KiB block's checksum before its first use, so a corrupt
+  // lazy: each 4 KiB block's checksum before its first use, so a corrupt
   // block is refused (kiln::Error) by the lookup that reads it. automatic:
   // full for files up to 8 MiB, lazy above.
   enum class Verify { automatic, full, lazy };

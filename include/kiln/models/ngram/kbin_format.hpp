@@ -22,7 +22,7 @@ namespace kiln::ngram::kbin {
 constexpr char kMagic[8] = {'K', 'I', 'L', 'N', 'N', 'G', 'R', 'M'};
 constexpr uint32_t kVersion = 3;
 constexpr int kMaxOrder = 10;
-constexpr int kBlockShift = 16;  // 64 KiB blocks
+constexpr int kBlockShift = 12;  // 4 KiB blocks
 constexpr uint64_t kBlockBytes = uint64_t{1} << kBlockShift;
 
 struct Header {
