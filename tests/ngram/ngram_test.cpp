@@ -10,6 +10,8 @@
 #include <map>
 #include <set>
 #include <sstream>
+#include <tuple>
+#include <utility>
 
 #include <unistd.h>
 
@@ -506,9 +508,8 @@ TEST(NgramBinary, RefusesATableWithoutAnEmptySlot) {
   const std::string good = file_text(path);
   kbin::Header h;
   std::memcpy(&h, good.data(), sizeof h);
-  const uint64_t vocab_at = sizeof h;
-  uint64_t table_at = vocab_at + h.vocab_capacity * sizeof(kbin::VocabSlot) + (h.vocab_size + 1) * 8 +
-                      kbin::align8(h.vocab_bytes);
+  const uint64_t vocab_at = kbin::blocks_at(h);
+  uint64_t table_at = kbin::tables_at(h);
   table_at += h.capacities[0] * sizeof(kbin::NgramSlot);  // the 2-gram table follows the 1-grams
   // fill(at, slots, stride): every empty 64-bit key in a table gets a key that no lookup asks for.
   auto filled = [&](uint64_t at, uint64_t slots, size_t stride) {
@@ -520,10 +521,7 @@ TEST(NgramBinary, RefusesATableWithoutAnEmptySlot) {
       key = 0x5a5a5a5a5a5a5a5aull + i;
       std::memcpy(bytes.data() + at + i * stride, &key, 8);
     }
-    kbin::Header copy = h;
-    copy.checksum = kbin::checksum_of(reinterpret_cast<const std::byte*>(bytes.data()) + sizeof h,
-                                      bytes.size() - sizeof h);
-    std::memcpy(bytes.data(), &copy, sizeof copy);
+    kbin::seal(reinterpret_cast<std::byte*>(bytes.data()), bytes.size());
     return bytes;
   };
   auto error_of = [&](const std::string& bytes) -> std::string {
@@ -540,6 +538,74 @@ TEST(NgramBinary, RefusesATableWithoutAnEmptySlot) {
             std::string::npos);
   EXPECT_NE(error_of(filled(vocab_at, h.vocab_capacity, sizeof(kbin::VocabSlot))).find("corrupt vocabulary index"),
             std::string::npos);
+  // Loaded lazily, neither table is scanned, but every probe stops after the
+  // header's longest probe sequence: lookups end, and find what was written.
+  const fs::path text = kData / "kenlm-small/test200.txt";
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << good;
+  const std::string expected = query_text(NgramIndex::load(path, NgramIndex::Verify::full), text, true);
+  for (const auto& [at, slots, stride] : {std::tuple{table_at, h.capacities[1], sizeof(kbin::NgramSlot)},
+                                          std::tuple{vocab_at, h.vocab_capacity, sizeof(kbin::VocabSlot)}}) {
+    std::ofstream(path, std::ios::binary | std::ios::trunc) << filled(at, slots, stride);
+    const NgramIndex lazy = NgramIndex::load(path, NgramIndex::Verify::lazy);
+    EXPECT_EQ(query_text(lazy, text, true), expected);
+    const WordId missing[] = {kUnk, kUnk};
+    EXPECT_EQ(lazy.find(missing), nullptr);
+  }
+  fs::remove(path);
+}
+
+// Loading maps the file and checks the header and the block checksums; each
+// 4 KiB block is verified before its first use. A lazy load reads no block,
+// and a corrupt block is refused by the lookup that reads it, in one line.
+TEST(NgramBinary, LazyLoadVerifiesEachBlockBeforeItsFirstUse) {
+  const fs::path path = fs::temp_directory_path() / ("kiln_lazy_" + std::to_string(::getpid()) + ".kbin");
+  const BackoffModel model = read_arpa(kData / "kenlm-small/kjv2000.o3.arpa");
+  const NgramIndex built = NgramIndex::build(model);
+  built.save(path);
+  const std::string good = file_text(path);
+  kbin::Header h;
+  std::memcpy(&h, good.data(), sizeof h);
+  ASSERT_GT(h.block_count, 4u);
+  ASSERT_LE(good.size(), NgramIndex::kFullVerifyBytes);
+  EXPECT_EQ(NgramIndex::load(path).verified_blocks().first, h.block_count);  // small: all verified at load
+  const fs::path text = kData / "kenlm-small/test200.txt";
+  {
+    const NgramIndex lazy = NgramIndex::load(path, NgramIndex::Verify::lazy);
+    EXPECT_EQ(lazy.verified_blocks(), std::make_pair(uint64_t{0}, h.block_count));
+    const WordId the[] = {lazy.word_id("the").value()};
+    ASSERT_NE(lazy.find(the), nullptr);
+    EXPECT_GT(lazy.verified_blocks().first, 0u);
+    EXPECT_LT(lazy.verified_blocks().first, h.block_count);
+    EXPECT_EQ(query_text(lazy, text, true), query_text(built, text, true));
+  }
+  // One changed byte in the last block (the end of the 3-gram table).
+  std::string bad = good;
+  bad[bad.size() - 3] ^= 0x20;
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << bad;
+  EXPECT_THROW(NgramIndex::load(path, NgramIndex::Verify::full), Error);
+  const NgramIndex lazy = NgramIndex::load(path, NgramIndex::Verify::lazy);
+  const WordId the[] = {lazy.word_id("the").value()};
+  EXPECT_NE(lazy.find(the), nullptr);  // the 1-grams are in good blocks
+  std::string error;
+  try {
+    for (size_t i = 0; i < model.orders[2].size(); ++i) lazy.find(model.orders[2].ngram(i));
+  } catch (const Error& e) {
+    error = e.what();
+  }
+  EXPECT_NE(error.find("checksum mismatch"), std::string::npos) << error;
+  EXPECT_EQ(error.find('\n'), std::string::npos) << error;
+  // A binary of the previous format version is refused with a line saying so.
+  std::string old = good;
+  const uint32_t version = 2;
+  std::memcpy(old.data() + 8, &version, 4);
+  kbin::seal(reinterpret_cast<std::byte*>(old.data()), old.size());
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << old;
+  try {
+    NgramIndex::load(path);
+    ADD_FAILURE() << "a version 2 file was loaded";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("version 2"), std::string::npos) << e.what();
+  }
   fs::remove(path);
 }
 

@@ -179,8 +179,9 @@ void run_query(const QueryArgs& a) {
   std::istream& in = file.is_open() ? file : std::cin;
   CorpusScore corpus;
   std::string line, out;
+  std::vector<std::string_view> words;
   while (std::getline(in, line)) {
-    const auto words = split_words(line);
+    split_words(line, words);
     const SentenceScore s = score_sentence(model, words, !a.no_context);
     corpus.add(s);
     if (a.summary_only) continue;

@@ -1,12 +1,16 @@
 #pragma once
 // The on-disk layout of a compiled n-gram model (`kiln ngram compile`, .kbin),
-// version 2. A Header, then 8-byte aligned sections in this order: the
+// version 3. A Header, then 8-byte aligned sections in this order: the block
+// checksums (block_count u64, one per kBlockBytes of what follows them), the
 // vocabulary's hash slots (vocab_capacity VocabSlot), its offsets
 // (vocab_size + 1 u64 into the word bytes), the word bytes (padded to 8),
 // then for each order n = 1..order its table of capacities[n−1] NgramSlot.
-// Every table keeps at least one empty slot (key or hash 0), which ends every
-// probe sequence; loading checks that, the section sizes and a checksum of
-// every byte after the header.
+// The 1-gram table is an array indexed by word id (capacity vocab_size; key
+// 0 for a word without a unigram). Every hash table keeps at least one empty slot (key or hash 0), and no probe
+// sequence is longer than the header's max_probe for its table: lookups stop
+// there, so no table content can make one run away. head_checksum covers the
+// header and the block checksums; each block is verified before its first
+// use (or all of them at load), so loading does not read the whole file.
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -16,8 +20,10 @@
 namespace kiln::ngram::kbin {
 
 constexpr char kMagic[8] = {'K', 'I', 'L', 'N', 'N', 'G', 'R', 'M'};
-constexpr uint32_t kVersion = 2;
+constexpr uint32_t kVersion = 3;
 constexpr int kMaxOrder = 10;
+constexpr int kBlockShift = 12;  // 4 KiB blocks
+constexpr uint64_t kBlockBytes = uint64_t{1} << kBlockShift;
 
 struct Header {
   char magic[8];
@@ -28,9 +34,12 @@ struct Header {
   uint64_t vocab_bytes;
   uint64_t counts[kMaxOrder];
   uint64_t capacities[kMaxOrder];
+  uint64_t max_probe[kMaxOrder];  // the most slots after its home slot a key of each table sits
+  uint64_t vocab_max_probe;
   uint64_t file_size;
   uint64_t suffix_closed;  // 1 if every n-gram's suffix (first word dropped) is in the model
-  uint64_t checksum;       // of every byte after the header
+  uint64_t block_count;    // checksums of the bytes after them, one per kBlockBytes
+  uint64_t head_checksum;  // of the header (this field 0) and the block checksums
 };
 
 struct VocabSlot {
@@ -66,6 +75,38 @@ inline uint64_t checksum_of(const std::byte* data, uint64_t size) {
   }
   for (; i < size; ++i) h = (h ^ static_cast<uint64_t>(data[i])) * 0x100000001b3ull;
   return mix(h);
+}
+
+// Where the blocks start: after the header and the block checksums.
+inline uint64_t blocks_at(const Header& h) { return sizeof(Header) + h.block_count * 8; }
+inline uint64_t block_count_for(uint64_t bytes) { return (bytes + kBlockBytes - 1) / kBlockBytes; }
+// The byte offset of the n-gram tables (the 1-gram table first).
+inline uint64_t tables_at(const Header& h) {
+  return blocks_at(h) + h.vocab_capacity * sizeof(VocabSlot) + (h.vocab_size + 1) * 8 + align8(h.vocab_bytes);
+}
+
+inline uint64_t head_checksum_of(const std::byte* file) {
+  Header h;
+  std::memcpy(&h, file, sizeof h);
+  h.head_checksum = 0;
+  const uint64_t a = checksum_of(reinterpret_cast<const std::byte*>(&h), sizeof h);
+  const uint64_t b = checksum_of(file + sizeof(Header), h.block_count * 8);
+  return mix(a ^ (b * 0x9e3779b97f4a7c15ull));
+}
+
+// Writes the block checksums and the head checksum of a complete file whose
+// header has every other field set.
+inline void seal(std::byte* file, uint64_t size) {
+  Header h;
+  std::memcpy(&h, file, sizeof h);
+  const uint64_t at = blocks_at(h);
+  for (uint64_t b = 0; b < h.block_count; ++b) {
+    const uint64_t begin = at + b * kBlockBytes, end = begin + kBlockBytes < size ? begin + kBlockBytes : size;
+    const uint64_t sum = checksum_of(file + begin, end - begin);
+    std::memcpy(file + sizeof(Header) + b * 8, &sum, 8);
+  }
+  h.head_checksum = head_checksum_of(file);
+  std::memcpy(file, &h, sizeof h);
 }
 
 }  // namespace kiln::ngram::kbin

@@ -34,6 +34,7 @@ class Vocabulary {
 
 // Splits a line on spaces, tabs, '\r' and '\0' (KenLM's separators).
 std::vector<std::string_view> split_words(std::string_view line);
+void split_words(std::string_view line, std::vector<std::string_view>& words);  // into words, cleared first
 
 // Whether `text` is well-formed UTF-8.
 bool valid_utf8(std::string_view text);

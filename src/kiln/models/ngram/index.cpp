@@ -1,7 +1,10 @@
 #include "kiln/models/ngram/index.hpp"
 
+#include <algorithm>
 #include <array>
+#include <atomic>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "kiln/base/error.hpp"
@@ -12,7 +15,10 @@
 namespace kiln::ngram {
 
 using kbin::align8;
+using kbin::blocks_at;
 using kbin::checksum_of;
+using kbin::kBlockBytes;
+using kbin::kBlockShift;
 using kbin::Header;
 using kbin::kMagic;
 using kbin::kMaxOrder;
@@ -59,27 +65,49 @@ uint64_t capacity_for(uint64_t count) {
 struct NgramIndex::Region {
   std::vector<std::byte> owned;  // built in memory, or
   io::MappedFile mapped;         // loaded from a file
+  std::string name;              // the file, for messages
   const std::byte* data = nullptr;
   size_t size = 0;
+  uint64_t blocks_begin = 0;
+  // verified[b] = 1 once block b's checksum matched (all 1 for a model built in memory).
+  std::unique_ptr<std::atomic<uint8_t>[]> verified;
   const Header& header() const { return *reinterpret_cast<const Header*>(data); }
-  const VocabSlot* vocab_slots() const { return reinterpret_cast<const VocabSlot*>(data + sizeof(Header)); }
+  const uint64_t* block_sums() const { return reinterpret_cast<const uint64_t*>(data + sizeof(Header)); }
+  const VocabSlot* vocab_slots() const { return reinterpret_cast<const VocabSlot*>(data + blocks_at(header())); }
   const uint64_t* vocab_offsets() const {
     return reinterpret_cast<const uint64_t*>(vocab_slots() + header().vocab_capacity);
   }
   const char* vocab_bytes() const { return reinterpret_cast<const char*>(vocab_offsets() + header().vocab_size + 1); }
-  const NgramSlot* table(int n) const {
-    const std::byte* p = reinterpret_cast<const std::byte*>(vocab_bytes()) + align8(header().vocab_bytes);
-    for (int k = 1; k < n; ++k) p += header().capacities[k - 1] * sizeof(NgramSlot);
-    return reinterpret_cast<const NgramSlot*>(p);
-  }
   // Where each order's table starts, computed once: lookups are the hot path.
   std::array<const NgramSlot*, kMaxOrder> tables{};
   std::array<uint64_t, kMaxOrder> capacities{};
+  std::array<uint64_t, kMaxOrder> max_probe{};
   void locate_tables() {
-    for (uint32_t n = 1; n <= header().order; ++n) {
-      tables[n - 1] = table(static_cast<int>(n));
-      capacities[n - 1] = header().capacities[n - 1];
+    const Header& h = header();
+    const std::byte* p = data + kbin::tables_at(h);
+    for (uint32_t n = 1; n <= h.order; ++n) {
+      tables[n - 1] = reinterpret_cast<const NgramSlot*>(p);
+      capacities[n - 1] = h.capacities[n - 1];
+      max_probe[n - 1] = h.max_probe[n - 1];
+      p += h.capacities[n - 1] * sizeof(NgramSlot);
     }
+  }
+  void mark_all(uint8_t value) {
+    verified = std::make_unique<std::atomic<uint8_t>[]>(header().block_count);
+    for (uint64_t b = 0; b < header().block_count; ++b) verified[b].store(value, std::memory_order_relaxed);
+  }
+  // Verifies the blocks holding the bytes [p, p + bytes) before they are read.
+  void touch(const void* p, uint64_t bytes) const {
+    const uint64_t at = static_cast<uint64_t>(static_cast<const std::byte*>(p) - data) - blocks_begin;
+    for (uint64_t b = at >> kBlockShift; b <= (at + bytes - 1) >> kBlockShift; ++b)
+      if (verified[b].load(std::memory_order_relaxed) == 0) [[unlikely]]
+        verify_block(b);
+  }
+  void verify_block(uint64_t b) const {
+    const uint64_t begin = blocks_begin + b * kBlockBytes, end = std::min<uint64_t>(begin + kBlockBytes, size);
+    KILN_CHECK(checksum_of(data + begin, end - begin) == block_sums()[b],
+               "{}: checksum mismatch at bytes {}..{} (the file is corrupt)", name, begin, end);
+    verified[b].store(1, std::memory_order_relaxed);
   }
 };
 
@@ -93,19 +121,24 @@ NgramIndex NgramIndex::build(const BackoffModel& model) {
   h.vocab_size = model.vocab.size();
   h.vocab_capacity = capacity_for(h.vocab_size);
   for (const std::string& w : model.vocab) h.vocab_bytes += w.size();
-  uint64_t size = sizeof(Header) + h.vocab_capacity * sizeof(VocabSlot) + (h.vocab_size + 1) * 8 + align8(h.vocab_bytes);
+  uint64_t data_bytes = h.vocab_capacity * sizeof(VocabSlot) + (h.vocab_size + 1) * 8 + align8(h.vocab_bytes);
   for (int n = 1; n <= order; ++n) {
     h.counts[n - 1] = model.orders[static_cast<size_t>(n) - 1].size();
-    h.capacities[n - 1] = table_capacity(h.counts[n - 1]);
-    size += h.capacities[n - 1] * sizeof(NgramSlot);
+    h.capacities[n - 1] = n == 1 ? h.vocab_size : table_capacity(h.counts[n - 1]);
+    data_bytes += h.capacities[n - 1] * sizeof(NgramSlot);
   }
+  h.block_count = kbin::block_count_for(data_bytes);
+  const uint64_t size = blocks_at(h) + data_bytes;
   h.file_size = size;
   auto region = std::make_shared<Region>();
+  region->name = "(model in memory)";
   region->owned.assign(size, std::byte{0});
   region->data = region->owned.data();
   region->size = size;
+  region->blocks_begin = blocks_at(h);
   std::memcpy(region->owned.data(), &h, sizeof h);
   region->locate_tables();
+  region->mark_all(1);
 
   auto* vocab_slots = const_cast<VocabSlot*>(region->vocab_slots());
   auto* offsets = const_cast<uint64_t*>(region->vocab_offsets());
@@ -121,35 +154,50 @@ NgramIndex NgramIndex::build(const BackoffModel& model) {
     std::memcpy(bytes + at, w.data(), w.size());
     at += w.size();
     if (w.empty() || !has_unigram[id]) continue;
-    uint64_t slot = string_key(w) & (h.vocab_capacity - 1);
+    const uint64_t home = string_key(w) & (h.vocab_capacity - 1);
+    uint64_t slot = home;
     while (vocab_slots[slot].hash != 0) slot = (slot + 1) & (h.vocab_capacity - 1);
     vocab_slots[slot] = {string_key(w), static_cast<uint32_t>(id), 0};
+    h.vocab_max_probe = std::max(h.vocab_max_probe, (slot - home) & (h.vocab_capacity - 1));
   }
   offsets[model.vocab.size()] = at;
   for (int n = 1; n <= order; ++n) {
     const OrderTable& t = model.orders[static_cast<size_t>(n) - 1];
-    auto* slots = const_cast<NgramSlot*>(region->table(n));
+    auto* slots = const_cast<NgramSlot*>(region->tables[static_cast<size_t>(n) - 1]);
     const uint64_t capacity = h.capacities[n - 1];
+    uint64_t longest = 0;
     for (size_t i = 0; i < t.size(); ++i) {
       const uint64_t key = ngram_key(t.ngram(i));
-      uint64_t slot = home_slot(key, capacity);
+      if (n == 1) {
+        KILN_CHECK(slots[t.ngram(i)[0]].key == 0, "duplicate unigram '{}'", model.vocab[t.ngram(i)[0]]);
+        slots[t.ngram(i)[0]] = {key, {t.log10_prob[i], t.log10_backoff[i]}};
+        continue;
+      }
+      const uint64_t home = home_slot(key, capacity);
+      uint64_t slot = home;
       while (slots[slot].key != 0) slot = slot + 1 == capacity ? 0 : slot + 1;
       slots[slot] = {key, {t.log10_prob[i], t.log10_backoff[i]}};
+      longest = std::max(longest, slot >= home ? slot - home : slot + capacity - home);
     }
+    h.max_probe[n - 1] = longest;
   }
+  std::memcpy(region->owned.data(), &h, sizeof h);
+  region->locate_tables();
   // lmplz's models are suffix-closed; then a query can stop at the first
   // missing suffix. Others (hand-made, or pruned by other tools) take the
   // longest-match search.
   NgramIndex index;
   index.region_ = region;
+  index.order_ = order;
   h.suffix_closed = 1;
   for (int n = 2; n <= order && h.suffix_closed; ++n) {
     const OrderTable& t = model.orders[static_cast<size_t>(n) - 1];
     for (size_t i = 0; i < t.size() && h.suffix_closed; ++i)
       if (index.find(t.ngram(i).subspan(1)) == nullptr) h.suffix_closed = 0;
   }
-  h.checksum = checksum_of(region->data + sizeof(Header), size - sizeof(Header));
   std::memcpy(region->owned.data(), &h, sizeof h);
+  kbin::seal(region->owned.data(), size);
+  index.suffix_closed_ = h.suffix_closed == 1;
   return index;
 }
 
@@ -159,100 +207,194 @@ void NgramIndex::save(const std::filesystem::path& path) const {
   file.commit();
 }
 
-NgramIndex NgramIndex::load(const std::filesystem::path& path) {
-  io::MappedFile file = io::MappedFile::open(path, true);
+NgramIndex NgramIndex::load(const std::filesystem::path& path, Verify verify) {
+  io::MappedFile file = io::MappedFile::open(path, false);
   const size_t size = file.size();
-  KILN_CHECK(size >= sizeof(Header), "{}: too short to be a kiln n-gram binary ({} bytes)", path.string(), size);
+  const std::string name = path.string();
+  KILN_CHECK(size >= sizeof(Header), "{}: too short to be a kiln n-gram binary ({} bytes)", name, size);
   auto region = std::make_shared<Region>();
+  region->name = name;
   region->data = file.data();
   region->size = size;
   region->mapped = std::move(file);
   const Header& h = region->header();
-  KILN_CHECK(std::memcmp(h.magic, kMagic, 8) == 0, "{}: not a kiln n-gram binary (bad magic)", path.string());
-  KILN_CHECK(h.version == kVersion, "{}: binary format version {}, this kiln reads version {}", path.string(),
-             h.version, kVersion);
-  KILN_CHECK(h.file_size == size, "{}: truncated or padded: header says {} bytes, the file has {}", path.string(),
-             h.file_size, size);
-  KILN_CHECK(h.order >= 1 && h.order <= kMaxOrder && h.suffix_closed <= 1, "{}: corrupt header", path.string());
-  KILN_CHECK(checksum_of(region->data + sizeof(Header), size - sizeof(Header)) == h.checksum,
-             "{}: checksum mismatch (the file is corrupt)", path.string());
-  // The checksum only proves the bytes are the ones written; the geometry
+  KILN_CHECK(std::memcmp(h.magic, kMagic, 8) == 0, "{}: not a kiln n-gram binary (bad magic)", name);
+  KILN_CHECK(h.version == kVersion, "{}: binary format version {}, this kiln reads version {} (compile it again)",
+             name, h.version, kVersion);
+  KILN_CHECK(h.file_size == size, "{}: truncated or padded: header says {} bytes, the file has {}", name, h.file_size,
+             size);
+  KILN_CHECK(h.order >= 1 && h.order <= kMaxOrder && h.suffix_closed <= 1 && h.block_count < (uint64_t{1} << 40) &&
+                 sizeof(Header) + h.block_count * 8 <= size,
+             "{}: corrupt header", name);
+  KILN_CHECK(kbin::head_checksum_of(region->data) == h.head_checksum, "{}: checksum mismatch (the file is corrupt)",
+             name);
+  // The checksums only prove the bytes are the ones written; the geometry
   // must also be self-consistent before any pointer into the file is formed.
   auto power_of_two = [](uint64_t x) { return x >= 16 && (x & (x - 1)) == 0; };  // the vocabulary's capacity
-  bool consistent = power_of_two(h.vocab_capacity) && h.vocab_size < h.vocab_capacity && h.vocab_size >= 3;
-  uint64_t expected = sizeof(Header) + h.vocab_capacity * sizeof(VocabSlot) + (h.vocab_size + 1) * 8 + align8(h.vocab_bytes);
+  bool consistent = power_of_two(h.vocab_capacity) && h.vocab_capacity < (uint64_t{1} << 40) &&
+                    h.vocab_size < h.vocab_capacity && h.vocab_size >= 3 && h.vocab_bytes < (uint64_t{1} << 40) &&
+                    h.vocab_max_probe < h.vocab_capacity;
+  uint64_t expected = consistent ? kbin::tables_at(h) : 0;
+  consistent = consistent && h.capacities[0] == h.vocab_size && h.counts[0] <= h.vocab_size && h.max_probe[0] == 0;
   for (uint32_t n = 0; n < h.order && consistent; ++n) {
-    consistent = h.counts[n] < h.capacities[n] && h.capacities[n] < (uint64_t{1} << 40);
+    consistent = (n == 0 || h.counts[n] < h.capacities[n]) && h.capacities[n] < (uint64_t{1} << 40) &&
+                 h.max_probe[n] < h.capacities[n];
     expected += h.capacities[n] * sizeof(NgramSlot);
   }
-  KILN_CHECK(consistent && expected == size, "{}: corrupt header (section sizes do not add up)", path.string());
+  consistent = consistent && expected == size && h.block_count == kbin::block_count_for(size - blocks_at(h));
+  KILN_CHECK(consistent, "{}: corrupt header (section sizes do not add up)", name);
+  region->blocks_begin = blocks_at(h);
+  region->locate_tables();
+  const bool full = verify == Verify::full || (verify == Verify::automatic && size <= kFullVerifyBytes);
+  region->mark_all(0);
+  NgramIndex index;
+  index.order_ = static_cast<int>(h.order);
+  index.suffix_closed_ = h.suffix_closed == 1;
+  if (!full) {
+    index.region_ = std::move(region);
+    return index;
+  }
+  for (uint64_t b = 0; b < h.block_count; ++b) region->verify_block(b);
   const uint64_t* offsets = region->vocab_offsets();
   for (uint64_t i = 0; i < h.vocab_size; ++i)
-    KILN_CHECK(offsets[i] <= offsets[i + 1] && offsets[i + 1] <= h.vocab_bytes, "{}: corrupt vocabulary",
-               path.string());
+    KILN_CHECK(offsets[i] <= offsets[i + 1] && offsets[i + 1] <= h.vocab_bytes, "{}: corrupt vocabulary", name);
   for (uint64_t i = 0; i < h.vocab_capacity; ++i)
     KILN_CHECK(region->vocab_slots()[i].hash == 0 || region->vocab_slots()[i].id < h.vocab_size,
-               "{}: corrupt vocabulary index", path.string());
-  // Every probe sequence ends at an empty slot: a table without one (its
-  // checksum recomputed to look well-formed) would make a lookup loop forever.
+               "{}: corrupt vocabulary index", name);
+  // Every probe sequence ends at an empty slot (or after max_probe slots):
+  // a table with too few empty slots was not written by kiln.
   uint64_t vocab_used = 0;
   for (uint64_t i = 0; i < h.vocab_capacity; ++i) vocab_used += region->vocab_slots()[i].hash != 0;
-  KILN_CHECK(vocab_used <= h.vocab_size, "{}: corrupt vocabulary index ({} slots used for {} words)", path.string(),
+  KILN_CHECK(vocab_used <= h.vocab_size, "{}: corrupt vocabulary index ({} slots used for {} words)", name,
              vocab_used, h.vocab_size);
-  region->locate_tables();
   for (uint32_t n = 1; n <= h.order; ++n) {
     const NgramSlot* slots = region->tables[n - 1];
     uint64_t used = 0;
     for (uint64_t i = 0; i < h.capacities[n - 1]; ++i) used += slots[i].key != 0;
-    KILN_CHECK(used <= h.counts[n - 1], "{}: corrupt {}-gram table ({} slots used for {} n-grams)", path.string(), n,
-               used, h.counts[n - 1]);
+    KILN_CHECK(used <= h.counts[n - 1], "{}: corrupt {}-gram table ({} slots used for {} n-grams)", name, n, used,
+               h.counts[n - 1]);
   }
-  NgramIndex index;
   index.region_ = std::move(region);
   return index;
 }
 
-int NgramIndex::order() const { return static_cast<int>(region_->header().order); }
-
 size_t NgramIndex::vocab_size() const { return region_->header().vocab_size; }
 
-std::optional<WordId> NgramIndex::word_id(std::string_view word) const {
-  const uint64_t key = string_key(word), mask = region_->header().vocab_capacity - 1;
+std::optional<WordId> NgramIndex::word_id(std::string_view word) const { return find_word(word, string_key(word)); }
+
+void NgramIndex::word_ids(std::span<const std::string_view> words, WordId* ids) const {
+  const uint64_t mask = region_->header().vocab_capacity - 1;
   const VocabSlot* slots = region_->vocab_slots();
-  for (uint64_t slot = key & mask; slots[slot].hash != 0; slot = (slot + 1) & mask)
-    if (slots[slot].hash == key && this->word(slots[slot].id) == word) return slots[slot].id;
+  constexpr size_t kBatch = 16;
+  std::array<uint64_t, kBatch> keys;
+  for (size_t at = 0; at < words.size(); at += kBatch) {
+    const size_t count = std::min(kBatch, words.size() - at);
+    for (size_t i = 0; i < count; ++i) {
+      keys[i] = string_key(words[at + i]);
+      __builtin_prefetch(slots + (keys[i] & mask));
+    }
+    for (size_t i = 0; i < count; ++i) ids[at + i] = find_word(words[at + i], keys[i]).value_or(kUnk);
+  }
+}
+
+std::optional<WordId> NgramIndex::find_word(std::string_view word, uint64_t key) const {
+  const Header& h = region_->header();
+  const uint64_t mask = h.vocab_capacity - 1;
+  const VocabSlot* slots = region_->vocab_slots();
+  uint64_t slot = key & mask;
+  for (uint64_t step = 0; step <= h.vocab_max_probe; ++step, slot = (slot + 1) & mask) {
+    region_->touch(slots + slot, sizeof(VocabSlot));
+    if (slots[slot].hash == 0) break;
+    if (slots[slot].hash == key) {
+      const WordId id = slots[slot].id;
+      KILN_CHECK(id < h.vocab_size, "{}: corrupt vocabulary index", region_->name);
+      const uint64_t* offsets = region_->vocab_offsets();
+      region_->touch(offsets + id, 16);
+      const uint64_t begin = offsets[id], end = offsets[id + 1];
+      KILN_CHECK(begin <= end && end <= h.vocab_bytes, "{}: corrupt vocabulary", region_->name);
+      if (end - begin != word.size()) continue;
+      if (word.empty()) return id;
+      region_->touch(region_->vocab_bytes() + begin, end - begin);
+      if (std::memcmp(region_->vocab_bytes() + begin, word.data(), word.size()) == 0) return id;
+    }
+  }
   return std::nullopt;
 }
 
 std::string_view NgramIndex::word(WordId id) const {
+  const Header& h = region_->header();
+  KILN_CHECK(id < h.vocab_size, "word id {} is outside the vocabulary of {} words", id, h.vocab_size);
   const uint64_t* offsets = region_->vocab_offsets();
-  return {region_->vocab_bytes() + offsets[id], offsets[id + 1] - offsets[id]};
+  region_->touch(offsets + id, 16);
+  const uint64_t begin = offsets[id], end = offsets[id + 1];
+  KILN_CHECK(begin <= end && end <= h.vocab_bytes, "{}: corrupt vocabulary", region_->name);
+  if (begin == end) return {};
+  region_->touch(region_->vocab_bytes() + begin, end - begin);
+  return {region_->vocab_bytes() + begin, end - begin};
 }
 
-bool NgramIndex::suffix_closed() const { return region_->header().suffix_closed == 1; }
+std::pair<uint64_t, uint64_t> NgramIndex::verified_blocks() const {
+  const uint64_t count = region_->header().block_count;
+  uint64_t done = 0;
+  for (uint64_t b = 0; b < count; ++b) done += region_->verified[b].load(std::memory_order_relaxed);
+  return {done, count};
+}
 
 const ProbBackoff* NgramIndex::find(std::span<const WordId> ngram) const {
   const int n = static_cast<int>(ngram.size());
   if (n < 1 || n > order()) return nullptr;
-  return find_key(n, ngram_key(ngram));
+  return n == 1 ? unigram(ngram[0]) : find_key(n, ngram_key(ngram));
 }
 
 const ProbBackoff* NgramIndex::find_chain(int n, uint64_t chain) const {
-  if (n < 1 || n > order()) return nullptr;
+  if (n < 2 || n > order()) return nullptr;
   return find_key(n, stored_key(chain));
 }
 
-void NgramIndex::prefetch_chain(int n, uint64_t chain) const {
-  if (n >= 1 && n <= order())
-    __builtin_prefetch(region_->tables[static_cast<size_t>(n) - 1] +
-                       home_slot(stored_key(chain), region_->capacities[static_cast<size_t>(n) - 1]));
+const ProbBackoff* NgramIndex::unigram(WordId id) const {
+  if (id >= region_->capacities[0]) return nullptr;
+  const NgramSlot* slot = region_->tables[0] + id;
+  region_->touch(slot, sizeof(NgramSlot));
+  return slot->key != 0 ? &slot->value : nullptr;
+}
+
+int NgramIndex::match_suffix_closed(WordId word, const uint64_t* chains, int longest, float& log10_prob,
+                                    float* backoffs) const {
+  const ProbBackoff* entry = unigram(word);
+  if (entry == nullptr || longest < 1) return 0;
+  log10_prob = entry->log10_prob;
+  backoffs[0] = entry->log10_backoff;
+  longest = std::min(longest, order());
+  int matched = 1;
+  for (int m = 2; m <= longest; ++m) {
+    entry = find_key(m, stored_key(chains[m - 1]));
+    if (entry == nullptr) break;
+    matched = m;
+    log10_prob = entry->log10_prob;
+    backoffs[m - 1] = entry->log10_backoff;
+  }
+  return matched;
+}
+
+void NgramIndex::prefetch_chains(WordId word, const uint64_t* chains, int longest) const {
+  if (word < region_->capacities[0]) __builtin_prefetch(region_->tables[0] + word);
+  longest = std::min(longest, order());
+  for (int m = 2; m <= longest; ++m) {
+    const size_t k = static_cast<size_t>(m) - 1;
+    __builtin_prefetch(region_->tables[k] + home_slot(stored_key(chains[k]), region_->capacities[k]));
+  }
 }
 
 const ProbBackoff* NgramIndex::find_key(int n, uint64_t key) const {
-  const uint64_t capacity = region_->capacities[static_cast<size_t>(n) - 1];
-  const NgramSlot* slots = region_->tables[static_cast<size_t>(n) - 1];
-  for (uint64_t slot = home_slot(key, capacity); slots[slot].key != 0; slot = slot + 1 == capacity ? 0 : slot + 1)
+  const size_t k = static_cast<size_t>(n) - 1;
+  const uint64_t capacity = region_->capacities[k], longest = region_->max_probe[k];
+  const NgramSlot* slots = region_->tables[k];
+  uint64_t slot = home_slot(key, capacity);
+  for (uint64_t step = 0; step <= longest; ++step, slot = slot + 1 == capacity ? 0 : slot + 1) {
+    region_->touch(slots + slot, sizeof(NgramSlot));
     if (slots[slot].key == key) return &slots[slot].value;
+    if (slots[slot].key == 0) return nullptr;
+  }
   return nullptr;
 }
 

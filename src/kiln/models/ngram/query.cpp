@@ -14,15 +14,17 @@ constexpr int kMaxOrder = 10;
 // (its context being the tokens before it, at most order−1 of them).
 struct Chains {
   std::array<uint64_t, kMaxOrder> key{};
+  WordId word = 0;
   int longest = 0;
 };
 
 Chains chains_at(const NgramIndex& model, std::span<const WordId> tokens, size_t position) {
   Chains c;
   c.longest = static_cast<int>(std::min<size_t>(static_cast<size_t>(model.order()), position + 1));
+  c.word = tokens[position];
   c.key[0] = NgramIndex::extend_key(NgramIndex::start_key(), tokens[position]);
   for (int m = 2; m <= c.longest; ++m) c.key[m - 1] = NgramIndex::extend_key(c.key[m - 2], tokens[position + 1 - m]);
-  for (int m = 1; m <= c.longest; ++m) model.prefetch_chain(m, c.key[m - 1]);
+  model.prefetch_chains(c.word, c.key.data(), c.longest);
   return c;
 }
 
@@ -34,24 +36,16 @@ using Backoffs = std::array<float, kMaxOrder>;
 // up to that length, which the next token's context needs.
 int match(const NgramIndex& model, const Chains& chains, float& log10_prob, Backoffs& found) {
   int matched = 0;
-  if (model.suffix_closed()) {  // no n-gram is longer than a missing suffix of it
-    for (int m = 1; m <= chains.longest; ++m) {
-      const ProbBackoff* entry = model.find_chain(m, chains.key[m - 1]);
-      if (entry == nullptr) break;
-      matched = m;
-      log10_prob = entry->log10_prob;
-      found[m - 1] = entry->log10_backoff;
-    }
-    return matched;
-  }
+  if (model.suffix_closed())  // no n-gram is longer than a missing suffix of it
+    return model.match_suffix_closed(chains.word, chains.key.data(), chains.longest, log10_prob, found.data());
   for (int m = chains.longest; m >= 1 && matched == 0; --m) {
-    if (const ProbBackoff* entry = model.find_chain(m, chains.key[m - 1])) {
+    if (const ProbBackoff* entry = m == 1 ? model.unigram(chains.word) : model.find_chain(m, chains.key[m - 1])) {
       matched = m;
       log10_prob = entry->log10_prob;
     }
   }
   for (int m = 1; m <= matched; ++m) {
-    const ProbBackoff* entry = model.find_chain(m, chains.key[m - 1]);
+    const ProbBackoff* entry = m == 1 ? model.unigram(chains.word) : model.find_chain(m, chains.key[m - 1]);
     found[m - 1] = entry != nullptr ? entry->log10_backoff : 0.0f;
   }
   return matched;
@@ -65,10 +59,11 @@ SentenceScore score_sentence(const NgramIndex& model, std::span<const std::strin
   // The context of each token is the tokens before it, so every lookup key is
   // known in advance: the next token's slots are prefetched while this one is scored.
   const bool bos = sentence_context && model.order() > 1;
-  std::vector<WordId> tokens;
-  tokens.reserve(words.size() + 2);
-  if (bos) tokens.push_back(kBos);
-  for (std::string_view w : words) tokens.push_back(model.word_id(w).value_or(kUnk));
+  std::vector<WordId> tokens(words.size() + 2);
+  const size_t first = bos ? 1 : 0;
+  if (bos) tokens[0] = kBos;
+  model.word_ids(words, tokens.data() + first);  // out-of-vocabulary words are kUnk
+  tokens.resize(first + words.size());
   if (sentence_context) tokens.push_back(kEos);
 
   Backoffs context{};
@@ -79,11 +74,14 @@ SentenceScore score_sentence(const NgramIndex& model, std::span<const std::strin
     context[0] = entry != nullptr ? entry->log10_backoff : 0.0f;
     context_length = 1;
   }
-  const size_t first = bos ? 1 : 0;
-  Chains next = first < tokens.size() ? chains_at(model, tokens, first) : Chains{};
+  // The slots of the token kAhead positions on are prefetched while this one
+  // is scored (a ring of the keys computed so far).
+  constexpr size_t kAhead = 4;
+  std::array<Chains, kAhead> ahead;
+  for (size_t p = first; p < tokens.size() && p < first + kAhead; ++p) ahead[p % kAhead] = chains_at(model, tokens, p);
   for (size_t p = first; p < tokens.size(); ++p) {
-    const Chains current = next;
-    if (p + 1 < tokens.size()) next = chains_at(model, tokens, p + 1);
+    const Chains current = ahead[p % kAhead];
+    if (p + kAhead < tokens.size()) ahead[p % kAhead] = chains_at(model, tokens, p + kAhead);
     const std::string_view text = p - first < words.size() ? words[p - first] : std::string_view("</s>");
     WordScore s{text, tokens[p], 0, 0.0f};
     Backoffs found{};

@@ -23,6 +23,12 @@ WordId Vocabulary::id_or_unk(std::string_view word) const { return find(word).va
 
 std::vector<std::string_view> split_words(std::string_view line) {
   std::vector<std::string_view> words;
+  split_words(line, words);
+  return words;
+}
+
+void split_words(std::string_view line, std::vector<std::string_view>& words) {
+  words.clear();
   size_t i = 0;
   auto separator = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\0' || c == '\n'; };
   while (i < line.size()) {
@@ -31,7 +37,6 @@ std::vector<std::string_view> split_words(std::string_view line) {
     while (i < line.size() && !separator(line[i])) ++i;
     if (i > start) words.push_back(line.substr(start, i - start));
   }
-  return words;
 }
 
 bool valid_utf8(std::string_view text) {
