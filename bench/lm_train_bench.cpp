@@ -18,6 +18,7 @@
 #include "kiln/base/philox.hpp"
 #include "kiln/models/gpt/model.hpp"
 #include "kiln/optim/optimizer.hpp"
+#include "kiln/tensor/storage.hpp"
 
 using namespace kiln;
 
@@ -150,10 +151,15 @@ int main(int argc, char** argv) {
   const double median = times[times.size() / 2];
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
+  // The tensor pool's own figures (this thread's): the most bytes tensors held
+  // at once, and the free blocks it keeps for reuse at the end.
+  const MemoryStats pool = memory_stats();
   std::printf("{\"model\": \"%s\", \"params\": %lld, \"batch\": %lld, \"context\": %lld, \"step_ms\": %.1f, "
-              "\"tokens_per_s\": %.0f, \"peak_rss_mib\": %.0f, \"matmul\": \"%s\"}\n",
+              "\"tokens_per_s\": %.0f, \"peak_rss_mib\": %.0f, \"tensor_peak_mib\": %.0f, \"pool_cached_mib\": %.0f, "
+              "\"matmul\": \"%s\"}\n",
               which.c_str(), static_cast<long long>(c.parameter_count()), static_cast<long long>(batch),
               static_cast<long long>(context), median * 1e3, static_cast<double>(batch * context) / median,
-              static_cast<double>(usage.ru_maxrss) / 1024.0,
+              static_cast<double>(usage.ru_maxrss) / 1024.0, static_cast<double>(pool.peak_bytes) / (1 << 20),
+              static_cast<double>(pool.cached_bytes) / (1 << 20),
               !bf16_mode ? "f32" : cpu::bf16_gemm_choice().native ? "bf16 GEMM" : "f32 (bf16 GEMM slower here)");
 }
