@@ -121,6 +121,14 @@ TEST(LinearCrossEntropy, BackwardMatchesFiniteDifferences) {
   EXPECT_TRUE(report.ok) << report.message;
 }
 
+TEST(LinearCrossEntropy, NoRowsGiveZeroLossAndZeroGradients) {
+  Tensor h = leaf(Tensor::zeros({0, 3}, DType::f64)), w = leaf(uniform({5, 3}, 15, 1.0, DType::f64));
+  const Tensor loss = ops::linear_cross_entropy(h, w, Tensor::zeros({0}, DType::i64), {}, 4);
+  EXPECT_EQ(loss.item(), 0.0);
+  backward(loss);
+  EXPECT_EQ(w.grad().to_vector<double>(), std::vector<double>(15, 0.0));
+}
+
 TEST(LinearCrossEntropy, UpstreamGradientScalesBothGradients) {
   const int64_t n = 6, v = 7, d = 3;
   const Tensor h0 = uniform({n, d}, 7, 1.0, DType::f64), w0 = uniform({v, d}, 8, 1.0, DType::f64);

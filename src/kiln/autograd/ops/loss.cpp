@@ -122,7 +122,8 @@ Tensor linear_cross_entropy(const Tensor& hidden_in, const Tensor& weight_in, co
   const int64_t chunk = chunk_rows > 0 ? std::min(chunk_rows, std::max<int64_t>(n, 1)) : std::max<int64_t>(n, 1);
   const DType dtype = h.dtype();
   Tensor grad_h = want_h ? Tensor::empty({n, d}, dtype) : Tensor();
-  Tensor grad_w = want_w ? Tensor::empty({v, d}, dtype) : Tensor();  // the first chunk writes it
+  // The first chunk writes the weight gradient; with no rows at all it is zero.
+  Tensor grad_w = !want_w ? Tensor() : n > 0 ? Tensor::empty({v, d}, dtype) : Tensor::zeros({v, d}, dtype);
   Tensor buffer = Tensor::empty({chunk, v}, dtype);
   Tensor lse = Tensor::empty({chunk}, DType::f64);
   const HeadProducts products{v, d};
