@@ -5,6 +5,9 @@
 //
 //   lm_train_bench kjv|kjv-moe|kjv-mla|kjv-deepseek|gpt2 [steps] [--bf16] [--checkpointing]
 //   lm_train_bench kv-cache     (KV-cache bytes per token: MHA, GQA, MLA)
+//   lm_train_bench head [reps]  (GPT-2's output head and loss, forward and backward:
+//                                linear + cross_entropy against the chunked
+//                                linear_cross_entropy, alternated in one process)
 #include <sys/resource.h>
 
 #include <chrono>
@@ -13,11 +16,14 @@
 
 #include "kiln/kernels/cpu/bf16_gemm_choice.hpp"
 #include "kiln/autograd/engine.hpp"
+#include "kiln/autograd/ops/linear.hpp"
+#include "kiln/autograd/ops/loss.hpp"
 #include "kiln/autograd/precision.hpp"
 #include "kiln/base/memory.hpp"
 #include "kiln/base/philox.hpp"
 #include "kiln/models/gpt/model.hpp"
 #include "kiln/optim/optimizer.hpp"
+#include "kiln/tensor/storage.hpp"
 
 using namespace kiln;
 
@@ -75,6 +81,50 @@ void print_kv_cache_table() {
               static_cast<long long>(v3.kv_cache_values_per_token(false) * 2 * 61));
 }
 
+// GPT-2 124M's head at B 4 × T 256: [1024, 768] hidden states, the tied
+// [50257, 768] embedding. Each repetition times both forms back to back, so
+// a busy machine slows both alike; prints the medians and the tensor pool's
+// peak above what was live before.
+void print_head_table(int reps) {
+  const int64_t n = 1024, d = 768, v = 50257;
+  Tensor h = Tensor::empty({n, d}), w = Tensor::empty({v, d});
+  for (int64_t i = 0; i < n * d; ++i) h.data<float>()[i] = static_cast<float>(philox_uniform({6, 0}, i) - 0.5);
+  for (int64_t i = 0; i < v * d; ++i) w.data<float>()[i] = static_cast<float>(0.04 * (philox_uniform({6, 1}, i) - 0.5));
+  h.set_requires_grad(true);
+  w.set_requires_grad(true);
+  Tensor targets = Tensor::empty({n}, DType::i64);
+  for (int64_t i = 0; i < n; ++i) targets.data<int64_t>()[i] = philox_block({6, 2}, static_cast<uint64_t>(i))[0] % v;
+  const auto run = [&](int64_t chunk) {
+    h.zero_grad();
+    w.zero_grad();
+    release_cached_memory();
+    reset_peak_memory();
+    const int64_t before = memory_stats().live_bytes;
+    const auto t0 = std::chrono::steady_clock::now();
+    const Tensor loss = chunk < 0 ? ops::cross_entropy(ops::linear(h, w), targets)
+                                  : ops::linear_cross_entropy(h, w, targets, {}, chunk);
+    backward(loss);
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return std::pair{s, static_cast<double>(memory_stats().peak_bytes - before) / (1 << 20)};
+  };
+  const std::vector<int64_t> forms = {-1, 128, 256, 512, 1024};
+  std::vector<std::vector<double>> times(forms.size());
+  std::vector<double> peaks(forms.size());
+  for (size_t f = 0; f < forms.size(); ++f) run(forms[f]);  // warm-up
+  for (int r = 0; r < reps; ++r)
+    for (size_t f = 0; f < forms.size(); ++f) {
+      const auto result = run(forms[f]);
+      times[f].push_back(result.first);
+      peaks[f] = result.second;
+    }
+  for (size_t f = 0; f < forms.size(); ++f) {
+    std::sort(times[f].begin(), times[f].end());
+    std::printf("{\"head\": \"%s\", \"chunk_rows\": %lld, \"forward_backward_ms\": %.1f, \"peak_extra_mib\": %.0f}\n",
+                forms[f] < 0 ? "linear + cross_entropy" : "linear_cross_entropy", static_cast<long long>(forms[f]),
+                times[f][times[f].size() / 2] * 1e3, peaks[f]);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -82,6 +132,10 @@ int main(int argc, char** argv) {
   const std::string which = argc > 1 ? argv[1] : "kjv";
   if (which == "kv-cache") {
     print_kv_cache_table();
+    return 0;
+  }
+  if (which == "head") {
+    print_head_table(argc > 2 ? std::stoi(argv[2]) : 5);
     return 0;
   }
   const int steps = argc > 2 ? std::stoi(argv[2]) : 10;
@@ -150,10 +204,15 @@ int main(int argc, char** argv) {
   const double median = times[times.size() / 2];
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
+  // The tensor pool's own figures (this thread's): the most bytes tensors held
+  // at once, and the free blocks it keeps for reuse at the end.
+  const MemoryStats pool = memory_stats();
   std::printf("{\"model\": \"%s\", \"params\": %lld, \"batch\": %lld, \"context\": %lld, \"step_ms\": %.1f, "
-              "\"tokens_per_s\": %.0f, \"peak_rss_mib\": %.0f, \"matmul\": \"%s\"}\n",
+              "\"tokens_per_s\": %.0f, \"peak_rss_mib\": %.0f, \"tensor_peak_mib\": %.0f, \"pool_cached_mib\": %.0f, "
+              "\"matmul\": \"%s\"}\n",
               which.c_str(), static_cast<long long>(c.parameter_count()), static_cast<long long>(batch),
               static_cast<long long>(context), median * 1e3, static_cast<double>(batch * context) / median,
-              static_cast<double>(usage.ru_maxrss) / 1024.0,
+              static_cast<double>(usage.ru_maxrss) / 1024.0, static_cast<double>(pool.peak_bytes) / (1 << 20),
+              static_cast<double>(pool.cached_bytes) / (1 << 20),
               !bf16_mode ? "f32" : cpu::bf16_gemm_choice().native ? "bf16 GEMM" : "f32 (bf16 GEMM slower here)");
 }

@@ -11,7 +11,7 @@ TensorList AccumulateGrad::apply(TensorList grads_out) {
   Tensor& grad = meta_->grad;
   Tensor& incoming = grads_out[0];
   if (grad.defined()) {
-    grad = accumulate(grad, incoming);
+    grad = accumulate(std::move(grad), incoming);  // in place unless someone else holds the gradient
   } else if (incoming.storage().use_count() == 1 && incoming.is_contiguous() && incoming.offset() == 0 &&
              incoming.storage()->bytes() == static_cast<size_t>(incoming.numel()) * dtype_size(incoming.dtype())) {
     grad = incoming.detach();  // nobody else holds this buffer: adopt it instead of copying

@@ -30,6 +30,25 @@ struct CrossEntropySum {
 };
 CrossEntropySum cross_entropy_sum(const Tensor& logits, const Tensor& targets, const CrossEntropyOptions& options = {});
 
+// cross_entropy(linear(hidden, weight), targets) without ever holding the
+// [N, V] logits: hidden [N, d], weight [V, d] (an output head or a tied
+// embedding), targets [N]. The rows are taken `chunk_rows` at a time (every
+// chunk spans the whole vocabulary, so its log-sum-exp is exact in one pass);
+// for each chunk the logits are computed into one [chunk_rows, V] buffer,
+// reduced to the loss and, when a gradient will be needed, turned in place
+// into their gradient, which is multiplied straight into the gradients of
+// hidden ([N, d]) and weight ([V, d], accumulated chunk after chunk). So the
+// backward pass only scales what the forward pass already computed: the head
+// costs the same three products as linear + cross_entropy, and the extra
+// memory is the [V, d] weight gradient plus one chunk instead of the [N, V]
+// logits and their [N, V] gradient. Same options and values as
+// cross_entropy. The products run in f32 (f64 for f64 operands), or with bf16
+// operands under Precision::bf16 where the bf16 GEMM is used (as linear
+// does); Precision::fp8 is not applied (DeepSeek-V3 keeps its output head out
+// of FP8). chunk_rows <= 0 takes all rows at once.
+Tensor linear_cross_entropy(const Tensor& hidden, const Tensor& weight, const Tensor& targets,
+                            const CrossEntropyOptions& options = {}, int64_t chunk_rows = 256);
+
 // mean((a − b)²)
 Tensor mse_loss(const Tensor& a, const Tensor& b);
 

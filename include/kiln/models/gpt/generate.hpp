@@ -22,6 +22,8 @@ struct SpeculativeStats {
   int64_t main_forwards = 0;  // verification passes of the main model after the prompt
   int64_t drafted = 0;        // tokens proposed by the MTP module
   int64_t accepted = 0;       // of those, equal to the main model's choice
+  double verify_seconds = 0;  // in the main model's two-token forwards
+  double draft_seconds = 0;   // in the MTP module's forwards (the draft)
   double acceptance() const { return drafted > 0 ? static_cast<double>(accepted) / static_cast<double>(drafted) : 0; }
 };
 

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "kiln/autograd/ops/loss.hpp"
 #include "kiln/models/gpt/config.hpp"
 #include "kiln/models/gpt/moe.hpp"
 #include "kiln/tensor/tensor.hpp"
@@ -141,6 +142,10 @@ class GptModel {
   Tensor final_norm(const Tensor& x) const;
   Tensor norm(const std::string& prefix, const Tensor& x) const;
   Tensor head(const Tensor& hidden) const;
+  // Mean cross-entropy of head(hidden) ([B, T, d]) against targets [B, T],
+  // chunk by chunk without the [B·T, V] logits (ops::linear_cross_entropy).
+  Tensor head_loss(const Tensor& hidden, const Tensor& targets, const ops::CrossEntropyOptions& options) const;
+  const std::string& head_weight_name() const;
   void add_parameter(const std::string& name, const Shape& shape, double std, uint64_t seed, uint64_t& stream);
 
   GptConfig config_;

@@ -1,6 +1,7 @@
 #include "kiln/models/gpt/generate.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <numeric>
 
@@ -105,9 +106,15 @@ std::vector<int32_t> generate_speculative(const GptModel& model, const std::vect
   std::vector<int32_t> shifted(prompt.begin() + 1, prompt.end());
   shifted.push_back(next);
   Tensor draft_logits = model.mtp_decode(hidden, ids_tensor(shifted), draft_cache);
+  using Clock = std::chrono::steady_clock;
+  const auto seconds_since = [](Clock::time_point start) {
+    return std::chrono::duration<double>(Clock::now() - start).count();
+  };
   while (true) {
     const int32_t draft = greedy_at(draft_logits, draft_logits.size(0) - 1);
+    const auto verify_start = Clock::now();
     const Tensor logits = model.decode(ids_tensor({next, draft}), cache, &hidden);
+    stats.verify_seconds += seconds_since(verify_start);
     ++stats.main_forwards;
     ++stats.drafted;
     const int32_t verified = greedy_at(logits, 0);
@@ -116,12 +123,16 @@ std::vector<int32_t> generate_speculative(const GptModel& model, const std::vect
       if (emit(draft)) break;
       const int32_t after = greedy_at(logits, 1);
       if (emit(after)) break;
+      const auto draft_start = Clock::now();
       draft_logits = model.mtp_decode(hidden, ids_tensor({draft, after}), draft_cache);
+      stats.draft_seconds += seconds_since(draft_start);
       next = after;
     } else {
       cache.length -= 1;  // forget the rejected draft's keys and values
       if (emit(verified)) break;
+      const auto draft_start = Clock::now();
       draft_logits = model.mtp_decode(hidden.narrow(0, 0, 1).contiguous(), ids_tensor({verified}), draft_cache);
+      stats.draft_seconds += seconds_since(draft_start);
       next = verified;
     }
   }

@@ -289,14 +289,26 @@ Tensor GptModel::trunk(const DecoderBatch& batch, const DecoderOptions& options,
   return x;
 }
 
+const std::string& GptModel::head_weight_name() const {
+  static const std::string embed_llama = "model.embed_tokens.weight", embed_gpt2 = "transformer.wte.weight",
+                           lm_head = "lm_head.weight";
+  if (!config_.tie_embeddings) return lm_head;
+  return config_.arch == DecoderArch::llama ? embed_llama : embed_gpt2;
+}
+
 Tensor GptModel::head(const Tensor& hidden) const {
-  const bool llama = config_.arch == DecoderArch::llama;
-  const std::string& name =
-      config_.tie_embeddings ? (llama ? "model.embed_tokens.weight" : "transformer.wte.weight") : "lm_head.weight";
   // DeepSeek-V3 keeps the output head out of FP8.
   std::optional<PrecisionGuard> head_precision;
   if (matmul_precision() == Precision::fp8) head_precision.emplace(Precision::f32);
-  return ops::linear(hidden, param(name));
+  return ops::linear(hidden, param(head_weight_name()));
+}
+
+Tensor GptModel::head_loss(const Tensor& hidden, const Tensor& targets, const ops::CrossEntropyOptions& options) const {
+  const int64_t n = hidden.numel() / config_.d_model;
+  // Rows of 256 keep one chunk's logits at 256·V floats (51 MB for GPT-2's
+  // vocabulary) while the weight-gradient product still has 256-deep panels.
+  return ops::linear_cross_entropy(ops::reshape(hidden, {n, config_.d_model}), param(head_weight_name()),
+                                   targets.reshape({n}), options, 256);
 }
 
 Tensor GptModel::logits(const DecoderBatch& batch, const DecoderOptions& options) const {
@@ -309,12 +321,10 @@ LossTerms GptModel::loss_terms(const DecoderBatch& batch, const DecoderOptions& 
              "targets {} must match tokens {}", batch.targets.describe(), batch.tokens.describe());
   Tensor balance;
   const Tensor hidden = trunk(batch, options, balance);
-  const Tensor out = head(final_norm(hidden));
-  const int64_t n = out.size(0) * out.size(1);
   ops::CrossEntropyOptions ce;
   ce.normalizer = options.loss_normalizer;
   LossTerms terms;
-  terms.total = ops::cross_entropy(ops::reshape(out, {n, config_.vocab_size}), batch.targets.reshape({n}), ce);
+  terms.total = head_loss(final_norm(hidden), batch.targets, ce);
   terms.main = terms.total.item();
   if (config_.mtp_depth > 0 && options.mtp_weight > 0) {
     const Tensor mtp = mtp_loss(batch, options, hidden, balance, terms.mtp);

@@ -63,9 +63,8 @@ Tensor GptModel::mtp_loss(const DecoderBatch& batch, const DecoderOptions& optio
                                       -1);
     const Tensor x = ops::linear(joined, param(p + "eh_proj.weight"));
     const Tensor h = run_block(layer, x, positions, batch.cu_seqlens, options, balance);
-    const Tensor logits = head(ops::rms_norm(h, param(p + "shared_head.norm.weight"), c.norm_eps));
     const Tensor depth_loss =
-        ops::cross_entropy(ops::reshape(logits, {n, c.vocab_size}), shifted_targets.reshape({n}), ce);
+        head_loss(ops::rms_norm(h, param(p + "shared_head.norm.weight"), c.norm_eps), shifted_targets, ce);
     total = total.defined() ? ops::add(total, depth_loss) : depth_loss;
     previous = h;
   }
