@@ -14,6 +14,21 @@ namespace kiln::ops {
 using autograd::record;
 using autograd::TensorList;
 
+namespace {
+
+// The targets that count (not ignore_index), each checked to be a class of the `v`.
+int64_t counted_targets(const int64_t* t, int64_t n, int64_t v, int64_t ignore_index, const char* op) {
+  int64_t counted = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    if (t[i] == ignore_index) continue;
+    KILN_CHECK(t[i] >= 0 && t[i] < v, "{}: target {} at row {} is outside [0, {})", op, t[i], i, v);
+    ++counted;
+  }
+  return counted;
+}
+
+}  // namespace
+
 Tensor cross_entropy(const Tensor& logits_in, const Tensor& targets_in, const CrossEntropyOptions& options) {
   KILN_CHECK(logits_in.dim() == 2, "cross_entropy: logits must be [N, V], got {}", logits_in.describe());
   KILN_CHECK(targets_in.dim() == 1 && targets_in.size(0) == logits_in.size(0),
@@ -24,12 +39,7 @@ Tensor cross_entropy(const Tensor& logits_in, const Tensor& targets_in, const Cr
   const Tensor targets = targets_in.to(DType::i64).contiguous();
   const int64_t n = logits.size(0), v = logits.size(1);
   const int64_t* t = targets.data<int64_t>();
-  int64_t counted = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    if (t[i] == options.ignore_index) continue;
-    KILN_CHECK(t[i] >= 0 && t[i] < v, "cross_entropy: target {} at row {} is outside [0, {})", t[i], i, v);
-    ++counted;
-  }
+  const int64_t counted = counted_targets(t, n, v, options.ignore_index, "cross_entropy");
   const int64_t divisor = options.normalizer > 0 ? options.normalizer : counted;
   const double eps = options.label_smoothing;
   Tensor lse = Tensor::empty({n}, DType::f64);
@@ -109,12 +119,7 @@ Tensor linear_cross_entropy(const Tensor& hidden_in, const Tensor& weight_in, co
   const Tensor targets = targets_in.to(DType::i64).contiguous();
   const int64_t n = h.size(0), d = h.size(1), v = w.size(0);
   const int64_t* t = targets.data<int64_t>();
-  int64_t counted = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    if (t[i] == options.ignore_index) continue;
-    KILN_CHECK(t[i] >= 0 && t[i] < v, "linear_cross_entropy: target {} at row {} is outside [0, {})", t[i], i, v);
-    ++counted;
-  }
+  const int64_t counted = counted_targets(t, n, v, options.ignore_index, "linear_cross_entropy");
   const int64_t divisor = options.normalizer > 0 ? options.normalizer : counted;
   const double eps = options.label_smoothing, grad_scale = divisor > 0 ? 1.0 / static_cast<double>(divisor) : 0.0;
   const bool recording = grad_enabled();
