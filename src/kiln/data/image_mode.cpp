@@ -21,8 +21,8 @@ PlanarImage shape_image(PlanarImage image, ImageMode mode, ImageSize size) {
   if (mode == ImageMode::native) return image;
   if (mode == ImageMode::resize) return resize_image(image, size);
   KILN_CHECK(image.height <= size.height && image.width <= size.width,
-             "a {}×{} px image does not fit the {}×{} pad canvas", image.height, image.width, size.height,
-             size.width);
+             "a {}×{} px image does not fit the {}×{} pad canvas (data.image_size)", image.height, image.width,
+             size.height, size.width);
   PlanarImage canvas = PlanarImage::filled(image.channels, size.height, size.width, 0);
   for (int64_t c = 0; c < image.channels; ++c)
     for (int64_t y = 0; y < image.height; ++y)
