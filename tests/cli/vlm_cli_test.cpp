@@ -5,8 +5,11 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -34,6 +37,24 @@ std::vector<double> losses(const fs::path& metrics) {
   std::ifstream in(metrics);
   std::string line;
   while (std::getline(in, line)) out.push_back(nlohmann::json::parse(line).at("loss").get<double>());
+  return out;
+}
+
+// The raw bytes of every tensor in a safetensors file, by name.
+std::map<std::string, std::string> tensor_bytes(const fs::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  uint64_t header_size = 0;
+  in.read(reinterpret_cast<char*>(&header_size), sizeof header_size);
+  std::string header(header_size, '\0');
+  in.read(header.data(), static_cast<std::streamsize>(header_size));
+  const std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const nlohmann::json index = nlohmann::json::parse(header);
+  std::map<std::string, std::string> out;
+  for (const auto& [name, entry] : index.items()) {
+    if (name == "__metadata__") continue;
+    const auto begin = entry.at("data_offsets")[0].get<size_t>(), end = entry.at("data_offsets")[1].get<size_t>();
+    out[name] = data.substr(begin, end - begin);
+  }
   return out;
 }
 
@@ -95,6 +116,49 @@ TEST(VlmCli, ResumedRunMatchesOneRunAndTheModelAnswers) {
   EXPECT_NE(drop.output.find("vision.token_drop needs projector = mlp2x_gelu or linear (a merger needs whole 2×2 groups)"),
             std::string::npos)
       << drop.output;
+  fs::remove_all(dir);
+}
+
+// vision.init: the encoder starts from a kiln navit run's. At lr 0 the saved
+// encoder is the navit's, byte for byte; the projector and decoder are the
+// VLM's own. A navit of another shape, or a folder that is no run, is one line.
+TEST(VlmCli, StartsItsEncoderFromANavitRun) {
+  if (!fs::exists("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz"))
+    GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  const fs::path dir = fs::temp_directory_path() / ("kiln-vlm-init-" + std::to_string(getpid()));
+  fs::remove_all(dir);
+  const Result navit = run("navit train -c " + std::string(KILN_SOURCE_DIR) + "/configs/fmnist-navit.toml" +
+                           " --set vision.d_model=16 --set vision.n_layer=1 --set vision.n_head=2 --set vision.mlp_dim=32"
+                           " --set train.max_steps=2 --set eval.test_images=8 --set run.dir=" + (dir / "navit").string());
+  ASSERT_EQ(navit.status, 0) << navit.output;
+  const std::string config = " -c " + std::string(KILN_SOURCE_DIR) + "/configs/fmnist-vlm.toml" + kTiny +
+                             " --set vision.init=" + (dir / "navit").string();
+  const Result vlm = run("vlm train" + config + " --set train.steps=1 --set train.lr=0 --set train.min_lr=0" +
+                         " --set run.dir=" + (dir / "vlm").string());
+  ASSERT_EQ(vlm.status, 0) << vlm.output;
+  EXPECT_NE(vlm.output.find("vision encoder from " + (dir / "navit").string()), std::string::npos) << vlm.output;
+  const auto started = tensor_bytes(dir / "vlm" / "model" / "model.safetensors");
+  const auto trained = tensor_bytes(dir / "navit" / "model" / "model.safetensors");
+  int64_t encoder_tensors = 0;
+  for (const auto& [name, bytes] : started) {
+    if (name.rfind("visual.", 0) != 0 || name.rfind("visual.merger.", 0) == 0) {
+      EXPECT_EQ(trained.count(name), 0u) << name;
+      continue;
+    }
+    ++encoder_tensors;
+    ASSERT_EQ(trained.count(name), 1u) << name;
+    EXPECT_EQ(bytes, trained.at(name)) << name;
+  }
+  EXPECT_GE(encoder_tensors, 13);  // patch embedding, one block's 12 tensors
+
+  const Result heads = run("vlm train" + config + " --set vision.n_head=4 --set run.dir=" + (dir / "bad").string());
+  EXPECT_NE(heads.status, 0);
+  EXPECT_NE(heads.output.find("vision_config/num_heads = 2, this model's [vision] has 4"), std::string::npos)
+      << heads.output;
+  const Result nothing = run("vlm train -c " + std::string(KILN_SOURCE_DIR) + "/configs/fmnist-vlm.toml" + kTiny +
+                             " --set vision.init=" + (dir / "none").string() + " --set run.dir=" + (dir / "bad").string());
+  EXPECT_NE(nothing.status, 0);
+  EXPECT_EQ(std::count(nothing.output.begin(), nothing.output.end(), '\n'), 1) << nothing.output;
   fs::remove_all(dir);
 }
 

@@ -75,4 +75,18 @@ TEST(VlmTasks, PlannedTokensAreTheRenderedOnesInEveryMode) {
   }
 }
 
+// The OCR scores' distances (SPEC-VLM §10: CER over bytes, WER over words).
+TEST(VlmScores, EditDistancesOverCharactersAndWords) {
+  EXPECT_EQ(train::edit_distance("kitten", "sitting"), 3);
+  EXPECT_EQ(train::edit_distance("", "abc"), 3);
+  EXPECT_EQ(train::edit_distance("same", "same"), 0);
+  const auto words = train::split_words("  In the  beginning ");
+  ASSERT_EQ(words.size(), 3u);
+  EXPECT_EQ(words[2], "beginning");
+  // Delete "the", insert "good": two word edits, however many characters.
+  EXPECT_EQ(train::word_edit_distance("In beginning good God", "In the beginning God"), 2);
+  EXPECT_EQ(train::word_edit_distance("Inthe beginning", "In the beginning"), 2);
+  EXPECT_EQ(train::word_edit_distance("", "In the"), 2);
+}
+
 }  // namespace

@@ -76,5 +76,9 @@ class VlmTask {
 
 // Levenshtein distance over bytes (the character error rate's numerator).
 int64_t edit_distance(std::string_view a, std::string_view b);
+// The words of `text` (runs between spaces) and the Levenshtein distance over
+// them (the word error rate's numerator).
+std::vector<std::string_view> split_words(std::string_view text);
+int64_t word_edit_distance(std::string_view a, std::string_view b);
 
 }  // namespace kiln::train

@@ -44,6 +44,7 @@ struct VlmRun {
   data::Overlong overlong = data::Overlong::error;
   data::VlmLayout layout = data::VlmLayout::rmpad;
   bool blind = false;  // trained on zeroed image features: the text-only floor
+  std::string vision_init;  // a kiln navit run whose encoder the model starts from
   LoopOptions loop;
   int64_t eval_samples = 500;
   fs::path run_dir;
@@ -93,6 +94,7 @@ VlmRun read_run(const std::string& path, const std::vector<std::string>& overrid
   r.overlong = data::parse_overlong(f.get_string("data.overlong", "error", {"error", "skip"}));
   r.layout = parse_layout(f.get_string("train.layout", "rmpad", {"rmpad", "padded", "padded_all"}));
   r.blind = f.get_bool("train.blind", false);
+  r.vision_init = f.get_string("vision.init", "");
   refuse_token_drop(f.get_string("vision.token_drop", "none"), r.model.projector);
   LoopOptions& o = r.loop;
   o.label = "vlm";
@@ -159,15 +161,28 @@ std::vector<data::VlmSample> render(const VlmTask& task, uint64_t seed, const st
   return samples;
 }
 
+double ratio(int64_t part, int64_t whole) { return whole > 0 ? static_cast<double>(part) / static_cast<double>(whole) : 0; }
+
+// SPEC-VLM §10's span-length classes for the CER: 1–2, 3–5 and 6–8 words.
+struct SpanClass {
+  int64_t edits = 0, characters = 0;
+};
+constexpr int64_t kSpanClasses = 3;
+int64_t span_class(size_t words) { return words <= 2 ? 0 : words <= 5 ? 1 : 2; }
+constexpr const char* kSpanClassNames[kSpanClasses] = {"1–2", "3–5", "6–8"};
+
 struct Score {
   int64_t samples = 0;
   int64_t images = 0, images_correct = 0;  // fashion-canvas: per-image exact match
   int64_t edits = 0, characters = 0;       // kjv-ocr: CER = edits / characters
+  int64_t word_edits = 0, words = 0;       // kjv-ocr: WER = word edits / words
+  SpanClass by_span[kSpanClasses];         // kjv-ocr: the CER by the reference's word count
   int64_t exact = 0;                       // whole answers right
   double seconds = 0;
-  double accuracy() const { return images > 0 ? static_cast<double>(images_correct) / images : 0; }
-  double cer() const { return characters > 0 ? static_cast<double>(edits) / characters : 0; }
-  double exact_rate() const { return samples > 0 ? static_cast<double>(exact) / samples : 0; }
+  double accuracy() const { return ratio(images_correct, images); }
+  double cer() const { return ratio(edits, characters); }
+  double wer() const { return ratio(word_edits, words); }
+  double exact_rate() const { return ratio(exact, samples); }
 };
 
 Score evaluate(const models::VlmModel& model, const VlmTask& task, int64_t count, bool blind, bool progress) {
@@ -191,16 +206,27 @@ Score evaluate(const models::VlmModel& model, const VlmTask& task, int64_t count
       ++s.images;
       s.images_correct += k < got.size() && got[k] == want[k];
     }
-    s.edits += edit_distance(answers[i], expected[i]);
-    s.characters += static_cast<int64_t>(expected[i].size());
+    const int64_t edits = edit_distance(answers[i], expected[i]), characters = static_cast<int64_t>(expected[i].size());
+    s.edits += edits;
+    s.characters += characters;
+    const size_t words = split_words(expected[i]).size();
+    s.word_edits += word_edit_distance(answers[i], expected[i]);
+    s.words += static_cast<int64_t>(words);
+    SpanClass& span = s.by_span[span_class(words)];
+    span.edits += edits;
+    span.characters += characters;
   }
   s.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return s;
 }
 
 void record_score(const Score& s, VlmTaskKind kind, nlohmann::json& record) {
-  if (kind == VlmTaskKind::fashion_canvas) record["val_accuracy"] = s.accuracy();
-  else record["val_cer"] = s.cer();
+  if (kind == VlmTaskKind::fashion_canvas) {
+    record["val_accuracy"] = s.accuracy();
+  } else {
+    record["val_cer"] = s.cer();
+    record["val_wer"] = s.wer();
+  }
   record["val_exact"] = s.exact_rate();
 }
 
@@ -208,8 +234,13 @@ std::string describe(const Score& s, VlmTaskKind kind) {
   if (kind == VlmTaskKind::fashion_canvas)
     return fmt::format("per-image accuracy {:.2f}% ({} of {} garments), exact answers {:.2f}% of {} samples",
                        100 * s.accuracy(), s.images_correct, s.images, 100 * s.exact_rate(), s.samples);
-  return fmt::format("CER {:.2f}% ({} edits over {} characters), exact lines {:.2f}% of {}", 100 * s.cer(), s.edits,
-                     s.characters, 100 * s.exact_rate(), s.samples);
+  std::string by_span;
+  for (int64_t c = 0; c < kSpanClasses; ++c)
+    if (s.by_span[c].characters > 0)
+      by_span += fmt::format("{}{} words {:.2f}%", by_span.empty() ? "" : ", ", kSpanClassNames[c],
+                             100 * ratio(s.by_span[c].edits, s.by_span[c].characters));
+  return fmt::format("CER {:.2f}% ({} edits over {} characters), WER {:.2f}%, exact lines {:.2f}% of {}; CER by span: {}",
+                     100 * s.cer(), s.edits, s.characters, 100 * s.wer(), 100 * s.exact_rate(), s.samples, by_span);
 }
 
 struct LoadedVlm {
@@ -243,6 +274,34 @@ nlohmann::json task_json(const VlmTaskOptions& t) {
           {"max_images", t.max_images}, {"image_mode", data::image_mode_name(t.image_mode)}};
 }
 
+// vision_config without the position-table bounds, which only size tables
+// (whose shapes the weights check).
+nlohmann::json encoder_identity(nlohmann::json vision_config) {
+  if (vision_config.contains("kiln")) {
+    vision_config["kiln"].erase("max_rows");
+    vision_config["kiln"].erase("max_cols");
+  }
+  return vision_config;
+}
+
+// vision.init: the encoder of a trained kiln navit (or kiln vlm) run, whose
+// vision_config must describe the same encoder.
+void start_vision_encoder(models::VlmModel& model, const std::string& source) {
+  const ModelFolder folder = load_model_folder(source, "a kiln navit run");
+  const std::string config_path = (folder.dir / "config.json").string();
+  KILN_CHECK(folder.config.contains("vision_config"), "{} has no vision_config: vision.init needs a kiln navit run",
+             config_path);
+  const nlohmann::json theirs = encoder_identity(folder.config["vision_config"]);
+  const nlohmann::json ours = encoder_identity(models::vlm_config_json(model.config())["vision_config"]);
+  const nlohmann::json flat = theirs.flatten(), wanted = ours.flatten();
+  for (const auto& [key, value] : wanted.items()) {
+    const auto it = flat.find(key);
+    KILN_CHECK(it != flat.end() && *it == value, "vision.init: {} has vision_config{} = {}, this model's [vision] has {}",
+               config_path, key, it == flat.end() ? std::string("(none)") : it->dump(), value.dump());
+  }
+  model.load_vision_encoder(folder.weights, config_path);
+}
+
 }  // namespace
 
 void run_vlm_training(const VlmRunOptions& a) {
@@ -250,13 +309,17 @@ void run_vlm_training(const VlmRunOptions& a) {
   r.loop.resume = a.resume;
   const VlmTask train_task(r.task, data::DataSplit::train), test_task(r.task, data::DataSplit::test);
   models::VlmModel model(r.model, r.loop.seed + 1);
+  // On resume the trainer state holds every parameter.
+  if (!r.vision_init.empty() && !a.resume) start_vision_encoder(model, r.vision_init);
   nlohmann::json config = models::vlm_config_json(r.model);
   config["kiln_task"] = task_json(r.task);
   config["kiln_task"]["trained_blind"] = r.blind;
-  fmt::print(stderr, "VLM: {} parameters ({} vision, projector {}, decoder {}×{}); task {}, layout {}, packs of {} LLM / {} ViT tokens\n",
+  if (!r.vision_init.empty()) config["kiln_task"]["vision_init"] = r.vision_init;
+  fmt::print(stderr, "VLM: {} parameters ({} vision, projector {}, decoder {}×{}); task {}, layout {}, packs of {} LLM / {} ViT tokens{}\n",
              r.model.parameter_count(), r.model.vision.parameter_count(), models::projector_name(r.model.projector),
              r.model.decoder.n_layer, r.model.decoder.d_model, vlm_task_name(r.task.kind),
-             layout_name(r.layout), r.budgets.llm_tokens, r.budgets.vision_tokens);
+             layout_name(r.layout), r.budgets.llm_tokens, r.budgets.vision_tokens,
+             r.vision_init.empty() ? "" : "; vision encoder from " + r.vision_init);
   r.loop.identity = {{"steps", r.loop.steps}, {"seed", r.loop.seed}, {"lr", r.loop.schedule.lr},
                      {"layout", layout_name(r.layout)},
                      {"packing_length", r.budgets.llm_tokens}, {"task", vlm_task_name(r.task.kind)}};

@@ -151,7 +151,11 @@ std::vector<std::string> VlmTask::answer_parts(const std::string& answer) const 
   return parts;
 }
 
-int64_t edit_distance(std::string_view a, std::string_view b) {
+namespace {
+
+// Levenshtein distance between two sequences, one row of the table at a time.
+template <typename Sequence>
+int64_t levenshtein(const Sequence& a, const Sequence& b) {
   std::vector<int64_t> row(b.size() + 1);
   for (size_t j = 0; j <= b.size(); ++j) row[j] = static_cast<int64_t>(j);
   for (size_t i = 1; i <= a.size(); ++i) {
@@ -165,5 +169,23 @@ int64_t edit_distance(std::string_view a, std::string_view b) {
   }
   return row[b.size()];
 }
+
+}  // namespace
+
+int64_t edit_distance(std::string_view a, std::string_view b) { return levenshtein(a, b); }
+
+std::vector<std::string_view> split_words(std::string_view text) {
+  std::vector<std::string_view> words;
+  size_t start = 0;
+  while (start < text.size()) {
+    const size_t space = text.find(' ', start);
+    const size_t end = space == std::string_view::npos ? text.size() : space;
+    if (end > start) words.push_back(text.substr(start, end - start));
+    start = end + 1;
+  }
+  return words;
+}
+
+int64_t word_edit_distance(std::string_view a, std::string_view b) { return levenshtein(split_words(a), split_words(b)); }
 
 }  // namespace kiln::train

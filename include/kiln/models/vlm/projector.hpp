@@ -23,6 +23,7 @@ enum class ProjectorKind { merger, pixel_shuffle, mlp2x_gelu, linear };
 
 ProjectorKind parse_projector(std::string_view name);  // error names model.projector
 std::string projector_name(ProjectorKind kind);
+bool is_projector_parameter(const std::string& name);  // "visual.merger.*", whatever the kind
 
 struct ProjectorShape {
   ProjectorKind kind = ProjectorKind::merger;

@@ -40,6 +40,11 @@ class VlmModel {
   const std::map<std::string, Tensor>& parameters() const { return parameters_; }
   // Every parameter from `weights`; missing, unexpected or mis-shaped names are one error naming the tensor.
   void load_parameters(const std::map<std::string, Tensor>& weights);
+  // The vision encoder's parameters (visual.* without the projector) from a
+  // vision checkpoint such as a kiln navit run, the usual recipe's trained
+  // ViT; other tensors there (a classifier head) are ignored. Every encoder
+  // tensor must be present with its shape, and no other visual.* tensor.
+  void load_vision_encoder(const std::map<std::string, Tensor>& weights, const std::string& source);
 
   // Encoder + projector: [N_v / patches_per_token, D].
   Tensor image_features(const Tensor& patches, const Tensor& cu_v, const Tensor& positions) const;

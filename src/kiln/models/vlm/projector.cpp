@@ -34,6 +34,8 @@ std::string projector_name(ProjectorKind kind) {
   return "merger";
 }
 
+bool is_projector_parameter(const std::string& name) { return name.rfind(kPrefix, 0) == 0; }
+
 void add_projector_parameters(std::map<std::string, Tensor>& params, const ProjectorShape& s, double std,
                               uint64_t seed, uint64_t& stream) {
   const auto add = [&](const std::string& name, const Shape& shape, double init) {

@@ -50,6 +50,18 @@ void VlmModel::load_parameters(const std::map<std::string, Tensor>& weights) {
   collect_parameters();
 }
 
+void VlmModel::load_vision_encoder(const std::map<std::string, Tensor>& weights, const std::string& source) {
+  std::map<std::string, Tensor> encoder, from_checkpoint;
+  for (const auto& [name, tensor] : vision_parameters_)
+    if (!is_projector_parameter(name)) encoder[name] = tensor;
+  for (const auto& [name, tensor] : weights)
+    if (is_vision_parameter(name) && !is_projector_parameter(name)) from_checkpoint[name] = tensor;
+  KILN_CHECK(!from_checkpoint.empty(), "{} has no visual.* tensors to start the vision encoder from", source);
+  load_named_parameters(encoder, from_checkpoint, "this vision-language model's encoder (" + source + ")");
+  for (const auto& [name, tensor] : encoder) vision_parameters_[name] = tensor;
+  collect_parameters();
+}
+
 Tensor VlmModel::image_features(const Tensor& patches, const Tensor& cu_v, const Tensor& positions) const {
   const Tensor encoded = encoder_.forward(vision_parameters_, patches, cu_v, positions);
   return project_vision_features(vision_parameters_, config_.projector_shape(), encoded);
