@@ -228,6 +228,11 @@ OrderTable final_table(const Level& level, int order) {
 
 }  // namespace
 
+uint64_t in_memory_estimate_bytes(const NgramCounts& top) {
+  const uint64_t entry = sizeof(WordId) * static_cast<uint64_t>(top.order) + sizeof(uint64_t);
+  return top.size() * entry * 3;
+}
+
 BackoffModel estimate_kneser_ney(NgramCounts top, const Vocabulary& vocab, const EstimateOptions& options,
                                  EstimateReport* report) {
   const int order = top.order;
