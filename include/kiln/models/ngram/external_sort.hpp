@@ -116,6 +116,11 @@ class RunMerger {
   std::vector<uint32_t> out_;
 };
 
+// Merges runs in batches into fewer, longer ones (in `folder`) until at most
+// `most` remain, so that a merge never holds too many files open at once.
+void reduce_runs(std::vector<std::filesystem::path>& runs, RecordLayout layout, const Combine& combine,
+                 TempFolder& folder, size_t most = 64);
+
 class ExternalSorter {
  public:
   // memory_bytes bounds the buffer and its sort index, and later the merge's read buffers.

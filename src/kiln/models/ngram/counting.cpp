@@ -202,6 +202,7 @@ CountResult count_ngrams(std::istream& in, const std::string& source, Vocabulary
   write_run(table.take_sorted(), runs.back());
   table = CountTable(order, 16);
   result.spilled_runs = static_cast<int>(runs.size());
+  reduce_runs(runs, count_record_layout(order), summing_counts(order), *folder);
   if (options.keep_spilled_runs) {
     result.spilled = std::make_unique<SpilledCounts>(std::move(folder), std::move(runs), order);
     return result;

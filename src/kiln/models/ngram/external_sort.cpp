@@ -140,6 +140,26 @@ const uint32_t* RunMerger::next() {
   return have ? out_.data() : nullptr;
 }
 
+void reduce_runs(std::vector<fs::path>& runs, RecordLayout layout, const Combine& combine, TempFolder& folder,
+                 size_t most) {
+  while (runs.size() > most) {
+    std::vector<fs::path> fewer;
+    for (size_t first = 0; first < runs.size(); first += most) {
+      std::vector<fs::path> batch(runs.begin() + static_cast<std::ptrdiff_t>(first),
+                                  runs.begin() + static_cast<std::ptrdiff_t>(std::min(first + most, runs.size())));
+      RecordWriter merged(folder.new_file("merged"), layout.lanes);
+      {
+        RunMerger merger(batch, layout, (uint64_t{64} << 10) * batch.size(), combine);
+        while (const uint32_t* r = merger.next()) merged.write(r);
+      }
+      merged.close();
+      for (const fs::path& run : batch) fs::remove(run);
+      fewer.push_back(merged.path());
+    }
+    runs = std::move(fewer);
+  }
+}
+
 ExternalSorter::ExternalSorter(TempFolder& folder, RecordLayout layout, uint64_t memory_bytes, Combine combine)
     : folder_(folder),
       layout_(layout),
@@ -193,6 +213,7 @@ void ExternalSorter::finish() {
   }
   if (!buffer_.empty()) spill();
   std::vector<uint32_t>().swap(buffer_);
+  reduce_runs(runs_, layout_, combine_, folder_);
   merger_ = std::make_unique<RunMerger>(runs_, layout_, memory_bytes_, combine_);
 }
 
