@@ -230,7 +230,7 @@ OrderTable final_table(const Level& level, int order) {
 
 uint64_t in_memory_estimate_bytes(const NgramCounts& top) {
   const uint64_t entry = sizeof(WordId) * static_cast<uint64_t>(top.order) + sizeof(uint64_t);
-  return top.size() * entry * 3;
+  return top.size() * entry * 9 / 2;
 }
 
 BackoffModel estimate_kneser_ney(NgramCounts top, const Vocabulary& vocab, const EstimateOptions& options,
