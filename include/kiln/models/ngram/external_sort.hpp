@@ -123,7 +123,8 @@ void reduce_runs(std::vector<std::filesystem::path>& runs, RecordLayout layout, 
 
 class ExternalSorter {
  public:
-  // memory_bytes bounds the buffer and its sort index, and later the merge's read buffers.
+  // memory_bytes bounds the buffer and its sort index (two lanes a record),
+  // and later the merge's read buffers.
   ExternalSorter(TempFolder& folder, RecordLayout layout, uint64_t memory_bytes, Combine combine = {});
   void add(const uint32_t* record);
   // After the last add: the records in order (combined), one at a time; nullptr at the end.

@@ -165,7 +165,7 @@ ExternalSorter::ExternalSorter(TempFolder& folder, RecordLayout layout, uint64_t
       layout_(layout),
       memory_bytes_(memory_bytes),
       combine_(std::move(combine)),
-      capacity_(std::clamp<uint64_t>(memory_bytes / (layout.bytes() + sizeof(uint32_t)), 16, uint64_t{1} << 31)),
+      capacity_(std::clamp<uint64_t>(memory_bytes / (layout.bytes() + 2 * sizeof(uint32_t)), 16, uint64_t{1} << 31)),
       out_(layout.lanes) {}
 
 void ExternalSorter::add(const uint32_t* record) {
@@ -177,16 +177,31 @@ void ExternalSorter::add(const uint32_t* record) {
   buffer_.insert(buffer_.end(), record, record + layout_.lanes);
 }
 
+// A stable radix sort of positions, one counting pass per key word from the
+// least significant (the first word in suffix order; the last word, then the
+// first, in context order). A pass whose word is the same for all is skipped.
 std::vector<uint32_t> ExternalSorter::sorted_index() {
-  const size_t count = buffer_.size() / layout_.lanes;
-  std::vector<uint32_t> index(count);
+  const size_t count = buffer_.size() / layout_.lanes, lanes = layout_.lanes, n = layout_.key_lanes;
+  std::vector<uint32_t> index(count), scratch(count);
   for (size_t i = 0; i < count; ++i) index[i] = static_cast<uint32_t>(i);
+  if (count < 2) return index;
+  std::vector<size_t> positions;
+  if (layout_.order == NgramOrder::context && n > 1) positions.push_back(n - 1);
+  for (size_t k = 0; k < n; ++k)
+    if (!(layout_.order == NgramOrder::context && n > 1 && k == n - 1)) positions.push_back(k);
+  uint32_t largest = 0;
+  for (size_t i = 0; i < count; ++i)
+    for (size_t k = 0; k < n; ++k) largest = std::max(largest, buffer_[i * lanes + k]);
+  std::vector<uint32_t> starts(static_cast<size_t>(largest) + 2);
   const uint32_t* records = buffer_.data();
-  const size_t lanes = layout_.lanes, n = layout_.key_lanes;
-  const NgramOrder order = layout_.order;
-  std::sort(index.begin(), index.end(), [&](uint32_t a, uint32_t b) {
-    return ngram_before(order, records + a * lanes, records + b * lanes, n);
-  });
+  for (size_t k : positions) {
+    std::fill(starts.begin(), starts.end(), 0);
+    for (size_t i = 0; i < count; ++i) ++starts[records[i * lanes + k] + 1];
+    if (std::find(starts.begin(), starts.end(), count) != starts.end()) continue;
+    for (size_t w = 1; w < starts.size(); ++w) starts[w] += starts[w - 1];
+    for (size_t i = 0; i < count; ++i) scratch[starts[records[index[i] * lanes + k]]++] = index[i];
+    std::swap(index, scratch);
+  }
   return index;
 }
 
