@@ -263,9 +263,11 @@ void add_ngram_commands(CLI::App& app) {
   build->add_option("--discount-fallback", b->fallback,
                     "Discounts D1 D2 D3+ for orders whose estimate fails (no values: 0.5 1 1.5)")
       ->expected(0, 16);  // room for too many values, refused with a clear message, and a corpus path handed back
-  build->add_option("--memory", b->memory, "Counting memory budget; beyond it sorted runs spill to disk (e.g. 512M)")
+  build->add_option("--memory", b->memory,
+                    "Memory budget of the build (e.g. 512M); beyond it counting and estimation work from sorted files "
+                    "in --temp-dir")
       ->capture_default_str();
-  build->add_option("--temp-dir", b->temp_dir, "Where spilled runs go (default: the system temp folder)");
+  build->add_option("--temp-dir", b->temp_dir, "Where sorted files go, removed at the end (default: the system temp folder)");
   build->add_option("--limit-vocab", b->limit_vocab,
                     "Keep only n-grams whose words are all listed in this file (whitespace-separated)");
   build->add_flag("--progress", b->progress, "Show the progress display even when stderr is not a terminal");
