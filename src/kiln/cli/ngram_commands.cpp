@@ -157,7 +157,7 @@ void run_build(const BuildArgs& a) {
       if (stage != stage_name) {
         if (stage_bar) stage_bar->finish();
         stage_name = stage;
-        stage_bar = std::make_unique<ProgressBar>(stage_name, static_cast<int64_t>(total), "");
+        stage_bar = std::make_unique<ProgressBar>(stage_name, static_cast<int64_t>(total), "n-grams");
         if (a.progress) stage_bar->set_enabled(true);
       }
       stage_bar->update(static_cast<int64_t>(done));

@@ -106,12 +106,13 @@ class LevelWriter {
 
 class Pipeline {
  public:
-  Pipeline(int order, const EstimateOptions& options, const OutOfCoreOptions& out_of_core)
+  Pipeline(int order, const Vocabulary& vocab, const EstimateOptions& options, const OutOfCoreOptions& out_of_core)
       : order_(static_cast<size_t>(order)),
         options_(options),
         out_of_core_(out_of_core),
         folder_(out_of_core.temp_dir),
         io_bytes_(std::clamp<uint64_t>(out_of_core.memory_bytes / 32, uint64_t{64} << 10, uint64_t{1} << 20)),
+        sort_bytes_(sort_budget(vocab)),
         levels_(order_ + 1),
         coc_(order_ + 1),
         discounts_(order_ + 1) {}
@@ -138,7 +139,18 @@ class Pipeline {
   }
 
  private:
-  uint64_t sort_bytes() const { return out_of_core_.memory_bytes; }
+  uint64_t sort_bytes() const { return sort_bytes_; }
+
+  // The budget less what stays resident beside the sort buffers: the
+  // vocabulary (its strings, the map's nodes and buckets: about 128 bytes a
+  // word, plus the text of words too long to be stored inline) and a buffer
+  // for each of the few files open at once. Never below half the budget.
+  uint64_t sort_budget(const Vocabulary& vocab) const {
+    uint64_t resident = 8 * io_bytes_;
+    for (const std::string& word : vocab.words()) resident += 128 + (word.size() > 15 ? 2 * (word.size() + 1) : 0);
+    const uint64_t memory = out_of_core_.memory_bytes;
+    return std::max(memory / 2, memory > resident ? memory - resident : 0);
+  }
 
   // The top order's records, with <s>-padding n-grams moved (with their
   // counts) to the shorter n-gram starting at their last <s>.
@@ -408,7 +420,8 @@ class Pipeline {
   const EstimateOptions& options_;
   const OutOfCoreOptions& out_of_core_;
   TempFolder folder_;
-  uint64_t io_bytes_;  // per file being read or written
+  uint64_t io_bytes_;    // per file being read or written
+  uint64_t sort_bytes_;  // for the sort buffers alive at one time
   std::vector<fs::path> levels_;  // levels_[n]: order n's level file, while needed
   std::vector<fs::path> padding_{std::vector<fs::path>(order_)};
   std::vector<uint64_t> level_sizes_{std::vector<uint64_t>(order_ + 1)};
@@ -425,7 +438,7 @@ std::vector<uint64_t> run_pipeline(int order, const CountSource& top, const Voca
   KILN_CHECK(options.prune.size() <= static_cast<size_t>(order),
              "--prune gives thresholds for {} orders but the model has order {}", options.prune.size(), order);
   EstimateReport local;
-  Pipeline pipeline(order, options, out_of_core);
+  Pipeline pipeline(order, vocab, options, out_of_core);
   return pipeline.run(top, vocab, arpa, report != nullptr ? *report : local);
 }
 
