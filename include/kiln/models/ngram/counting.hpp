@@ -2,8 +2,9 @@
 // Counting the highest-order n-grams of a corpus within a memory budget.
 // Counts accumulate in an open-addressing table with the ids stored inline;
 // when it would outgrow the budget it is sorted and written to disk as a run,
-// and the runs are merged at the end. Spilled or not, the result is the same
-// sorted, aggregated set.
+// and the runs are merged at the end, into memory or (for the out-of-core
+// estimate) as a stream. Spilled or not, the result is the same sorted,
+// aggregated set.
 #include <cstdint>
 #include <filesystem>
 #include <functional>

@@ -1,10 +1,6 @@
 #include "kiln/models/ngram/counting.hpp"
 
-#include <unistd.h>
-
 #include <algorithm>
-#include <cstring>
-#include <fstream>
 #include <memory>
 
 #include "kiln/base/error.hpp"
