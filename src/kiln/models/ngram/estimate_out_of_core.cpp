@@ -91,7 +91,6 @@ class LevelWriter {
 
  private:
   void write_pending(uint64_t counted_as) {
-    KILN_CHECK(out_.records() < UINT32_MAX, "more than 4 billion {}-grams", n_);
     if (counted_as >= 1 && counted_as <= 4) ++counts_of_counts_[counted_as - 1];
     out_.write(pending_.data());
   }
