@@ -59,12 +59,25 @@ TEST_F(NgramCli, BuildQueryCompileRoundTrip) {
   const Result json = run("query --json " + bin.string() + " " + toy + "test.txt");
   EXPECT_NE(json.output.find("\"perplexity_including_oovs\":4.1953"), std::string::npos) << json.output;
   const fs::path spilled = dir_ / "spilled.arpa";
-  ASSERT_EQ(run("build --order 3 --prune 0 1 1 --memory 1K --temp-dir " + dir_.string() + " " + toy + "corpus.txt -o " +
-                spilled.string())
-                .status,
-            0);
+  const Result out_of_core = run("build --order 3 --prune 0 1 1 --memory 1K --temp-dir " + dir_.string() + " " + toy +
+                                 "corpus.txt -o " + spilled.string());
+  ASSERT_EQ(out_of_core.status, 0) << out_of_core.output;
+  EXPECT_NE(out_of_core.output.find("estimated out of core"), std::string::npos) << out_of_core.output;
   std::ifstream a(arpa), b(spilled);
   EXPECT_EQ(std::string(std::istreambuf_iterator<char>(a), {}), std::string(std::istreambuf_iterator<char>(b), {}));
+  for (const auto& entry : fs::directory_iterator(dir_))
+    EXPECT_EQ(entry.path().filename().string().find("kiln-ngram-"), std::string::npos) << "left behind: " << entry.path();
+}
+
+TEST_F(NgramCli, FailedOutOfCoreBuildLeavesNoFiles) {
+  // Counts-of-counts without closed-form discounts: the estimate fails after counting spilled.
+  const fs::path corpus = write("bad.txt", "a a b a\nb a a b\n");
+  const fs::path temp = dir_ / "temp";
+  fs::create_directories(temp);
+  expect_clean_failure("build --order 3 --memory 100 --temp-dir " + temp.string() + " " + corpus.string() + " -o " +
+                           (dir_ / "bad.arpa").string(),
+                       "could not estimate discounts", dir_ / "bad.arpa");
+  EXPECT_TRUE(fs::is_empty(temp));
 }
 
 TEST_F(NgramCli, BadInputsAreCleanOneLineErrors) {

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <memory>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -15,6 +16,7 @@
 #include "kiln/models/ngram/arpa.hpp"
 #include "kiln/models/ngram/counting.hpp"
 #include "kiln/models/ngram/estimate.hpp"
+#include "kiln/models/ngram/estimate_out_of_core.hpp"
 #include "kiln/models/ngram/index.hpp"
 #include "kiln/models/ngram/query.hpp"
 
@@ -111,6 +113,7 @@ void run_build(const BuildArgs& a) {
   count.order = a.order;
   count.memory_bytes = parse_size(a.memory);
   if (!a.temp_dir.empty()) count.temp_dir = a.temp_dir;
+  count.keep_spilled_runs = true;  // counts over the budget are estimated from disk
   const bool from_stdin = a.input.empty() || a.input == "-";
   std::ifstream file;
   if (!from_stdin) {
@@ -140,13 +143,40 @@ void run_build(const BuildArgs& a) {
     options.limit_vocab = std::move(allowed);
   }
   EstimateReport report;
-  const BackoffModel model = estimate_kneser_ney(std::move(counted.counts), vocab, options, &report);
-  write_arpa(model, a.output);
+  std::vector<uint64_t> written;
+  // Counts that spilled, or whose in-memory estimate would outgrow the
+  // budget, are estimated by passes over files in the temp folder.
+  const bool out_of_core = counted.spilled || in_memory_estimate_bytes(counted.counts) > count.memory_bytes;
+  if (out_of_core) {
+    OutOfCoreOptions disk;
+    disk.memory_bytes = count.memory_bytes;
+    disk.temp_dir = count.temp_dir;
+    std::unique_ptr<ProgressBar> stage_bar;
+    std::string stage_name;
+    disk.progress = [&](std::string_view stage, uint64_t done, uint64_t total) {
+      if (stage != stage_name) {
+        if (stage_bar) stage_bar->finish();
+        stage_name = stage;
+        stage_bar = std::make_unique<ProgressBar>(stage_name, static_cast<int64_t>(total), "n-grams");
+        if (a.progress) stage_bar->set_enabled(true);
+      }
+      stage_bar->update(static_cast<int64_t>(done));
+    };
+    written = counted.spilled
+                  ? estimate_to_arpa_out_of_core(*counted.spilled, vocab, options, disk, a.output, &report)
+                  : estimate_to_arpa_out_of_core(std::move(counted.counts), vocab, options, disk, a.output, &report);
+    if (stage_bar) stage_bar->finish();
+  } else {
+    const BackoffModel model = estimate_kneser_ney(std::move(counted.counts), vocab, options, &report);
+    write_arpa(model, a.output);
+    for (const OrderTable& t : model.orders) written.push_back(t.size());
+  }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  fmt::print(stderr, "{} sentences, {} tokens, {} types{}\n", counted.sentences, counted.tokens, vocab.size(),
-             counted.spilled_runs > 0 ? fmt::format(" ({} sorted runs spilled to disk)", counted.spilled_runs) : "");
-  for (size_t n = 0; n < model.orders.size(); ++n)
-    fmt::print(stderr, "order {}: {} n-grams  D1={:.6g} D2={:.6g} D3+={:.6g}{}\n", n + 1, model.orders[n].size(),
+  fmt::print(stderr, "{} sentences, {} tokens, {} types{}{}\n", counted.sentences, counted.tokens, vocab.size(),
+             counted.spilled_runs > 0 ? fmt::format(" ({} sorted runs spilled to disk)", counted.spilled_runs) : "",
+             out_of_core ? "; estimated out of core (over --memory)" : "");
+  for (size_t n = 0; n < written.size(); ++n)
+    fmt::print(stderr, "order {}: {} n-grams  D1={:.6g} D2={:.6g} D3+={:.6g}{}\n", n + 1, written[n],
                report.discounts[n][0], report.discounts[n][1], report.discounts[n][2],
                report.fell_back[n] ? " (fallback)" : "");
   fmt::print(stderr, "wrote {} in {:.2f} s\n", a.output, seconds);
@@ -233,9 +263,11 @@ void add_ngram_commands(CLI::App& app) {
   build->add_option("--discount-fallback", b->fallback,
                     "Discounts D1 D2 D3+ for orders whose estimate fails (no values: 0.5 1 1.5)")
       ->expected(0, 16);  // room for too many values, refused with a clear message, and a corpus path handed back
-  build->add_option("--memory", b->memory, "Counting memory budget; beyond it sorted runs spill to disk (e.g. 512M)")
+  build->add_option("--memory", b->memory,
+                    "Memory budget of the build (e.g. 512M); beyond it counting and estimation work from sorted files "
+                    "in --temp-dir")
       ->capture_default_str();
-  build->add_option("--temp-dir", b->temp_dir, "Where spilled runs go (default: the system temp folder)");
+  build->add_option("--temp-dir", b->temp_dir, "Where sorted files go, removed at the end (default: the system temp folder)");
   build->add_option("--limit-vocab", b->limit_vocab,
                     "Keep only n-grams whose words are all listed in this file (whitespace-separated)");
   build->add_flag("--progress", b->progress, "Show the progress display even when stderr is not a terminal");

@@ -1,12 +1,40 @@
 #pragma once
 // ARPA text files as lmplz writes them and as KenLM's reader accepts them.
+#include <cstdint>
 #include <filesystem>
 #include <istream>
+#include <span>
 #include <string>
+#include <vector>
 
+#include "kiln/io/atomic_file.hpp"
 #include "kiln/models/ngram/model.hpp"
 
 namespace kiln::ngram {
+
+// Writes an ARPA file entry by entry, so that a model need not be held whole
+// to be written: the header takes the number of entries per order, then
+// entries come order by order. Atomic: nothing appears at `path` unless
+// commit() is reached with every order complete.
+class ArpaWriter {
+ public:
+  // `vocab` (id → word) must outlive the writer.
+  ArpaWriter(const std::filesystem::path& path, const std::vector<std::string>& vocab, std::vector<uint64_t> counts);
+  // log10_backoff is ignored on the highest order.
+  void add(std::span<const WordId> ngram, float log10_prob, float log10_backoff);
+  void commit();
+
+ private:
+  void start_next_section();
+
+  std::filesystem::path path_;
+  const std::vector<std::string>& vocab_;
+  std::vector<uint64_t> counts_;
+  io::AtomicFile file_;
+  std::string buffer_;
+  size_t order_ = 0;        // the order being written; 0 before the first entry
+  uint64_t written_ = 0;    // entries of that order so far
+};
 
 // Atomic: the file appears complete or not at all.
 void write_arpa(const BackoffModel& model, const std::filesystem::path& path);

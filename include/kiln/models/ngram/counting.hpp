@@ -2,16 +2,19 @@
 // Counting the highest-order n-grams of a corpus within a memory budget.
 // Counts accumulate in an open-addressing table with the ids stored inline;
 // when it would outgrow the budget it is sorted and written to disk as a run,
-// and the runs are merged at the end. Spilled or not, the result is the same
-// sorted, aggregated set.
+// and the runs are merged at the end, into memory or (for the out-of-core
+// estimate) as a stream. Spilled or not, the result is the same sorted,
+// aggregated set.
 #include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <istream>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
 
+#include "kiln/models/ngram/external_sort.hpp"
 #include "kiln/models/ngram/vocabulary.hpp"
 
 namespace kiln::ngram {
@@ -39,10 +42,33 @@ struct CountOptions {
   uint64_t memory_bytes = uint64_t{1} << 30;  // the table plus its sort buffer
   std::filesystem::path temp_dir = std::filesystem::temp_directory_path();
   std::function<void(uint64_t bytes_read)> progress;
+  // When counting spills: leave the sorted runs on disk (CountResult::spilled)
+  // for a streaming merge, rather than merging them into memory.
+  bool keep_spilled_runs = false;
+};
+
+// On disk a count record is the n ids, then the count in two lanes.
+RecordLayout count_record_layout(int order);
+// Adds the counts of count records with equal ids.
+Combine summing_counts(int order);
+
+// Counting's sorted runs, left on disk; removed when destroyed.
+class SpilledCounts {
+ public:
+  SpilledCounts(std::unique_ptr<TempFolder> folder, std::vector<std::filesystem::path> runs, int order);
+  int order() const { return order_; }
+  // The distinct n-grams with their summed counts, in suffix order.
+  RunMerger merge(uint64_t buffer_bytes) const;
+
+ private:
+  std::unique_ptr<TempFolder> folder_;
+  std::vector<std::filesystem::path> runs_;
+  int order_;
 };
 
 struct CountResult {
-  NgramCounts counts;
+  NgramCounts counts;  // empty when the runs were kept on disk (`spilled`)
+  std::unique_ptr<SpilledCounts> spilled;
   uint64_t tokens = 0;     // words read, without <s> and </s>
   uint64_t sentences = 0;
   int spilled_runs = 0;

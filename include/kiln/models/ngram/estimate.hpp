@@ -32,6 +32,11 @@ struct EstimateReport {
   std::vector<bool> fell_back;
 };
 
+// About the most memory estimate_kneser_ney and writing its model take
+// beyond the counts themselves (measured, docs/ngram.md): to choose between
+// it and the out-of-core estimate.
+uint64_t in_memory_estimate_bytes(const NgramCounts& top);
+
 // Takes the counts by value: pass them with std::move to let the estimate reuse their memory.
 BackoffModel estimate_kneser_ney(NgramCounts top, const Vocabulary& vocab, const EstimateOptions& options,
                                  EstimateReport* report = nullptr);

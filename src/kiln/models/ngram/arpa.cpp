@@ -51,35 +51,60 @@ void append_number(std::string& out, float value) {
 
 }  // namespace
 
-void write_arpa(const BackoffModel& model, const std::filesystem::path& path) {
-  io::AtomicFile file(path);
-  std::string out = "\\data\\\n";
-  for (const OrderTable& t : model.orders) out += fmt::format("ngram {}={}\n", t.n, t.size());
-  for (const OrderTable& t : model.orders) {
-    out += fmt::format("\n\\{}-grams:\n", t.n);
-    const bool highest = t.n == model.order();
-    for (size_t i = 0; i < t.size(); ++i) {
-      append_number(out, t.log10_prob[i]);
-      out += '\t';
-      const auto g = t.ngram(i);
-      for (size_t k = 0; k < g.size(); ++k) {
-        if (k > 0) out += ' ';
-        out += model.vocab[g[k]];
-      }
-      if (!highest) {
-        out += '\t';
-        append_number(out, t.log10_backoff[i]);
-      }
-      out += '\n';
-      if (out.size() > (1 << 20)) {
-        file.write(out.data(), out.size());
-        out.clear();
-      }
-    }
+ArpaWriter::ArpaWriter(const std::filesystem::path& path, const std::vector<std::string>& vocab,
+                       std::vector<uint64_t> counts)
+    : path_(path), vocab_(vocab), counts_(std::move(counts)), file_(path) {
+  KILN_CHECK(!counts_.empty(), "{}: internal error, a model without orders", path_.string());
+  buffer_ = "\\data\\\n";
+  for (size_t n = 1; n <= counts_.size(); ++n) buffer_ += fmt::format("ngram {}={}\n", n, counts_[n - 1]);
+}
+
+void ArpaWriter::add(std::span<const WordId> ngram, float log10_prob, float log10_backoff) {
+  KILN_CHECK(ngram.size() >= order_ && ngram.size() <= counts_.size(), "{}: internal error, a {}-gram after the {}-grams",
+             path_.string(), ngram.size(), order_);
+  while (order_ < ngram.size()) start_next_section();
+  append_number(buffer_, log10_prob);
+  buffer_ += '\t';
+  for (size_t k = 0; k < ngram.size(); ++k) {
+    if (k > 0) buffer_ += ' ';
+    buffer_ += vocab_[ngram[k]];
   }
-  out += "\n\\end\\\n";
-  file.write(out.data(), out.size());
-  file.commit();
+  if (order_ < counts_.size()) {
+    buffer_ += '\t';
+    append_number(buffer_, log10_backoff);
+  }
+  buffer_ += '\n';
+  ++written_;
+  if (buffer_.size() >= (1 << 20)) {
+    file_.write(buffer_.data(), buffer_.size());
+    buffer_.clear();
+  }
+}
+
+void ArpaWriter::start_next_section() {
+  KILN_CHECK(order_ == 0 || written_ == counts_[order_ - 1], "{}: internal error, {} of {} {}-grams written",
+             path_.string(), written_, counts_[order_ - 1], order_);
+  ++order_;
+  written_ = 0;
+  buffer_ += fmt::format("\n\\{}-grams:\n", order_);
+}
+
+void ArpaWriter::commit() {
+  while (order_ < counts_.size()) start_next_section();  // orders whose entries were all pruned
+  KILN_CHECK(written_ == counts_[order_ - 1], "{}: internal error, {} of {} {}-grams written", path_.string(), written_,
+             counts_[order_ - 1], order_);
+  buffer_ += "\n\\end\\\n";
+  file_.write(buffer_.data(), buffer_.size());
+  file_.commit();
+}
+
+void write_arpa(const BackoffModel& model, const std::filesystem::path& path) {
+  std::vector<uint64_t> counts;
+  for (const OrderTable& t : model.orders) counts.push_back(t.size());
+  ArpaWriter writer(path, model.vocab, std::move(counts));
+  for (const OrderTable& t : model.orders)
+    for (size_t i = 0; i < t.size(); ++i) writer.add(t.ngram(i), t.log10_prob[i], t.log10_backoff[i]);
+  writer.commit();
 }
 
 namespace {

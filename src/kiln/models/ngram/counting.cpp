@@ -1,12 +1,7 @@
 #include "kiln/models/ngram/counting.hpp"
 
-#include <unistd.h>
-
 #include <algorithm>
-#include <cstring>
-#include <fstream>
 #include <memory>
-#include <queue>
 
 #include "kiln/base/error.hpp"
 #include "kiln/models/ngram/ngram_lookup.hpp"
@@ -117,79 +112,27 @@ class CountTable {
   size_t size_ = 0;
 };
 
-// A sorted run on disk: records of `order` ids then a u64 count. Deleted when destroyed.
-class RunFile {
- public:
-  RunFile(const fs::path& dir, int index, int order) : order_(order) {
-    path_ = dir / fmt::format("kiln-ngram-{}-{}.run", ::getpid(), index);
-    out_.open(path_, std::ios::binary | std::ios::trunc);
-    KILN_CHECK(out_.good(), "{}: cannot create a temporary file (use --temp-dir)", path_.string());
+// Writes a sorted table as a run of count records.
+void write_run(const NgramCounts& sorted, const fs::path& path) {
+  const size_t n = static_cast<size_t>(sorted.order);
+  RecordWriter run(path, n + 2);
+  std::vector<uint32_t> record(n + 2);
+  for (size_t i = 0; i < sorted.size(); ++i) {
+    const auto ids = sorted.ngram(i);
+    std::copy(ids.begin(), ids.end(), record.begin());
+    put_u64(record.data() + n, sorted.counts[i]);
+    run.write(record.data());
   }
-  ~RunFile() {
-    in_.close();
-    out_.close();
-    std::error_code ignored;
-    fs::remove(path_, ignored);
-  }
-  RunFile(const RunFile&) = delete;
-  RunFile& operator=(const RunFile&) = delete;
+  run.close();
+}
 
-  void write(const NgramCounts& sorted) {
-    for (size_t i = 0; i < sorted.size(); ++i) {
-      const auto ids = sorted.ngram(i);
-      out_.write(reinterpret_cast<const char*>(ids.data()), static_cast<std::streamsize>(ids.size_bytes()));
-      out_.write(reinterpret_cast<const char*>(&sorted.counts[i]), sizeof(uint64_t));
-    }
-    out_.flush();
-    KILN_CHECK(out_.good(), "{}: write failed (disk full?)", path_.string());
-  }
-  void start_reading() {
-    out_.close();
-    in_.open(path_, std::ios::binary);
-    KILN_CHECK(in_.good(), "{}: cannot reopen", path_.string());
-    advance();
-  }
-  bool done() const { return done_; }
-  const std::vector<WordId>& ids() const { return ids_; }
-  uint64_t count() const { return count_; }
-  void advance() {
-    ids_.resize(static_cast<size_t>(order_));
-    in_.read(reinterpret_cast<char*>(ids_.data()), static_cast<std::streamsize>(ids_.size() * sizeof(WordId)));
-    in_.read(reinterpret_cast<char*>(&count_), sizeof count_);
-    done_ = !in_.good();
-  }
-
- private:
-  int order_;
-  fs::path path_;
-  std::ofstream out_;
-  std::ifstream in_;
-  std::vector<WordId> ids_;
-  uint64_t count_ = 0;
-  bool done_ = false;
-};
-
-NgramCounts merge_runs(std::vector<std::unique_ptr<RunFile>>& runs, int order) {
-  for (auto& run : runs) run->start_reading();
-  auto later = [&](size_t a, size_t b) { return suffix_less(runs[b]->ids(), runs[a]->ids()); };
-  std::priority_queue<size_t, std::vector<size_t>, decltype(later)> heap(later);
-  for (size_t i = 0; i < runs.size(); ++i)
-    if (!runs[i]->done()) heap.push(i);
+NgramCounts merge_into_memory(RunMerger& merger, int order) {
+  const size_t n = static_cast<size_t>(order);
   NgramCounts out;
   out.order = order;
-  while (!heap.empty()) {
-    const size_t i = heap.top();
-    heap.pop();
-    const auto& ids = runs[i]->ids();
-    const size_t n = out.size();
-    if (n > 0 && std::equal(ids.begin(), ids.end(), out.ngram(n - 1).begin())) {
-      out.counts.back() += runs[i]->count();
-    } else {
-      out.words.insert(out.words.end(), ids.begin(), ids.end());
-      out.counts.push_back(runs[i]->count());
-    }
-    runs[i]->advance();
-    if (!runs[i]->done()) heap.push(i);
+  while (const uint32_t* record = merger.next()) {
+    out.words.insert(out.words.end(), record, record + n);
+    out.counts.push_back(get_u64(record + n));
   }
   return out;
 }
@@ -210,7 +153,8 @@ CountResult count_ngrams(std::istream& in, const std::string& source, Vocabulary
   const size_t largest_capacity = capacity_for_budget(order, options.memory_bytes);
   CountResult result;
   CountTable table(order, std::min<size_t>(largest_capacity, size_t{1} << 16));
-  std::vector<std::unique_ptr<RunFile>> runs;
+  std::unique_ptr<TempFolder> folder;
+  std::vector<fs::path> runs;
 
   std::string line;
   std::vector<WordId> sentence;
@@ -235,8 +179,9 @@ CountResult count_ngrams(std::istream& in, const std::string& source, Vocabulary
         if (table.capacity() < largest_capacity) {
           table.grow();
         } else {
-          runs.push_back(std::make_unique<RunFile>(options.temp_dir, static_cast<int>(runs.size()), order));
-          runs.back()->write(table.take_sorted());
+          if (!folder) folder = std::make_unique<TempFolder>(options.temp_dir);
+          runs.push_back(folder->new_file("counts"));
+          write_run(table.take_sorted(), runs.back());
         }
       }
       table.add(sentence.data() + end - static_cast<size_t>(order), 1);
@@ -249,12 +194,35 @@ CountResult count_ngrams(std::istream& in, const std::string& source, Vocabulary
     result.counts = table.take_sorted();
     return result;
   }
-  runs.push_back(std::make_unique<RunFile>(options.temp_dir, static_cast<int>(runs.size()), order));
-  runs.back()->write(table.take_sorted());
+  runs.push_back(folder->new_file("counts"));
+  write_run(table.take_sorted(), runs.back());
   table = CountTable(order, 16);
   result.spilled_runs = static_cast<int>(runs.size());
-  result.counts = merge_runs(runs, order);
+  reduce_runs(runs, count_record_layout(order), summing_counts(order), *folder);
+  if (options.keep_spilled_runs) {
+    result.spilled = std::make_unique<SpilledCounts>(std::move(folder), std::move(runs), order);
+    return result;
+  }
+  RunMerger merger(std::move(runs), count_record_layout(order), options.memory_bytes / 4, summing_counts(order));
+  result.counts = merge_into_memory(merger, order);
   return result;
+}
+
+RecordLayout count_record_layout(int order) {
+  const size_t n = static_cast<size_t>(order);
+  return {n, n + 2, NgramOrder::suffix};
+}
+
+Combine summing_counts(int order) {
+  const size_t n = static_cast<size_t>(order);
+  return [n](uint32_t* into, const uint32_t* from) { put_u64(into + n, get_u64(into + n) + get_u64(from + n)); };
+}
+
+SpilledCounts::SpilledCounts(std::unique_ptr<TempFolder> folder, std::vector<fs::path> runs, int order)
+    : folder_(std::move(folder)), runs_(std::move(runs)), order_(order) {}
+
+RunMerger SpilledCounts::merge(uint64_t buffer_bytes) const {
+  return RunMerger(runs_, count_record_layout(order_), buffer_bytes, summing_counts(order_));
 }
 
 }  // namespace kiln::ngram

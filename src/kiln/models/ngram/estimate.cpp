@@ -7,15 +7,7 @@
 
 #include "kiln/base/error.hpp"
 #include "kiln/models/ngram/ngram_lookup.hpp"
-
-// Every product here must be rounded to float before it is added, as in
-// lmplz (built without FMA): with -march=native the compiler would otherwise
-// fuse a*b+c into one FMA and the estimate would drift from lmplz's by an ULP.
-#if defined(__clang__)
-#pragma clang fp contract(off)
-#elif defined(__GNUC__)
-#pragma GCC optimize("fp-contract=off")
-#endif
+#include "kneser_ney_arithmetic.hpp"
 
 namespace kiln::ngram {
 
@@ -157,68 +149,9 @@ std::array<uint64_t, 4> counts_of_counts(const Level& level, bool top, bool kenl
   return n;
 }
 
-// Chen & Goodman's closed form (their eq. 26) in lmplz's float arithmetic and
-// order of operations: y = n1 / (n1 + 2·n2) with the denominator formed in
-// double, then D_j = j − (j+1)·y·n_{j+1} / n_j, each step rounded to float.
-std::optional<Discount> closed_form(const std::array<uint64_t, 4>& n) {
-  if (n[0] == 0 || n[1] == 0 || n[2] == 0) return std::nullopt;
-  const double n1_plus_2n2 = static_cast<double>(n[0]) + 2.0 * static_cast<double>(n[1]);
-  const float y = static_cast<float>(n[0]) / static_cast<float>(n1_plus_2n2);
-  Discount d{};
-  for (size_t j = 1; j <= 3; ++j) {
-    const float scaled = static_cast<float>(j + 1) * y * static_cast<float>(n[j]);
-    d[j - 1] = static_cast<float>(j) - scaled / static_cast<float>(n[j - 1]);
-    if (d[j - 1] < 0.0f || d[j - 1] > static_cast<float>(j)) return std::nullopt;
-  }
-  return d;
-}
-
-float discount_of(const Discount& d, uint64_t count) { return count == 0 ? 0.0f : d[std::min<uint64_t>(count, 3) - 1]; }
-
-// (a − D(a)) with a rounded to float first, as lmplz's Discount::Apply.
-float discounted(const Discount& d, uint64_t count) { return static_cast<float>(count) - discount_of(d, count); }
-
-// What lmplz sums over the children of one context, in integers: all their
-// adjusted counts, the counts of the pruned ones, and how many kept ones have
-// adjusted count 1, 2 and 3+.
-struct ContextSums {
-  uint64_t denominator = 0;
-  uint64_t pruned_mass = 0;
-  std::array<uint32_t, 3> kept_with_count{};  // children differ in their last word: fewer than 2^32
-
-  void add(uint64_t count, bool pruned) {
-    denominator += count;
-    if (pruned) pruned_mass += count;
-    else if (count > 0) ++kept_with_count[std::min<uint64_t>(count, 3) - 1];
-  }
-};
-
-// γ(h) = (D1·k1 + D2·k2 + D3·k3+ + pruned mass) / denominator, summed in
-// float in exactly this order (lmplz's AddRight).
-float interpolation_weight(const Discount& d, const ContextSums& s) {
-  float gamma = 0.0f;
-  for (size_t j = 0; j < 3; ++j) gamma += d[j] * static_cast<float>(s.kept_with_count[j]);
-  gamma += static_cast<float>(s.pruned_mass);
-  return gamma / static_cast<float>(s.denominator);
-}
-
-uint64_t threshold(const std::vector<uint64_t>& prune, int n) {
-  if (prune.empty()) return 0;
-  return prune[std::min<size_t>(static_cast<size_t>(n) - 1, prune.size() - 1)];
-}
-
 void mark_pruned(Level& level, const EstimateOptions& options) {
-  const uint64_t t = threshold(options.prune, level.n);
   level.pruned.assign(level.size(), 0);
-  for (size_t i = 0; i < level.size(); ++i) {
-    const auto g = level.ngram(i);
-    if (level.n == 1 && g[0] <= kEos) continue;  // specials are never pruned
-    bool drop = t > 0 && level.raw[i] <= t;
-    if (options.limit_vocab)
-      for (WordId w : g)
-        if (w > kEos && options.limit_vocab->count(w) == 0) drop = true;
-    level.pruned[i] = drop;
-  }
+  for (size_t i = 0; i < level.size(); ++i) level.pruned[i] = is_pruned(level.ngram(i), level.raw[i], options);
 }
 
 // Unigrams: one context (the empty one), interpolated with the uniform
@@ -234,14 +167,12 @@ void unigram_probabilities(Level& level, const Discount& d) {
     kept += !level.pruned[i];
   }
   const float gamma = interpolation_weight(d, sums);
-  const float vocabulary = static_cast<float>(std::max<size_t>(kept, 2) - 1);
-  const float uniform = static_cast<float>(1.0 / static_cast<double>(vocabulary));
-  const float denominator = static_cast<float>(sums.denominator);
+  const float uniform = uniform_probability(kept);
   level.prob.assign(level.size(), 0.0f);
   for (size_t i = 0; i < level.size(); ++i) {
     if (level.pruned[i]) continue;
-    const float own = discounted(d, level.count[i]) / denominator;
-    level.prob[i] = level.ngram(i)[0] == kBos ? 1.0f : own + gamma * uniform;
+    const float own = own_probability(d, level.count[i], sums.denominator);
+    level.prob[i] = level.ngram(i)[0] == kBos ? 1.0f : interpolate(own, gamma, uniform);
   }
 }
 
@@ -270,8 +201,8 @@ void interpolated_probabilities(Level& level, Level& lower, const Discount& d) {
   for (size_t i = 0; i < level.size(); ++i) {
     if (level.pruned[i]) continue;
     const size_t h = context_of[i];
-    const float own = discounted(d, level.count[i]) / static_cast<float>(sums[h].denominator);
-    level.prob[i] = own + lower.gamma[h] * lower.prob[level.suffix[i]];
+    const float own = own_probability(d, level.count[i], sums[h].denominator);
+    level.prob[i] = interpolate(own, lower.gamma[h], lower.prob[level.suffix[i]]);
   }
 }
 
@@ -288,15 +219,19 @@ OrderTable final_table(const Level& level, int order) {
     if (level.pruned[i]) continue;
     const auto g = level.ngram(i);
     table.words.insert(table.words.end(), g.begin(), g.end());
-    // log10f, and min(0, ·) against rounding above 1, as lmplz's OutputProbBackoff.
-    table.log10_prob.push_back(std::min(0.0f, std::log10(level.prob[i])));
+    table.log10_prob.push_back(arpa_log10_prob(level.prob[i]));
     const bool backs_off = level.n < order && level.has_children[i] && g.back() != kEos && g.back() != kUnk;
-    table.log10_backoff.push_back(backs_off ? std::log10(level.gamma[i]) : 0.0f);
+    table.log10_backoff.push_back(backs_off ? arpa_log10_backoff(level.gamma[i]) : 0.0f);
   }
   return table;
 }
 
 }  // namespace
+
+uint64_t in_memory_estimate_bytes(const NgramCounts& top) {
+  const uint64_t entry = sizeof(WordId) * static_cast<uint64_t>(top.order) + sizeof(uint64_t);
+  return top.size() * entry * 9 / 2;
+}
 
 BackoffModel estimate_kneser_ney(NgramCounts top, const Vocabulary& vocab, const EstimateOptions& options,
                                  EstimateReport* report) {
@@ -317,7 +252,7 @@ BackoffModel estimate_kneser_ney(NgramCounts top, const Vocabulary& vocab, const
     const size_t k = static_cast<size_t>(level.n) - 1;
     rep.counts_of_counts[k] = counts_of_counts(level, level.n == order, options.kenlm_counts_of_counts);
     const auto& coc = rep.counts_of_counts[k];
-    const auto d = closed_form(coc);
+    const auto d = closed_form_discounts(coc);
     KILN_CHECK(d || options.discount_fallback,
                "could not estimate discounts for order {} from counts-of-counts {}, {}, {}, {} "
                "(is the corpus very small or artificial? --discount-fallback uses fixed discounts)",
