@@ -87,8 +87,8 @@ LoadedModel load_model(const fs::path& path) {
   KILN_CHECK(loaded.tokenizer.vocab_size() == loaded.checkpoint.config.vocab_size,
              "{}: the tokenizer has {} tokens but the model expects {}", tokenizer_dir.string(),
              loaded.tokenizer.vocab_size(), loaded.checkpoint.config.vocab_size);
-  loaded.model = std::make_unique<models::GptModel>(loaded.checkpoint.config, 0);
-  loaded.model->load_parameters(loaded.checkpoint.weights);
+  loaded.model = std::make_unique<models::GptModel>(
+      models::GptModel::with_weights(loaded.checkpoint.config, loaded.checkpoint.weights));
   return loaded;
 }
 
