@@ -108,7 +108,8 @@ void run_shape(const ModelShape& shape, int reps) {
         "{\"shape\": \"%s\", \"weights_mib\": %.1f, \"tokens\": %ld, \"threads\": %d, \"engine\": \"%s\", "
         "\"ms_per_step\": %.3f, \"fastest_ms\": %.3f, \"gflop_per_s\": %.1f, \"weight_gb_per_s\": %.1f}\n",
         shape.name.c_str(), bytes / (1 << 20), static_cast<long>(c.m), c.threads,
-        c.engine == Engine::gemv ? "kiln gemv" : "oneDNN sgemm", ms, c.ms.front(), flops / (ms * 1e6), bytes / (ms * 1e6));
+        c.engine == Engine::gemv ? "kiln gemv" : "oneDNN sgemm", ms, c.ms.front(), flops / (ms * 1e6),
+        bytes / (ms * 1e6));
   }
 }
 

@@ -47,18 +47,21 @@ TEST(CachedAttention, MatchesAPlainSoftmaxLoop) {
   for (int64_t t = 0; t < s.t_new; ++t)
     for (int64_t h = 0; h < s.heads; ++h) {
       const int64_t g = h / (s.heads / s.kv_heads), visible = s.start + t + 1;
+      const float* query = &c.q[(t * s.heads + h) * s.dk];
+      auto key = [&](int64_t j) { return &c.keys[(j * s.kv_heads + g) * s.dk]; };
+      auto value = [&](int64_t j) { return &c.values[(j * s.kv_heads + g) * s.dv]; };
       std::vector<double> weights(static_cast<size_t>(visible));
       double best = -1e300, total = 0;
       for (int64_t j = 0; j < visible; ++j) {
         double dot = 0;
-        for (int64_t i = 0; i < s.dk; ++i) dot += double(c.q[(t * s.heads + h) * s.dk + i]) * c.keys[(j * s.kv_heads + g) * s.dk + i];
+        for (int64_t i = 0; i < s.dk; ++i) dot += double(query[i]) * key(j)[i];
         weights[j] = scale * dot;
         best = std::max(best, weights[j]);
       }
       for (double& w : weights) total += w = std::exp(w - best);
       for (int64_t i = 0; i < s.dv; ++i) {
         double expected = 0;
-        for (int64_t j = 0; j < visible; ++j) expected += weights[j] / total * c.values[(j * s.kv_heads + g) * s.dv + i];
+        for (int64_t j = 0; j < visible; ++j) expected += weights[j] / total * value(j)[i];
         EXPECT_NEAR(out[(t * s.heads + h) * s.dv + i], expected, 2e-6) << "query " << t << " head " << h;
       }
     }
