@@ -1,62 +1,133 @@
-// The linear layers of one decoding step of a GPT-2-sized model (12 × 768,
-// a 4,096-token head; weights far beyond the caches), for one token (plain
-// greedy decoding) and for two (a speculative verification), through
-// kiln's gemm (oneDNN's sgemm). Memory-bound, the two-token pass would cost
-// what the one-token pass costs; docs/deepseek.md has what it costs here.
-// Each repetition runs both forms back to back over all 12 layers' weights,
-// so a busy machine slows them alike; prints medians in ms per step.
+// The linear layers of one decoding step (every layer's weights, then the
+// head), for one token (greedy decoding) and for two (a speculative
+// verification), through kiln's GEMV kernel (cpu::gemv, what cpu::gemm runs
+// for these shapes) and through oneDNN's sgemm called directly, at 1 and 2
+// threads. Each repetition runs both engines and both token counts back to
+// back over the same weights, so a busy machine slows them alike. Prints one
+// JSON line per (shape, tokens, threads, engine): the median and the fastest
+// ms per step, and at the median GFLOP/s and the rate the weights stream at
+// (GB/s).
 //
-//   decode_gemm_bench [repetitions]
+// Shapes: kjv-7m (configs/kjv.toml: 6 × 256, SwiGLU 768, 4,096-id head),
+// gpt2-124m (12 × 768, GELU 3,072, 50,257-id head) and kjv-124m-mtp (12 × 768,
+// SwiGLU 2,048, 4,096-id head: docs/deepseek.md's speculative-decoding model).
+//
+//   decode_gemm_bench [repetitions] [shape ...]   (default: 20 kjv-7m gpt2-124m)
+#include <dnnl.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <string>
+#include <utility>
 #include <vector>
 
-#include "kiln/kernels/cpu/gemm.hpp"
+#include "kiln/base/error.hpp"
+#include "kiln/base/threads.hpp"
+#include "kiln/kernels/cpu/gemv.hpp"
 
 namespace {
 
-struct Layer {
+struct Weight {
   int64_t n, k;  // out × in
-  std::vector<float> w;
+  std::vector<float> values;
 };
 
-double time_step(std::vector<Layer>& layers, const std::vector<float>& x, std::vector<float>& y, int64_t m) {
+struct ModelShape {
+  std::string name;
+  int64_t layers, d, ffn, vocab;
+  bool swiglu;
+};
+
+std::vector<Weight> step_weights(const ModelShape& s) {
+  std::vector<std::pair<int64_t, int64_t>> per_layer;
+  if (s.swiglu)
+    per_layer = {{s.d, s.d}, {s.d, s.d}, {s.d, s.d}, {s.d, s.d}, {s.ffn, s.d}, {s.ffn, s.d}, {s.d, s.ffn}};
+  else
+    per_layer = {{3 * s.d, s.d}, {s.d, s.d}, {s.ffn, s.d}, {s.d, s.ffn}};
+  std::vector<Weight> weights;
+  for (int64_t l = 0; l < s.layers; ++l)
+    for (const auto& [n, k] : per_layer)
+      weights.push_back({n, k, std::vector<float>(static_cast<size_t>(n * k), 0.001f * static_cast<float>(l + 1))});
+  weights.push_back({s.vocab, s.d, std::vector<float>(static_cast<size_t>(s.vocab * s.d), 0.002f)});
+  return weights;
+}
+
+enum class Engine { gemv, onednn };
+
+double time_step(Engine engine, const std::vector<Weight>& weights, const std::vector<float>& x, std::vector<float>& y,
+                 int64_t m) {
   const auto t0 = std::chrono::steady_clock::now();
-  for (Layer& l : layers)
-    kiln::cpu::gemm({false, true, m, l.n, l.k, l.k, l.k, l.n}, 1.0f, x.data(), l.w.data(), 0.0f, y.data());
+  for (const Weight& w : weights) {
+    if (engine == Engine::gemv) {
+      kiln::cpu::gemv({m, w.n, w.k, w.k, w.k, w.n}, 1.0f, x.data(), w.values.data(), 0.0f, y.data());
+    } else {
+      const dnnl_status_t status =
+          dnnl_sgemm('N', 'T', m, w.n, w.k, 1.0f, x.data(), w.k, w.values.data(), w.k, 0.0f, y.data(), w.n);
+      KILN_CHECK(status == dnnl_success, "oneDNN sgemm failed with status {}", static_cast<int>(status));
+    }
+  }
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() * 1e3;
+}
+
+
+void run_shape(const ModelShape& shape, int reps) {
+  const std::vector<Weight> weights = step_weights(shape);
+  int64_t params = 0, widest = 0;
+  for (const Weight& w : weights) {
+    params += w.n * w.k;
+    widest = std::max({widest, w.n, w.k});
+  }
+  std::vector<float> x(static_cast<size_t>(2 * widest), 0.5f), y(static_cast<size_t>(2 * widest));
+  struct Case {
+    int64_t m;
+    int threads;
+    Engine engine;
+    std::vector<double> ms;
+  };
+  std::vector<Case> cases;
+  for (int64_t m : {1, 2})
+    for (int threads : {1, 2})
+      for (Engine e : {Engine::gemv, Engine::onednn}) cases.push_back({m, threads, e, {}});
+  // One thread count at a time: the idle workers of a 2-thread region spin
+  // for a while and would take the core from the 1-thread runs after them.
+  for (int threads : {1, 2}) {
+    kiln::set_num_threads(threads);
+    for (int r = -1; r < reps; ++r)  // r = −1: warm-up, not kept
+      for (Case& c : cases) {
+        if (c.threads != threads) continue;
+        const double ms = time_step(c.engine, weights, x, y, c.m);
+        if (r >= 0) c.ms.push_back(ms);
+      }
+  }
+  for (Case& c : cases) {
+    std::sort(c.ms.begin(), c.ms.end());
+    const double ms = c.ms[c.ms.size() / 2];
+    const double flops = 2.0 * static_cast<double>(c.m * params), bytes = 4.0 * static_cast<double>(params);
+    std::printf(
+        "{\"shape\": \"%s\", \"weights_mib\": %.1f, \"tokens\": %ld, \"threads\": %d, \"engine\": \"%s\", "
+        "\"ms_per_step\": %.3f, \"fastest_ms\": %.3f, \"gflop_per_s\": %.1f, \"weight_gb_per_s\": %.1f}\n",
+        shape.name.c_str(), bytes / (1 << 20), static_cast<long>(c.m), c.threads,
+        c.engine == Engine::gemv ? "kiln gemv" : "oneDNN sgemm", ms, c.ms.front(), flops / (ms * 1e6),
+        bytes / (ms * 1e6));
+  }
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  const std::vector<ModelShape> known = {{"kjv-7m", 6, 256, 768, 4096, true},
+                                         {"gpt2-124m", 12, 768, 3072, 50257, false},
+                                         {"kjv-124m-mtp", 12, 768, 2048, 4096, true}};
   const int reps = argc > 1 ? std::stoi(argv[1]) : 20;
-  const int64_t d = 768, ffn = 2048, vocab = 4096;
-  std::vector<Layer> layers;
-  for (int l = 0; l < 12; ++l) {
-    for (const auto& [n, k] : std::vector<std::pair<int64_t, int64_t>>{{3 * d, d}, {d, d}, {ffn, d}, {ffn, d}, {d, ffn}})
-      layers.push_back({n, k, std::vector<float>(static_cast<size_t>(n * k), 0.001f * static_cast<float>(l + 1))});
-  }
-  layers.push_back({vocab, d, std::vector<float>(static_cast<size_t>(vocab * d), 0.002f)});
-  int64_t weights = 0;
-  for (const Layer& l : layers) weights += l.n * l.k;
-  std::vector<float> x(4 * ffn, 0.5f), y(4 * vocab);
-  struct Form {
-    const char* name;
-    int64_t m;
-    std::vector<double> ms;
-  };
-  std::vector<Form> forms = {{"1 token (greedy step)", 1, {}}, {"2 tokens (speculative verification)", 2, {}}};
-  for (Form& f : forms) time_step(layers, x, y, f.m);  // warm-up
-  for (int r = 0; r < reps; ++r)
-    for (Form& f : forms) f.ms.push_back(time_step(layers, x, y, f.m));
-  for (Form& f : forms) {
-    std::sort(f.ms.begin(), f.ms.end());
-    const double median = f.ms[f.ms.size() / 2];
-    std::printf("{\"form\": \"%s\", \"weights_mib\": %.0f, \"ms_per_step\": %.2f, \"weight_gb_per_s\": %.1f}\n", f.name,
-                static_cast<double>(weights) * 4 / (1 << 20), median,
-                static_cast<double>(weights) * 4 / (median * 1e-3) / 1e9);
+  std::vector<std::string> names(argv + std::min(argc, 2), argv + argc);
+  if (names.empty()) names = {"kjv-7m", "gpt2-124m"};
+  for (const std::string& name : names) {
+    const auto found = std::find_if(known.begin(), known.end(), [&](const ModelShape& s) { return s.name == name; });
+    if (found == known.end()) {
+      std::fprintf(stderr, "decode_gemm_bench: unknown shape %s (kjv-7m, gpt2-124m, kjv-124m-mtp)\n", name.c_str());
+      return 1;
+    }
+    run_shape(*found, reps);
   }
 }

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include "kiln/autograd/engine.hpp"
+#include "kiln/models/gpt/generate.hpp"
 #include "support/reference.hpp"
 
 namespace kiln::models {
@@ -94,6 +95,47 @@ TEST(GptModel, KvCacheDecodingEqualsFullForward) {
       EXPECT_TRUE(testing::all_close(step, full.narrow(0, t, 1), 1e-5, 1e-5)) << "position " << t;
     }
   }
+}
+
+// Decoding multiplies one row at a time (cpu::gemv) and attends over the
+// cache (cpu::cached_attention); the full forward runs oneDNN's GEMM and the
+// flash-style kernel. Greedy ids must not depend on which computed them.
+TEST(GptModel, GreedyIdsEqualTheFullForwardsChoices) {
+  for (DecoderArch arch : {DecoderArch::llama, DecoderArch::gpt2}) {
+    const GptModel model = reference_model(arch, testing::load_reference("gpt_model"));
+    SamplingOptions greedy;
+    greedy.temperature = 0;
+    const std::vector<int32_t> prompt = {3, 41, 7, 19, 2};
+    const std::vector<int32_t> ids = generate(model, prompt, 7, greedy);
+    ASSERT_EQ(ids.size(), 7u);
+    std::vector<int64_t> sequence(prompt.begin(), prompt.end());
+    sequence.insert(sequence.end(), ids.begin(), ids.end());
+    const auto length = static_cast<int64_t>(sequence.size());
+    DecoderBatch batch;
+    batch.tokens = Tensor::empty({1, length}, DType::i64);
+    std::copy(sequence.begin(), sequence.end(), batch.tokens.data<int64_t>());
+    const Tensor logits = model.logits(batch).contiguous();
+    const int64_t vocab = model.config().vocab_size;
+    for (size_t i = 0; i < ids.size(); ++i) {
+      const float* row = logits.data<float>() + (static_cast<int64_t>(prompt.size() + i) - 1) * vocab;
+      EXPECT_EQ(std::max_element(row, row + vocab) - row, ids[i]) << "new token " << i;
+    }
+  }
+}
+
+TEST(GptModel, WithWeightsEqualsLoadingIntoARandomModel) {
+  const io::TensorMap ref = testing::load_reference("gpt_model");
+  const GptModel loaded = reference_model(DecoderArch::llama, ref);
+  std::map<std::string, Tensor> weights;
+  for (const auto& [name, value] : loaded.parameters()) weights[name] = value;
+  const GptModel direct = GptModel::with_weights(tiny_config(DecoderArch::llama), weights);
+  DecoderBatch batch;
+  batch.tokens = testing::at(ref, "llama.tokens");
+  EXPECT_EQ(testing::max_abs_diff(direct.logits(batch), loaded.logits(batch)), 0.0);
+  for (const auto& [name, value] : direct.parameters())
+    EXPECT_EQ(value.requires_grad(), loaded.parameters().at(name).requires_grad()) << name;
+  weights.erase(weights.begin());
+  EXPECT_THROW(GptModel::with_weights(tiny_config(DecoderArch::llama), weights), Error);
 }
 
 TEST(GptModel, ParameterCountsAndErrors) {

@@ -12,6 +12,7 @@
 #include "kiln/autograd/grad_mode.hpp"
 #include "kiln/base/error.hpp"
 #include "kiln/cli/commands.hpp"
+#include "kiln/data/incremental_decoder.hpp"
 #include "kiln/data/prepare.hpp"
 #include "kiln/data/shard.hpp"
 #include "kiln/data/subword.hpp"
@@ -87,8 +88,8 @@ LoadedModel load_model(const fs::path& path) {
   KILN_CHECK(loaded.tokenizer.vocab_size() == loaded.checkpoint.config.vocab_size,
              "{}: the tokenizer has {} tokens but the model expects {}", tokenizer_dir.string(),
              loaded.tokenizer.vocab_size(), loaded.checkpoint.config.vocab_size);
-  loaded.model = std::make_unique<models::GptModel>(loaded.checkpoint.config, 0);
-  loaded.model->load_parameters(loaded.checkpoint.weights);
+  loaded.model = std::make_unique<models::GptModel>(
+      models::GptModel::with_weights(loaded.checkpoint.config, loaded.checkpoint.weights));
   return loaded;
 }
 
@@ -202,9 +203,8 @@ void run_generate(const GenerateArgs& args) {
     sampling.mla_absorbed = args.cache == "absorbed";
     sampling.seed += static_cast<uint64_t>(s);
     sampling.stop_id = args.ignore_eos ? -1 : loaded.tokenizer.eos_id();
-    std::vector<int32_t> so_far = prompt;
-    std::string printed = loaded.tokenizer.decode(prompt);
-    fmt::print("{}", printed);
+    data::IncrementalDecoder text(loaded.tokenizer, prompt);
+    fmt::print("{}", text.prompt_text());
     std::fflush(stdout);
     const auto start = std::chrono::steady_clock::now();
     // The first token comes from the prompt's pass, each later one from one decoding step.
@@ -213,13 +213,11 @@ void run_generate(const GenerateArgs& args) {
       if (first_token_s == 0) first_token_s = seconds_since(start);
       const auto streamed = std::chrono::steady_clock::now();
       if (id != loaded.tokenizer.eos_id()) {
-        so_far.push_back(id);
-        const std::string text = loaded.tokenizer.decode(so_far);
-        if (text.size() > printed.size() && text.compare(0, printed.size(), printed) == 0) {
-          fmt::print("{}", text.substr(printed.size()));
+        const std::string piece = text.push(id);
+        if (!piece.empty()) {
+          fmt::print("{}", piece);
           std::fflush(stdout);
         }
-        printed = text;
       }
       streaming_s += seconds_since(streamed);
     });

@@ -9,6 +9,9 @@
 // - bf16 products (bf16 operands, f32 accumulation and output) and every
 //   batched product go to oneDNN's matmul primitive, created once per shape
 //   and thread count and kept in a small per-thread cache (gemm.cpp).
+// - f32 products of at most kGemvMaxRows rows with a transposed B (a
+//   weight stored [n, k]: what a decoding step multiplies) go to our own
+//   kernel, gemv.hpp, which streams each weight row once.
 // - f64 is a plain loop that exists for gradient checks, not speed.
 // Threads: oneDNN runs on the program's OpenMP pool (base/threads.hpp).
 #include <cstdint>

@@ -75,6 +75,10 @@ bool is_routed_expert_parameter(const std::string& name);
 class GptModel {
  public:
   GptModel(GptConfig config, uint64_t seed);
+  // A model holding `weights` (every parameter, checked as load_parameters
+  // checks them), without first drawing the random values they would
+  // replace: loading a checkpoint to generate.
+  static GptModel with_weights(GptConfig config, const std::map<std::string, Tensor>& weights);
 
   const GptConfig& config() const { return config_; }
   std::map<std::string, Tensor>& parameters() { return parameters_; }
@@ -120,6 +124,8 @@ class GptModel {
   bool expert_parallel() const { return expert_exchange_ != nullptr; }
 
  private:
+  enum class Init { random, unset };
+  GptModel(GptConfig config, uint64_t seed, Init init);
   const Tensor& param(const std::string& name) const;
   std::string layer_prefix(int64_t layer) const;
   void add_block_parameters(int64_t layer, uint64_t seed, uint64_t& stream);
@@ -149,6 +155,7 @@ class GptModel {
   void add_parameter(const std::string& name, const Shape& shape, double std, uint64_t seed, uint64_t& stream);
 
   GptConfig config_;
+  Init init_;  // what add_parameter fills a new parameter with
   std::map<std::string, Tensor> parameters_;
   mutable ExpertLoads expert_loads_;
   std::shared_ptr<ExpertExchange> expert_exchange_;

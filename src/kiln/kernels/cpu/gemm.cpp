@@ -8,11 +8,14 @@
 #include <unordered_map>
 
 #include "kiln/base/error.hpp"
+#include "kiln/kernels/cpu/gemv.hpp"
 
 namespace kiln::cpu {
 
 void gemm(const GemmShape& s, float alpha, const float* a, const float* b, float beta, float* c) {
   if (s.m == 0 || s.n == 0) return;
+  if (s.m <= kGemvMaxRows && !s.trans_a && s.trans_b)
+    return gemv({s.m, s.n, s.k, s.lda, s.ldb, s.ldc}, alpha, a, b, beta, c);
   const dnnl_status_t status = dnnl_sgemm(s.trans_a ? 'T' : 'N', s.trans_b ? 'T' : 'N', s.m, s.n, s.k, alpha, a,
                                           s.lda, b, s.ldb, beta, c, s.ldc);
   KILN_CHECK(status == dnnl_success, "gemm: oneDNN sgemm failed with status {}", static_cast<int>(status));

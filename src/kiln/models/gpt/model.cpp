@@ -51,7 +51,15 @@ Tensor default_positions(const Tensor& tokens, int64_t axes) {
 // and values [.., H_kv, D_v]; row s sees keys 0..start+s.
 Tensor cached_attention(const Tensor& q, const Tensor& keys, const Tensor& values, int64_t start, double scale);
 
-GptModel::GptModel(GptConfig config, uint64_t seed) : config_(std::move(config)) {
+GptModel::GptModel(GptConfig config, uint64_t seed) : GptModel(std::move(config), seed, Init::random) {}
+
+GptModel GptModel::with_weights(GptConfig config, const std::map<std::string, Tensor>& weights) {
+  GptModel model(std::move(config), 0, Init::unset);
+  model.load_parameters(weights);  // replaces every parameter or fails
+  return model;
+}
+
+GptModel::GptModel(GptConfig config, uint64_t seed, Init init) : config_(std::move(config)), init_(init) {
   config_.validate();
   const int64_t bytes = config_.parameter_count() * 4;
   KILN_CHECK(bytes <= physical_memory_bytes(), "the model's {} parameters need {:.1f} GiB in f32; this machine has {:.1f} GiB",
@@ -161,9 +169,12 @@ void GptModel::add_block_parameters(int64_t layer, uint64_t seed, uint64_t& stre
 }
 
 // std > 0: normal(0, std²); std == 0: ones (norm gains); std < 0: zeros (biases).
+// Init::unset leaves the values to the weights about to replace them.
 void GptModel::add_parameter(const std::string& name, const Shape& shape, double std, uint64_t seed,
                              uint64_t& stream) {
-  Tensor t = std > 0 ? normal_tensor(shape, std, seed, stream) : Tensor::full(shape, std == 0 ? 1.0 : 0.0);
+  Tensor t = init_ == Init::unset ? Tensor::empty(shape, DType::f32)
+             : std > 0            ? normal_tensor(shape, std, seed, stream)
+                                  : Tensor::full(shape, std == 0 ? 1.0 : 0.0);
   ++stream;
   t.set_requires_grad(true);
   parameters_.emplace(name, t);
