@@ -646,6 +646,37 @@ TEST(NgramArpa, ReaderRejectsMalformedFilesNamingTheLine) {
   EXPECT_LT(corrupt.size(), 120u) << corrupt;
 }
 
+// Compiling while reading (NgramIndex::from_arpa, what `kiln ngram compile`
+// and an ARPA query use) gives the bytes of building from the parsed model,
+// suffix-closed or not, and names the line of a duplicate n-gram.
+TEST(NgramBinary, CompilingWhileReadingGivesTheSameBytes) {
+  const fs::path dir = fs::temp_directory_path() / ("kiln_stream_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const fs::path hand = dir / "hand.arpa";
+  std::ofstream(hand) << "\\data\\\nngram 1=5\nngram 2=1\nngram 3=1\n\n\\1-grams:\n-1\t<unk>\t0\n0\t<s>\t0\n"
+                         "-1\t</s>\t0\n-1\ta\t-0.5\n-1\tb\t-0.25\n\n\\2-grams:\n-0.5\ta b\t-0.125\n\n"
+                         "\\3-grams:\n-0.1\ta b a\n\n\\end\\\n";
+  for (const fs::path& arpa : {kData / "kenlm-small/kjv2000.o3.arpa", kData / "kenlm-toy/order4.arpa",
+                               kData / "kenlm-toy/order3_prune_0_1_1.arpa", hand}) {
+    const NgramIndex streamed = NgramIndex::from_arpa(arpa);
+    EXPECT_EQ(streamed.suffix_closed(), arpa != hand) << arpa;
+    streamed.save(dir / "streamed.kbin");
+    NgramIndex::build(read_arpa(arpa)).save(dir / "parsed.kbin");
+    EXPECT_EQ(file_text(dir / "streamed.kbin"), file_text(dir / "parsed.kbin")) << arpa;
+  }
+  std::string text = file_text(hand);
+  text.replace(text.find("ngram 2=1"), 9, "ngram 2=2");
+  text.replace(text.find("-0.5\ta b\t-0.125\n"), 17, "-0.5\ta b\t-0.125\n-0.4\ta b\n");
+  std::ofstream(dir / "twice.arpa") << text;
+  try {
+    NgramIndex::from_arpa(dir / "twice.arpa");
+    ADD_FAILURE() << "a duplicate 2-gram was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("twice.arpa:15: duplicate 2-gram 'a b'"), std::string::npos) << e.what();
+  }
+  fs::remove_all(dir);
+}
+
 TEST(NgramCount, BadCorporaNameTheLine) {
   auto error_of = [](const std::string& text) -> std::string {
     std::istringstream in(text);

@@ -191,7 +191,7 @@ bool is_binary(const std::string& path) {
 }
 
 NgramIndex load_model(const std::string& path) {
-  return is_binary(path) ? NgramIndex::load(path) : NgramIndex::build(read_arpa(fs::path(path)));
+  return is_binary(path) ? NgramIndex::load(path) : NgramIndex::from_arpa(fs::path(path));
 }
 
 struct QueryArgs {
@@ -304,7 +304,7 @@ void add_ngram_commands(CLI::App& app) {
   compile->add_option("-o,--output", c->second, "Binary file to write")->required();
   compile->callback([c] {
     const auto start = std::chrono::steady_clock::now();
-    NgramIndex::build(read_arpa(fs::path(c->first))).save(c->second);
+    NgramIndex::from_arpa(fs::path(c->first)).save(c->second);
     fmt::print(stderr, "wrote {} ({} bytes) in {:.2f} s\n", c->second, fs::file_size(c->second),
                std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   });

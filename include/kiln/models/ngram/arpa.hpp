@@ -38,6 +38,19 @@ class ArpaWriter {
 
 // Atomic: the file appears complete or not at all.
 void write_arpa(const BackoffModel& model, const std::filesystem::path& path);
+
+// Receives an ARPA file while it is read, so that the file need not be held
+// whole: the counts of \data\, every entry in file order (orders ascending),
+// and after the unigrams the vocabulary (id → word; 0 <unk>, 1 <s>, 2 </s>,
+// the rest in unigram order). add() returns false for an n-gram it already holds.
+class ArpaSink {
+ public:
+  virtual ~ArpaSink() = default;
+  virtual void begin(const std::vector<uint64_t>& counts) = 0;
+  virtual bool add(int n, std::span<const WordId> ngram, float log10_prob, float log10_backoff) = 0;
+  virtual void vocabulary(const std::vector<std::string>& vocab) = 0;
+};
+
 // Accepts comments before \data\, blank lines, entries in any order, a
 // missing backoff column (0) and SRILM's −99 for <s>. Rejects wrong counts,
 // missing sections, non-numeric fields, duplicate n-grams, positive log
@@ -45,5 +58,8 @@ void write_arpa(const BackoffModel& model, const std::filesystem::path& path);
 // each as one error naming the file and line.
 BackoffModel read_arpa(std::istream& in, const std::string& source);
 BackoffModel read_arpa(const std::filesystem::path& path);
+// The same checks, each entry handed to `sink` as it is read.
+void read_arpa(std::istream& in, const std::string& source, ArpaSink& sink);
+void read_arpa(const std::filesystem::path& path, ArpaSink& sink);
 
 }  // namespace kiln::ngram

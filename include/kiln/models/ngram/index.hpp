@@ -34,6 +34,9 @@ class NgramIndex {
   static constexpr uint64_t kFullVerifyBytes = uint64_t{8} << 20;
 
   static NgramIndex build(const BackoffModel& model);
+  // An ARPA file's tables built while it is read: the parsed model is never
+  // held beside them (compile and query of an ARPA file need only the tables).
+  static NgramIndex from_arpa(const std::filesystem::path& arpa);
   static NgramIndex load(const std::filesystem::path& path, Verify verify = Verify::automatic);  // memory-mapped
   void save(const std::filesystem::path& path) const;        // atomic
 
@@ -75,6 +78,7 @@ class NgramIndex {
   std::pair<uint64_t, uint64_t> verified_blocks() const;
 
   struct Region;  // the bytes: owned buffer or mapped file
+  class Builder;  // fills a Region entry by entry
 
  private:
   const ProbBackoff* find_key(int n, uint64_t key) const;

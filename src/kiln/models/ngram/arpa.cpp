@@ -111,9 +111,10 @@ namespace {
 
 class ArpaParser {
  public:
-  ArpaParser(std::istream& in, std::string source) : in_(in), source_(std::move(source)) {}
+  ArpaParser(std::istream& in, std::string source, ArpaSink& sink)
+      : in_(in), source_(std::move(source)), sink_(sink) {}
 
-  BackoffModel parse() {
+  void parse() {
     std::string line;
     // Header: optional comment/blank lines, then \data\.
     while (next(line)) {
@@ -131,15 +132,18 @@ class ArpaParser {
       counts.push_back(integer(std::string_view(line).substr(eq + 1)));
     }
     KILN_CHECK(!counts.empty(), "{}:{}: \\data\\ lists no n-gram counts", source_, line_);
-    model_.orders.resize(counts.size());
-    for (size_t n = 1; n <= counts.size(); ++n) read_section(static_cast<int>(n), counts[n - 1], counts.size());
+    sink_.begin(counts);
+    for (size_t n = 1; n <= counts.size(); ++n) {
+      read_section(static_cast<int>(n), counts[n - 1], counts.size());
+      if (n > 1) continue;
+      KILN_CHECK(vocab_.size() >= 3 && vocab_[kUnk] == "<unk>",
+                 "{}: the model has no <unk> (KenLM would score it −100; kiln requires it)", source_);
+      sink_.vocabulary(vocab_);
+    }
     while (next(line) && line.empty()) {
     }
     KILN_CHECK(line == "\\end\\", "{}:{}: expected \\end\\, got '{}'", source_, line_, clip(line));
     while (next(line)) KILN_CHECK(line.empty(), "{}:{}: text after \\end\\", source_, line_);
-    KILN_CHECK(model_.vocab.size() >= 3 && model_.vocab[kUnk] == "<unk>",
-               "{}: the model has no <unk> (KenLM would score it −100; kiln requires it)", source_);
-    return std::move(model_);
   }
 
  private:
@@ -180,20 +184,20 @@ class ArpaParser {
 
   WordId word_id(std::string_view word, int n) {
     if (n == 1) {
-      KILN_CHECK(vocab_.find(word) == vocab_.end(), "{}:{}: duplicate unigram '{}'", source_, line_, clip(word));
+      KILN_CHECK(ids_.find(word) == ids_.end(), "{}:{}: duplicate unigram '{}'", source_, line_, clip(word));
       WordId id;
       if (word == "<unk>") id = kUnk;
       else if (word == "<s>") id = kBos;
       else if (word == "</s>") id = kEos;
-      else id = static_cast<WordId>(std::max<size_t>(model_.vocab.size(), 3));
-      if (model_.vocab.size() < 3) model_.vocab.resize(3);
-      if (id >= model_.vocab.size()) model_.vocab.resize(id + 1);
-      model_.vocab[id] = std::string(word);
-      vocab_.emplace(std::string(word), id);
+      else id = static_cast<WordId>(std::max<size_t>(vocab_.size(), 3));
+      if (vocab_.size() < 3) vocab_.resize(3);
+      if (id >= vocab_.size()) vocab_.resize(id + 1);
+      vocab_[id] = std::string(word);
+      ids_.emplace(std::string(word), id);
       return id;
     }
-    auto it = vocab_.find(word);
-    KILN_CHECK(it != vocab_.end(), "{}:{}: word '{}' is not among the unigrams", source_, line_, clip(word));
+    auto it = ids_.find(word);
+    KILN_CHECK(it != ids_.end(), "{}:{}: word '{}' is not among the unigrams", source_, line_, clip(word));
     return it->second;
   }
 
@@ -203,9 +207,6 @@ class ArpaParser {
     }
     KILN_CHECK(line == fmt::format("\\{}-grams:", n), "{}:{}: expected \\{}-grams:, got '{}'", source_, line_, n,
                clip(line));
-    OrderTable& table = model_.orders[static_cast<size_t>(n) - 1];
-    table.n = n;
-    NgramLookup seen(table.words, n);
     std::vector<WordId> ids;
     for (uint64_t i = 0; i < count; ++i) {
       KILN_CHECK(next(line) && !line.empty() && line[0] != '\\', "{}:{}: the {}-gram section has fewer than the {} "
@@ -226,11 +227,7 @@ class ArpaParser {
       KILN_CHECK(prob <= 0.0f, "{}:{}: positive log probability {}", source_, line_, prob);
       KILN_CHECK(static_cast<size_t>(n) < highest || backoff == 0.0f, "{}:{}: a backoff on the highest order",
                  source_, line_);
-      const size_t position = table.size();
-      table.words.insert(table.words.end(), ids.begin(), ids.end());
-      KILN_CHECK(!seen.insert(position).has_value(), "{}:{}: duplicate {}-gram '{}'", source_, line_, n, clip(words));
-      table.log10_prob.push_back(prob);
-      table.log10_backoff.push_back(backoff);
+      KILN_CHECK(sink_.add(n, ids, prob, backoff), "{}:{}: duplicate {}-gram '{}'", source_, line_, n, clip(words));
     }
     if (next(line) && !line.empty()) {
       KILN_CHECK(line[0] == '\\', "{}:{}: the {}-gram section has more than the {} entries \\data\\ announced",
@@ -259,18 +256,58 @@ class ArpaParser {
     using is_transparent = void;
     size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
   };
+  ArpaSink& sink_;
+  std::vector<std::string> vocab_;  // id → word
+  std::unordered_map<std::string, WordId, Hash, std::equal_to<>> ids_;
+};
+
+// The whole model in memory, each order's duplicates found by an NgramLookup.
+class ModelSink final : public ArpaSink {
+ public:
+  void begin(const std::vector<uint64_t>& counts) override {
+    model_.orders.resize(counts.size());
+    for (size_t n = 1; n <= counts.size(); ++n) {
+      model_.orders[n - 1].n = static_cast<int>(n);
+      seen_.emplace_back(model_.orders[n - 1].words, static_cast<int>(n));
+    }
+  }
+  bool add(int n, std::span<const WordId> ngram, float log10_prob, float log10_backoff) override {
+    OrderTable& table = model_.orders[static_cast<size_t>(n) - 1];
+    const size_t position = table.size();
+    table.words.insert(table.words.end(), ngram.begin(), ngram.end());
+    if (seen_[static_cast<size_t>(n) - 1].insert(position).has_value()) return false;
+    table.log10_prob.push_back(log10_prob);
+    table.log10_backoff.push_back(log10_backoff);
+    return true;
+  }
+  void vocabulary(const std::vector<std::string>& vocab) override { model_.vocab = vocab; }
+  BackoffModel take() { return std::move(model_); }
+
+ private:
   BackoffModel model_;
-  std::unordered_map<std::string, WordId, Hash, std::equal_to<>> vocab_;
+  std::vector<NgramLookup> seen_;
 };
 
 }  // namespace
 
-BackoffModel read_arpa(std::istream& in, const std::string& source) { return ArpaParser(in, source).parse(); }
+void read_arpa(std::istream& in, const std::string& source, ArpaSink& sink) { ArpaParser(in, source, sink).parse(); }
 
-BackoffModel read_arpa(const std::filesystem::path& path) {
+void read_arpa(const std::filesystem::path& path, ArpaSink& sink) {
   std::ifstream in(path);
   KILN_CHECK(in.good(), "{}: cannot open", path.string());
-  return read_arpa(in, path.string());
+  read_arpa(in, path.string(), sink);
+}
+
+BackoffModel read_arpa(std::istream& in, const std::string& source) {
+  ModelSink sink;
+  read_arpa(in, source, sink);
+  return sink.take();
+}
+
+BackoffModel read_arpa(const std::filesystem::path& path) {
+  ModelSink sink;
+  read_arpa(path, sink);
+  return sink.take();
 }
 
 }  // namespace kiln::ngram

@@ -10,6 +10,7 @@
 #include "kiln/base/error.hpp"
 #include "kiln/io/atomic_file.hpp"
 #include "kiln/io/mapped_file.hpp"
+#include "kiln/models/ngram/arpa.hpp"
 #include "kiln/models/ngram/kbin_format.hpp"
 
 namespace kiln::ngram {
@@ -111,94 +112,166 @@ struct NgramIndex::Region {
   }
 };
 
-NgramIndex NgramIndex::build(const BackoffModel& model) {
-  const int order = model.order();
-  KILN_CHECK(order >= 1 && order <= kMaxOrder, "model order {} is outside 1..{}", order, kMaxOrder);
-  Header h{};
-  std::memcpy(h.magic, kMagic, 8);
-  h.version = kVersion;
-  h.order = static_cast<uint32_t>(order);
-  h.vocab_size = model.vocab.size();
-  h.vocab_capacity = capacity_for(h.vocab_size);
-  for (const std::string& w : model.vocab) h.vocab_bytes += w.size();
-  uint64_t data_bytes = h.vocab_capacity * sizeof(VocabSlot) + (h.vocab_size + 1) * 8 + align8(h.vocab_bytes);
-  for (int n = 1; n <= order; ++n) {
-    h.counts[n - 1] = model.orders[static_cast<size_t>(n) - 1].size();
-    h.capacities[n - 1] = n == 1 ? h.vocab_size : table_capacity(h.counts[n - 1]);
-    data_bytes += h.capacities[n - 1] * sizeof(NgramSlot);
+// Builds the tables while the entries arrive (ArpaSink), so that compiling
+// an ARPA file holds the tables and not the parsed model besides them. The
+// unigrams wait for the vocabulary, which sizes the vocabulary section.
+class NgramIndex::Builder final : public ArpaSink {
+ public:
+  void begin(const std::vector<uint64_t>& counts) override {
+    KILN_CHECK(!counts.empty() && counts.size() <= static_cast<size_t>(kMaxOrder), "model order {} is outside 1..{}",
+               counts.size(), kMaxOrder);
+    counts_ = counts;
   }
-  h.block_count = kbin::block_count_for(data_bytes);
-  const uint64_t size = blocks_at(h) + data_bytes;
-  h.file_size = size;
-  auto region = std::make_shared<Region>();
-  region->name = "(model in memory)";
-  region->owned.assign(size, std::byte{0});
-  region->data = region->owned.data();
-  region->size = size;
-  region->blocks_begin = blocks_at(h);
-  std::memcpy(region->owned.data(), &h, sizeof h);
-  region->locate_tables();
-  region->mark_all(1);
 
-  auto* vocab_slots = const_cast<VocabSlot*>(region->vocab_slots());
-  auto* offsets = const_cast<uint64_t*>(region->vocab_offsets());
-  auto* bytes = const_cast<char*>(region->vocab_bytes());
-  // Only words with a unigram are in the vocabulary: a word pruned away
-  // (e.g. by --limit-vocab) is out of vocabulary and scores as <unk>.
-  std::vector<bool> has_unigram(model.vocab.size(), false);
-  for (WordId w : model.orders[0].words) has_unigram[w] = true;
-  uint64_t at = 0;
-  for (size_t id = 0; id < model.vocab.size(); ++id) {
-    const std::string& w = model.vocab[id];
-    offsets[id] = at;
-    std::memcpy(bytes + at, w.data(), w.size());
-    at += w.size();
-    if (w.empty() || !has_unigram[id]) continue;
-    const uint64_t home = string_key(w) & (h.vocab_capacity - 1);
-    uint64_t slot = home;
-    while (vocab_slots[slot].hash != 0) slot = (slot + 1) & (h.vocab_capacity - 1);
-    vocab_slots[slot] = {string_key(w), static_cast<uint32_t>(id), 0};
-    h.vocab_max_probe = std::max(h.vocab_max_probe, (slot - home) & (h.vocab_capacity - 1));
-  }
-  offsets[model.vocab.size()] = at;
-  for (int n = 1; n <= order; ++n) {
-    const OrderTable& t = model.orders[static_cast<size_t>(n) - 1];
-    auto* slots = const_cast<NgramSlot*>(region->tables[static_cast<size_t>(n) - 1]);
-    const uint64_t capacity = h.capacities[n - 1];
-    uint64_t longest = 0;
-    for (size_t i = 0; i < t.size(); ++i) {
-      const uint64_t key = ngram_key(t.ngram(i));
-      if (n == 1) {
-        KILN_CHECK(slots[t.ngram(i)[0]].key == 0, "duplicate unigram '{}'", model.vocab[t.ngram(i)[0]]);
-        slots[t.ngram(i)[0]] = {key, {t.log10_prob[i], t.log10_backoff[i]}};
-        continue;
-      }
-      const uint64_t home = home_slot(key, capacity);
-      uint64_t slot = home;
-      while (slots[slot].key != 0) slot = slot + 1 == capacity ? 0 : slot + 1;
-      slots[slot] = {key, {t.log10_prob[i], t.log10_backoff[i]}};
-      longest = std::max(longest, slot >= home ? slot - home : slot + capacity - home);
+  bool add(int n, std::span<const WordId> ngram, float log10_prob, float log10_backoff) override {
+    if (n == 1) {
+      unigrams_.push_back({ngram[0], {log10_prob, log10_backoff}});
+      return true;
     }
-    h.max_probe[n - 1] = longest;
+    if (n != filling_) start_order(n);
+    const uint64_t key = ngram_key(ngram);
+    auto* slots = const_cast<NgramSlot*>(region_->tables[static_cast<size_t>(n) - 1]);
+    const uint64_t capacity = header_.capacities[n - 1];
+    KILN_CHECK(++added_ <= header_.counts[n - 1], "more {}-grams than the {} announced", n, header_.counts[n - 1]);
+    const uint64_t home = home_slot(key, capacity);
+    uint64_t slot = home;
+    for (; slots[slot].key != 0; slot = slot + 1 == capacity ? 0 : slot + 1)
+      if (slots[slot].key == key) return false;
+    slots[slot] = {key, {log10_prob, log10_backoff}};
+    longest_ = std::max(longest_, slot >= home ? slot - home : slot + capacity - home);
+    // lmplz's models are suffix-closed; then a query can stop at the first
+    // missing suffix. Others (hand-made, or pruned by other tools) take the
+    // longest-match search. Orders arrive ascending, so the suffix's order is complete.
+    if (suffix_closed_ && index_.find(ngram.subspan(1)) == nullptr) suffix_closed_ = false;
+    return true;
   }
-  std::memcpy(region->owned.data(), &h, sizeof h);
-  region->locate_tables();
-  // lmplz's models are suffix-closed; then a query can stop at the first
-  // missing suffix. Others (hand-made, or pruned by other tools) take the
-  // longest-match search.
-  NgramIndex index;
-  index.region_ = region;
-  index.order_ = order;
-  h.suffix_closed = 1;
-  for (int n = 2; n <= order && h.suffix_closed; ++n) {
-    const OrderTable& t = model.orders[static_cast<size_t>(n) - 1];
-    for (size_t i = 0; i < t.size() && h.suffix_closed; ++i)
-      if (index.find(t.ngram(i).subspan(1)) == nullptr) h.suffix_closed = 0;
+
+  void vocabulary(const std::vector<std::string>& vocab) override {
+    lay_out(vocab);
+    write_vocabulary(vocab);
   }
-  std::memcpy(region->owned.data(), &h, sizeof h);
-  kbin::seal(region->owned.data(), size);
-  index.suffix_closed_ = h.suffix_closed == 1;
-  return index;
+
+  NgramIndex finish() {
+    finish_order();
+    header_.suffix_closed = suffix_closed_ ? 1 : 0;
+    std::memcpy(region_->owned.data(), &header_, sizeof header_);
+    kbin::seal(region_->owned.data(), region_->size);
+    index_.suffix_closed_ = suffix_closed_;
+    return std::move(index_);
+  }
+
+ private:
+  void lay_out(const std::vector<std::string>& vocab) {
+    KILN_CHECK(!counts_.empty(), "the n-gram counts must come before the vocabulary");
+    Header& h = header_;
+    std::memcpy(h.magic, kMagic, 8);
+    h.version = kVersion;
+    h.order = static_cast<uint32_t>(counts_.size());
+    h.vocab_size = vocab.size();
+    h.vocab_capacity = capacity_for(h.vocab_size);
+    for (const std::string& w : vocab) h.vocab_bytes += w.size();
+    uint64_t data_bytes = h.vocab_capacity * sizeof(VocabSlot) + (h.vocab_size + 1) * 8 + align8(h.vocab_bytes);
+    for (size_t n = 1; n <= counts_.size(); ++n) {
+      h.counts[n - 1] = n == 1 ? unigrams_.size() : counts_[n - 1];
+      h.capacities[n - 1] = n == 1 ? h.vocab_size : table_capacity(h.counts[n - 1]);
+      data_bytes += h.capacities[n - 1] * sizeof(NgramSlot);
+    }
+    h.block_count = kbin::block_count_for(data_bytes);
+    const uint64_t size = blocks_at(h) + data_bytes;
+    h.file_size = size;
+    region_ = std::make_shared<Region>();
+    region_->name = "(model in memory)";
+    region_->owned.assign(size, std::byte{0});
+    region_->data = region_->owned.data();
+    region_->size = size;
+    region_->blocks_begin = blocks_at(h);
+    std::memcpy(region_->owned.data(), &h, sizeof h);
+    region_->locate_tables();
+    region_->mark_all(1);
+    index_.region_ = region_;
+    index_.order_ = static_cast<int>(counts_.size());
+  }
+
+  void write_vocabulary(const std::vector<std::string>& vocab) {
+    Header& h = header_;
+    auto* vocab_slots = const_cast<VocabSlot*>(region_->vocab_slots());
+    auto* offsets = const_cast<uint64_t*>(region_->vocab_offsets());
+    auto* bytes = const_cast<char*>(region_->vocab_bytes());
+    // Only words with a unigram are in the vocabulary: a word pruned away
+    // (e.g. by --limit-vocab) is out of vocabulary and scores as <unk>.
+    std::vector<bool> has_unigram(vocab.size(), false);
+    for (const auto& [id, values] : unigrams_) has_unigram[id] = true;
+    uint64_t at = 0;
+    for (size_t id = 0; id < vocab.size(); ++id) {
+      const std::string& w = vocab[id];
+      offsets[id] = at;
+      std::memcpy(bytes + at, w.data(), w.size());
+      at += w.size();
+      if (w.empty() || !has_unigram[id]) continue;
+      const uint64_t home = string_key(w) & (h.vocab_capacity - 1);
+      uint64_t slot = home;
+      while (vocab_slots[slot].hash != 0) slot = (slot + 1) & (h.vocab_capacity - 1);
+      vocab_slots[slot] = {string_key(w), static_cast<uint32_t>(id), 0};
+      h.vocab_max_probe = std::max(h.vocab_max_probe, (slot - home) & (h.vocab_capacity - 1));
+    }
+    offsets[vocab.size()] = at;
+    auto* slots = const_cast<NgramSlot*>(region_->tables[0]);
+    for (const auto& [id, values] : unigrams_) {
+      KILN_CHECK(slots[id].key == 0, "duplicate unigram '{}'", vocab[id]);
+      const WordId word[1] = {id};
+      slots[id] = {ngram_key(word), values};
+    }
+    unigrams_ = {};
+  }
+
+  // Publishes the finished order's longest probe, which lookups of its n-grams need.
+  void finish_order() {
+    if (filling_ >= 2) header_.max_probe[filling_ - 1] = longest_;
+    std::memcpy(region_->owned.data(), &header_, sizeof header_);
+    region_->locate_tables();
+  }
+
+  void start_order(int n) {
+    KILN_CHECK(region_ != nullptr, "the vocabulary must come before the {}-grams", n);
+    KILN_CHECK(n > filling_, "the {}-grams must come before the {}-grams", n, filling_);
+    finish_order();
+    filling_ = n;
+    added_ = 0;
+    longest_ = 0;
+  }
+
+  std::vector<uint64_t> counts_;
+  std::vector<std::pair<WordId, ProbBackoff>> unigrams_;
+  Header header_{};
+  std::shared_ptr<Region> region_;
+  NgramIndex index_;
+  int filling_ = 0;  // the order being filled (≥ 2); 0 before the first
+  uint64_t added_ = 0, longest_ = 0;
+  bool suffix_closed_ = true;
+};
+
+NgramIndex NgramIndex::build(const BackoffModel& model) {
+  std::vector<uint64_t> counts;
+  for (const OrderTable& t : model.orders) counts.push_back(t.size());
+  Builder builder;
+  builder.begin(counts);
+  const OrderTable& unigrams = model.orders.at(0);
+  for (size_t i = 0; i < unigrams.size(); ++i)
+    builder.add(1, unigrams.ngram(i), unigrams.log10_prob[i], unigrams.log10_backoff[i]);
+  builder.vocabulary(model.vocab);
+  for (size_t n = 2; n <= model.orders.size(); ++n) {
+    const OrderTable& t = model.orders[n - 1];
+    for (size_t i = 0; i < t.size(); ++i)
+      KILN_CHECK(builder.add(static_cast<int>(n), t.ngram(i), t.log10_prob[i], t.log10_backoff[i]),
+                 "duplicate {}-gram in the model", n);
+  }
+  return builder.finish();
+}
+
+NgramIndex NgramIndex::from_arpa(const std::filesystem::path& arpa) {
+  Builder builder;
+  read_arpa(arpa, builder);
+  return builder.finish();
 }
 
 void NgramIndex::save(const std::filesystem::path& path) const {
