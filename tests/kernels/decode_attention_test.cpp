@@ -9,17 +9,14 @@
 #include <cmath>
 #include <vector>
 
-#include "kiln/base/philox.hpp"
 #include "kiln/base/threads.hpp"
+
+#include "support/random_values.hpp"
 
 namespace kiln::cpu {
 namespace {
 
-std::vector<float> random_values(int64_t n, uint64_t stream) {
-  std::vector<float> v(static_cast<size_t>(n));
-  for (size_t i = 0; i < v.size(); ++i) v[i] = philox_normal({11, stream}, i);
-  return v;
-}
+std::vector<float> random_values(int64_t n, uint64_t stream) { return testing::random_values(n, 11, stream); }
 
 struct Case {
   CachedAttentionShape shape;

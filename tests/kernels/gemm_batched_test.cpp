@@ -7,9 +7,10 @@
 #include <cmath>
 #include <vector>
 
-#include "kiln/base/philox.hpp"
 #include "kiln/base/threads.hpp"
 #include "kiln/kernels/cpu/gemm.hpp"
+
+#include "support/random_values.hpp"
 
 namespace kiln {
 namespace {
@@ -17,11 +18,7 @@ namespace {
 using cpu::GemmBatch;
 using cpu::GemmShape;
 
-std::vector<float> random_values(size_t n, uint64_t stream) {
-  std::vector<float> v(n);
-  for (size_t i = 0; i < n; ++i) v[i] = philox_normal({7, stream}, i);
-  return v;
-}
+std::vector<float> random_values(int64_t n, uint64_t stream) { return testing::random_values(n, 7, stream); }
 
 // C_i = alpha·op(A_i)·op(B_i) + beta·C_i in f64.
 void reference(const GemmShape& s, const GemmBatch& g, double alpha, const std::vector<double>& a,

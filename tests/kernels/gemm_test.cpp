@@ -9,16 +9,13 @@
 #include <vector>
 
 #include "kiln/base/error.hpp"
-#include "kiln/base/philox.hpp"
+
+#include "support/random_values.hpp"
 
 namespace kiln::cpu {
 namespace {
 
-std::vector<float> random_values(size_t n, uint64_t stream) {
-  std::vector<float> v(n);
-  for (size_t i = 0; i < n; ++i) v[i] = philox_normal({3, stream}, i);
-  return v;
-}
+std::vector<float> random_values(int64_t n, uint64_t stream) { return testing::random_values(n, 3, stream); }
 
 // C = alpha·op(A)·op(B) + beta·C in f64, with A and B as given (already rounded).
 std::vector<double> reference(const GemmShape& s, double alpha, const std::vector<double>& a,

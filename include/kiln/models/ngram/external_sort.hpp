@@ -6,6 +6,7 @@
 // success or on error.
 #include <bit>
 #include <cstdint>
+#include <cstdio>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -54,6 +55,10 @@ class TempFolder {
   int files_ = 0;
 };
 
+struct FileCloser {
+  void operator()(std::FILE* f) const { std::fclose(f); }
+};
+
 // Writes records to a file through a buffer.
 class RecordWriter {
  public:
@@ -71,7 +76,7 @@ class RecordWriter {
 
   std::filesystem::path path_;
   size_t lanes_;
-  std::FILE* file_ = nullptr;
+  std::unique_ptr<std::FILE, FileCloser> file_;
   std::vector<uint32_t> buffer_;
   size_t used_ = 0;
   uint64_t records_ = 0;
@@ -90,7 +95,7 @@ class RecordReader {
  private:
   std::filesystem::path path_;
   size_t lanes_;
-  std::FILE* file_ = nullptr;
+  std::unique_ptr<std::FILE, FileCloser> file_;
   std::vector<uint32_t> buffer_;
   size_t filled_ = 0, position_ = 0;
 };

@@ -43,14 +43,12 @@ fs::path TempFolder::new_file(const std::string& stem) { return path_ / fmt::for
 
 RecordWriter::RecordWriter(fs::path path, size_t lanes, size_t buffer_bytes)
     : path_(std::move(path)), lanes_(lanes) {
-  file_ = std::fopen(path_.c_str(), "wb");
+  file_.reset(std::fopen(path_.c_str(), "wb"));
   KILN_CHECK(file_ != nullptr, "{}: cannot create a temporary file (use --temp-dir)", path_.string());
   buffer_.resize(std::max<size_t>(1, buffer_bytes / (lanes_ * sizeof(uint32_t))) * lanes_);
 }
 
-RecordWriter::~RecordWriter() {
-  if (file_ != nullptr) std::fclose(file_);
-}
+RecordWriter::~RecordWriter() = default;
 
 void RecordWriter::write(const uint32_t* record) {
   if (used_ == buffer_.size()) flush();
@@ -60,7 +58,7 @@ void RecordWriter::write(const uint32_t* record) {
 }
 
 void RecordWriter::flush() {
-  const size_t written = std::fwrite(buffer_.data(), sizeof(uint32_t), used_, file_);
+  const size_t written = std::fwrite(buffer_.data(), sizeof(uint32_t), used_, file_.get());
   KILN_CHECK(written == used_, "{}: write failed (disk full? use --temp-dir)", path_.string());
   used_ = 0;
 }
@@ -68,31 +66,27 @@ void RecordWriter::flush() {
 void RecordWriter::close() {
   if (file_ == nullptr) return;
   flush();
-  const bool closed = std::fclose(file_) == 0;
-  file_ = nullptr;
+  const bool closed = std::fclose(file_.release()) == 0;
   KILN_CHECK(closed, "{}: write failed (disk full? use --temp-dir)", path_.string());
   std::vector<uint32_t>().swap(buffer_);
 }
 
 RecordReader::RecordReader(fs::path path, size_t lanes, size_t buffer_bytes) : path_(std::move(path)), lanes_(lanes) {
-  file_ = std::fopen(path_.c_str(), "rb");
+  file_.reset(std::fopen(path_.c_str(), "rb"));
   KILN_CHECK(file_ != nullptr, "{}: cannot reopen a temporary file", path_.string());
   buffer_.resize(std::max<size_t>(1, buffer_bytes / (lanes_ * sizeof(uint32_t))) * lanes_);
 }
 
-RecordReader::~RecordReader() {
-  if (file_ != nullptr) std::fclose(file_);
-}
+RecordReader::~RecordReader() = default;
 
 const uint32_t* RecordReader::next() {
   if (position_ == filled_) {
     if (file_ == nullptr) return nullptr;
-    filled_ = std::fread(buffer_.data(), sizeof(uint32_t), buffer_.size(), file_);
+    filled_ = std::fread(buffer_.data(), sizeof(uint32_t), buffer_.size(), file_.get());
     position_ = 0;
-    KILN_CHECK(!std::ferror(file_) && filled_ % lanes_ == 0, "{}: read error in a temporary file", path_.string());
+    KILN_CHECK(!std::ferror(file_.get()) && filled_ % lanes_ == 0, "{}: read error in a temporary file", path_.string());
     if (filled_ < buffer_.size()) {  // the end: give the file and its buffer back early
-      std::fclose(file_);
-      file_ = nullptr;
+      file_.reset();
     }
     if (filled_ == 0) {
       std::vector<uint32_t>().swap(buffer_);
