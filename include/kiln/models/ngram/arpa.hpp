@@ -5,6 +5,7 @@
 #include <istream>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "kiln/io/atomic_file.hpp"
@@ -18,20 +19,40 @@ namespace kiln::ngram {
 // commit() is reached with every order complete.
 class ArpaWriter {
  public:
-  // `vocab` (id → word) must outlive the writer.
+  // `vocab`: id → word.
   ArpaWriter(const std::filesystem::path& path, const std::vector<std::string>& vocab, std::vector<uint64_t> counts);
   // log10_backoff is ignored on the highest order.
   void add(std::span<const WordId> ngram, float log10_prob, float log10_backoff);
   void commit();
 
  private:
+  // A word's text inline when it fits (one cache line holds it: lines look
+  // their words up in random order), else where it lies in long_words_.
+  struct WordSlot {
+    char text[15];
+    uint8_t length;
+  };
+  struct LongWord {  // kept in a long word's slot.text, field by field
+    uint64_t offset;
+    uint32_t length;
+  };
+  static_assert(sizeof(WordSlot) == 16 && sizeof(WordSlot::text) >= sizeof(uint64_t) + sizeof(uint32_t));
+  static constexpr uint8_t kLongWord = 0xff;
+  static constexpr size_t kFlushBytes = size_t{1} << 20;
+
   void start_next_section();
+  LongWord long_word(WordId id) const;
+  char* reserve(size_t bytes);  // room for `bytes` more after used_
+  void append(std::string_view text);
+  void flush();
 
   std::filesystem::path path_;
-  const std::vector<std::string>& vocab_;
   std::vector<uint64_t> counts_;
   io::AtomicFile file_;
-  std::string buffer_;
+  std::vector<WordSlot> slots_;  // by word id
+  std::string long_words_;
+  std::vector<char> buffer_;
+  size_t used_ = 0;
   size_t order_ = 0;        // the order being written; 0 before the first entry
   uint64_t written_ = 0;    // entries of that order so far
 };

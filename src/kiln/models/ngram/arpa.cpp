@@ -1,6 +1,8 @@
 #include "kiln/models/ngram/arpa.hpp"
 
+#include <algorithm>
 #include <charconv>
+#include <cstring>
 #include <cmath>
 #include <fstream>
 #include <optional>
@@ -11,74 +13,87 @@
 #include "kiln/base/error.hpp"
 #include "kiln/base/printable.hpp"
 #include "kiln/io/atomic_file.hpp"
+#include "kiln/models/ngram/arpa_number.hpp"
 #include "kiln/models/ngram/ngram_lookup.hpp"
 
 namespace kiln::ngram {
 
-namespace {
-
-// A float as KenLM writes it (double-conversion's shortest form that reads
-// back as the same float, with decimal_in_shortest_low −6 and high 21): the
-// same digits as std::to_chars, laid out in decimal notation when the decimal
-// exponent lies in [−6, 21) — 0.00001234, -12.5 — and as d.ddde-7 otherwise.
-void append_number(std::string& out, float value) {
-  if (value == 0.0f) value = 0.0f;  // no "-0" (lmplz never produces one)
-  char buffer[32];
-  const auto [end, error] = std::to_chars(buffer, buffer + sizeof buffer, value, std::chars_format::scientific);
-  KILN_CHECK(error == std::errc() && std::isfinite(value), "write_arpa: cannot write the number {}", value);
-  const std::string_view text(buffer, static_cast<size_t>(end - buffer));
-  const size_t e = text.find('e');
-  std::string digits;
-  for (char c : text.substr(0, e))
-    if (c >= '0' && c <= '9') digits += c;
-  int exponent = 0;
-  const std::string_view exponent_text = text.substr(e + 1);
-  const char* exponent_end = exponent_text.data() + exponent_text.size();
-  std::from_chars(exponent_text.data() + (exponent_text[0] == '+'), exponent_end, exponent);
-  if (value < 0) out += '-';
-  const int length = static_cast<int>(digits.size());
-  if (exponent < -6 || exponent >= 21) {
-    out += digits[0];
-    if (length > 1) out.append(".").append(digits, 1);
-    fmt::format_to(std::back_inserter(out), "e{}", exponent);
-    return;
-  }
-  const int point = exponent + 1;  // digits before the decimal point
-  if (point <= 0) out.append("0.").append(static_cast<size_t>(-point), '0').append(digits);
-  else if (point >= length) out.append(digits).append(static_cast<size_t>(point - length), '0');
-  else out.append(digits, 0, static_cast<size_t>(point)).append(".").append(digits, static_cast<size_t>(point));
-}
-
-}  // namespace
 
 ArpaWriter::ArpaWriter(const std::filesystem::path& path, const std::vector<std::string>& vocab,
                        std::vector<uint64_t> counts)
-    : path_(path), vocab_(vocab), counts_(std::move(counts)), file_(path) {
+    : path_(path), counts_(std::move(counts)), file_(path), slots_(vocab.size()) {
   KILN_CHECK(!counts_.empty(), "{}: internal error, a model without orders", path_.string());
-  buffer_ = "\\data\\\n";
-  for (size_t n = 1; n <= counts_.size(); ++n) buffer_ += fmt::format("ngram {}={}\n", n, counts_[n - 1]);
+  for (size_t id = 0; id < vocab.size(); ++id) {
+    const std::string& word = vocab[id];
+    WordSlot& slot = slots_[id];
+    if (word.size() <= sizeof slot.text) {
+      std::memcpy(slot.text, word.data(), word.size());
+      slot.length = static_cast<uint8_t>(word.size());
+      continue;
+    }
+    KILN_CHECK(word.size() <= UINT32_MAX, "{}: a word of {} bytes is too long to write", path_.string(), word.size());
+    slot.length = kLongWord;
+    const uint64_t offset = long_words_.size();
+    const auto length = static_cast<uint32_t>(word.size());
+    std::memcpy(slot.text, &offset, sizeof offset);
+    std::memcpy(slot.text + sizeof offset, &length, sizeof length);
+    long_words_ += word;
+  }
+  std::string header = "\\data\\\n";
+  for (size_t n = 1; n <= counts_.size(); ++n) header += fmt::format("ngram {}={}\n", n, counts_[n - 1]);
+  append(header);
 }
 
 void ArpaWriter::add(std::span<const WordId> ngram, float log10_prob, float log10_backoff) {
   KILN_CHECK(ngram.size() >= order_ && ngram.size() <= counts_.size(), "{}: internal error, a {}-gram after the {}-grams",
              path_.string(), ngram.size(), order_);
   while (order_ < ngram.size()) start_next_section();
-  append_number(buffer_, log10_prob);
-  buffer_ += '\t';
+  size_t longest = 2 * kArpaNumberChars + 2 + ngram.size() * (sizeof(WordSlot) + 1);
+  for (WordId w : ngram)
+    if (slots_[w].length == kLongWord) longest += long_word(w).length;
+  char* out = reserve(longest);
+  out = write_arpa_number(out, log10_prob);
   for (size_t k = 0; k < ngram.size(); ++k) {
-    if (k > 0) buffer_ += ' ';
-    buffer_ += vocab_[ngram[k]];
+    *out++ = k == 0 ? '\t' : ' ';
+    const WordSlot& slot = slots_[ngram[k]];
+    if (slot.length != kLongWord) {
+      std::memcpy(out, slot.text, sizeof slot.text);  // the whole slot: a fixed-size copy, cut by the length
+      out += slot.length;
+    } else {
+      const LongWord w = long_word(ngram[k]);
+      out = std::copy_n(long_words_.data() + w.offset, w.length, out);
+    }
   }
   if (order_ < counts_.size()) {
-    buffer_ += '\t';
-    append_number(buffer_, log10_backoff);
+    *out++ = '\t';
+    out = write_arpa_number(out, log10_backoff);
   }
-  buffer_ += '\n';
+  *out++ = '\n';
+  used_ = static_cast<size_t>(out - buffer_.data());
   ++written_;
-  if (buffer_.size() >= (1 << 20)) {
-    file_.write(buffer_.data(), buffer_.size());
-    buffer_.clear();
-  }
+  if (used_ >= kFlushBytes) flush();
+}
+
+ArpaWriter::LongWord ArpaWriter::long_word(WordId id) const {
+  LongWord w;
+  std::memcpy(&w.offset, slots_[id].text, sizeof w.offset);
+  std::memcpy(&w.length, slots_[id].text + sizeof w.offset, sizeof w.length);
+  return w;
+}
+
+char* ArpaWriter::reserve(size_t bytes) {
+  if (buffer_.size() < used_ + bytes) buffer_.resize(std::max(used_ + bytes, kFlushBytes + (kFlushBytes >> 4)));
+  return buffer_.data() + used_;
+}
+
+void ArpaWriter::append(std::string_view text) {
+  std::copy(text.begin(), text.end(), reserve(text.size()));
+  used_ += text.size();
+}
+
+void ArpaWriter::flush() {
+  file_.write(buffer_.data(), used_);
+  used_ = 0;
 }
 
 void ArpaWriter::start_next_section() {
@@ -86,15 +101,15 @@ void ArpaWriter::start_next_section() {
              path_.string(), written_, counts_[order_ - 1], order_);
   ++order_;
   written_ = 0;
-  buffer_ += fmt::format("\n\\{}-grams:\n", order_);
+  append(fmt::format("\n\\{}-grams:\n", order_));
 }
 
 void ArpaWriter::commit() {
   while (order_ < counts_.size()) start_next_section();  // orders whose entries were all pruned
   KILN_CHECK(written_ == counts_[order_ - 1], "{}: internal error, {} of {} {}-grams written", path_.string(), written_,
              counts_[order_ - 1], order_);
-  buffer_ += "\n\\end\\\n";
-  file_.write(buffer_.data(), buffer_.size());
+  append("\n\\end\\\n");
+  flush();
   file_.commit();
 }
 
