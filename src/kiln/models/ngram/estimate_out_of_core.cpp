@@ -2,6 +2,12 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <exception>
+#include <mutex>
+#include <thread>
 #include <optional>
 #include <span>
 #include <string>
@@ -48,6 +54,11 @@ class StageProgress {
     total_ = done_;
     report();
   }
+  void set(uint64_t done, uint64_t total) {
+    done_ = done;
+    total_ = total;
+    report();
+  }
 
  private:
   void report() {
@@ -63,9 +74,9 @@ class StageProgress {
 // that below the highest order the last n-gram enters with its raw count.
 class LevelWriter {
  public:
-  LevelWriter(fs::path path, size_t n, bool highest, bool kenlm_quirk, size_t buffer_bytes)
-      : out_(std::move(path), level_lanes(n), buffer_bytes), n_(n), last_uses_raw_(kenlm_quirk && !highest),
-        pending_(level_lanes(n)) {}
+  LevelWriter(fs::path path, size_t n, bool highest, const EstimateOptions& options, size_t buffer_bytes)
+      : out_(std::move(path), level_lanes(n), buffer_bytes), n_(n), options_(options),
+        last_uses_raw_(options.kenlm_counts_of_counts && !highest), pending_(level_lanes(n)) {}
 
   void add(const uint32_t* ids, uint64_t adjusted, uint64_t raw) {
     if (has_pending_ && same_ngram(ids, pending_.data(), n_)) {
@@ -87,20 +98,121 @@ class LevelWriter {
     return counts_of_counts_;
   }
   uint64_t records() const { return out_.records(); }
+  // Those not pruned: the n-grams of this order that the ARPA file will hold.
+  uint64_t kept() const { return kept_; }
   const fs::path& path() const { return out_.path(); }
 
  private:
   void write_pending(uint64_t counted_as) {
     if (counted_as >= 1 && counted_as <= 4) ++counts_of_counts_[counted_as - 1];
+    kept_ += !is_pruned({pending_.data(), n_}, get_u64(&pending_[n_ + 2]), options_);
     out_.write(pending_.data());
   }
 
   RecordWriter out_;
   size_t n_;
+  const EstimateOptions& options_;
+  uint64_t kept_ = 0;
   bool last_uses_raw_;
   std::vector<uint32_t> pending_;
   bool has_pending_ = false;
   std::array<uint64_t, 4> counts_of_counts_{};
+};
+
+// Writes the ARPA file on a thread of its own, order by order, each from its
+// final file as soon as the estimate hands it over (orders ascending). The
+// counts for the header are known before any entry: LevelWriter counts what
+// pruning keeps. Nothing appears at `arpa` unless finish() returns.
+class OrderByOrderArpaWriter {
+ public:
+  OrderByOrderArpaWriter(const fs::path& arpa, const std::vector<std::string>& vocab, std::vector<uint64_t> counts,
+                         uint64_t io_bytes)
+      : writer_(arpa, vocab, counts), counts_(std::move(counts)), io_bytes_(io_bytes),
+        thread_([this] { write_orders(); }) {}
+  OrderByOrderArpaWriter(const OrderByOrderArpaWriter&) = delete;
+  OrderByOrderArpaWriter& operator=(const OrderByOrderArpaWriter&) = delete;
+  ~OrderByOrderArpaWriter() {
+    {
+      std::lock_guard lock(mutex_);
+      abandoned_ = true;
+    }
+    ready_changed_.notify_all();
+    // thread_ (a jthread) joins here, before writer_ removes its temporary file.
+  }
+
+  void order_ready(fs::path final) {
+    {
+      std::lock_guard lock(mutex_);
+      ready_.push_back(std::move(final));
+    }
+    ready_changed_.notify_all();
+  }
+
+  // Waits for the writing to end, showing what is left, then commits.
+  void finish(StageProgress progress) {
+    uint64_t total = 0;
+    for (uint64_t c : counts_) total += c;
+    std::unique_lock lock(mutex_);
+    while (!done_) {
+      progress.set(written_.load(std::memory_order_relaxed), total);
+      writing_ended_.wait_for(lock, std::chrono::milliseconds(200));
+    }
+    lock.unlock();
+    thread_.join();
+    if (error_) std::rethrow_exception(error_);
+    writer_.commit();
+    progress.set(total, total);
+  }
+
+ private:
+  void write_orders() {
+    try {
+      for (size_t n = 1; n <= counts_.size(); ++n) {
+        fs::path final;
+        {
+          std::unique_lock lock(mutex_);
+          ready_changed_.wait(lock, [&] { return abandoned_ || ready_.size() >= n; });
+          if (abandoned_) break;
+          final = ready_[n - 1];
+        }
+        RecordReader in(final, final_lanes(n), io_bytes_);
+        uint64_t since_report = 0;
+        while (const uint32_t* r = in.next()) {
+          writer_.add({r, n}, get_float(r + n), get_float(r + n + 1));
+          if (++since_report == 4096) {
+            written_.fetch_add(since_report, std::memory_order_relaxed);
+            since_report = 0;
+            if (abandoned_) return finish_writing();
+          }
+        }
+        written_.fetch_add(since_report, std::memory_order_relaxed);
+        fs::remove(final);
+      }
+    } catch (...) {
+      error_ = std::current_exception();
+    }
+    finish_writing();
+  }
+
+  void finish_writing() {
+    {
+      std::lock_guard lock(mutex_);
+      done_ = true;
+    }
+    writing_ended_.notify_all();
+  }
+
+  ArpaWriter writer_;
+  std::vector<uint64_t> counts_;
+  uint64_t io_bytes_;
+  std::mutex mutex_;
+  std::condition_variable ready_changed_, writing_ended_;
+  std::vector<fs::path> ready_;  // final files of orders 1, 2, … handed over so far
+  std::atomic<bool> abandoned_{false};
+  bool done_ = false;
+  std::exception_ptr error_;
+  std::atomic<uint64_t> written_{0};
+  std::jthread thread_;  // last: starts once the members above exist
 };
 
 class Pipeline {
@@ -121,20 +233,23 @@ class Pipeline {
     split_padding(top);
     for (size_t n = order_ - 1; n >= 1; --n) derive_lower(n);
     choose_discounts(report);
-    std::vector<fs::path> finals(order_ + 1);
+    // Each order's final file is complete once the order above is normalised:
+    // the writer formats it on the other core while the estimate goes on.
+    OrderByOrderArpaWriter writer(arpa, vocab.words(), kept_, io_bytes_);
     fs::path probs = unigram_probabilities();
     for (size_t n = 2; n <= order_; ++n) {
       const fs::path gammas = folder_.new_file(fmt::format("gamma{}", n - 1));
       const fs::path children = context_pass(n, gammas);
-      finals[n - 1] = finish_order(n - 1, probs, gammas);
+      writer.order_ready(finish_order(n - 1, probs, gammas));
       fs::remove(gammas);
       const fs::path higher = interpolate_order(n, children, probs);
       fs::remove(probs);
       probs = higher;
     }
-    finals[order_] = finish_order(order_, probs, {});
+    writer.order_ready(finish_order(order_, probs, {}));
     fs::remove(probs);
-    return write(finals, vocab, arpa);
+    writer.finish(StageProgress(out_of_core_, "write", 0));
+    return kept_;
   }
 
  private:
@@ -142,11 +257,12 @@ class Pipeline {
 
   // The budget less what stays resident beside the sort buffers: the
   // vocabulary (its strings, the map's nodes and buckets: about 128 bytes a
-  // word, plus the text of words too long to be stored inline) and a buffer
-  // for each of the few files open at once. Never below half the budget.
+  // word, plus the text of words too long to be stored inline; the ARPA
+  // writer's 16-byte slot per word), a buffer for each of the few files open
+  // at once and the writer's text buffer. Never below half the budget.
   uint64_t sort_budget(const Vocabulary& vocab) const {
-    uint64_t resident = 8 * io_bytes_;
-    for (const std::string& word : vocab.words()) resident += 128 + (word.size() > 15 ? 2 * (word.size() + 1) : 0);
+    uint64_t resident = 9 * io_bytes_ + (uint64_t{2} << 20);
+    for (const std::string& word : vocab.words()) resident += 144 + (word.size() > 15 ? 3 * (word.size() + 1) : 0);
     const uint64_t memory = out_of_core_.memory_bytes;
     return std::max(memory / 2, memory > resident ? memory - resident : 0);
   }
@@ -157,8 +273,7 @@ class Pipeline {
     std::vector<std::unique_ptr<RecordWriter>> padding(order_);
     for (size_t n = 1; n < order_; ++n)
       padding[n] = std::make_unique<RecordWriter>(folder_.new_file(fmt::format("padding{}", n)), n + 2, io_bytes_ / 4);
-    LevelWriter highest(folder_.new_file(fmt::format("level{}", order_)), order_, true,
-                        options_.kenlm_counts_of_counts, io_bytes_);
+    LevelWriter highest(folder_.new_file(fmt::format("level{}", order_)), order_, true, options_, io_bytes_);
     std::vector<uint32_t> record(order_ + 2);
     // <unk> never occurs and <s> is never predicted: both are unigrams with count 0.
     const std::array<WordId, 2> specials{kUnk, kBos};
@@ -193,6 +308,7 @@ class Pipeline {
     coc_[order_] = highest.close();
     levels_[order_] = highest.path();
     level_sizes_[order_] = highest.records();
+    kept_[order_ - 1] = highest.kept();
   }
 
   // Order n from order n+1: each distinct suffix with its continuation count
@@ -205,7 +321,7 @@ class Pipeline {
       while (const uint32_t* r = unsorted.next()) padding.add(r);
     }
     fs::remove(padding_[n]);
-    LevelWriter level(folder_.new_file(fmt::format("level{}", n)), n, false, options_.kenlm_counts_of_counts, io_bytes_);
+    LevelWriter level(folder_.new_file(fmt::format("level{}", n)), n, false, options_, io_bytes_);
     RecordReader above(levels_[n + 1], level_lanes(n + 1), io_bytes_);
     StageProgress progress(out_of_core_, fmt::format("adjust {}-grams", n), level_sizes_[n + 1]);
     const uint32_t* a = above.next();
@@ -225,6 +341,7 @@ class Pipeline {
     coc_[n] = level.close();
     levels_[n] = level.path();
     level_sizes_[n] = level.records();
+    kept_[n - 1] = level.kept();
   }
 
   // Discounts from counts-of-counts of all n-grams, pruned or not; checked
@@ -396,25 +513,6 @@ class Pipeline {
     return interpolate(get_float(child + n), get_float(child + n + 1), get_float(lower + n - 1));
   }
 
-  std::vector<uint64_t> write(const std::vector<fs::path>& finals, const Vocabulary& vocab, const fs::path& arpa) {
-    std::vector<uint64_t> counts;
-    for (size_t n = 1; n <= order_; ++n) counts.push_back(fs::file_size(finals[n]) / (final_lanes(n) * sizeof(uint32_t)));
-    uint64_t total = 0;
-    for (uint64_t c : counts) total += c;
-    ArpaWriter writer(arpa, vocab.words(), counts);
-    StageProgress progress(out_of_core_, "write", total);
-    for (size_t n = 1; n <= order_; ++n) {
-      RecordReader in(finals[n], final_lanes(n), io_bytes_);
-      while (const uint32_t* r = in.next()) {
-        writer.add({r, n}, get_float(r + n), get_float(r + n + 1));
-        progress.tick();
-      }
-    }
-    writer.commit();
-    progress.finish();
-    return counts;
-  }
-
   size_t order_;
   const EstimateOptions& options_;
   const OutOfCoreOptions& out_of_core_;
@@ -424,6 +522,7 @@ class Pipeline {
   std::vector<fs::path> levels_;  // levels_[n]: order n's level file, while needed
   std::vector<fs::path> padding_{std::vector<fs::path>(order_)};
   std::vector<uint64_t> level_sizes_{std::vector<uint64_t>(order_ + 1)};
+  std::vector<uint64_t> kept_{std::vector<uint64_t>(order_)};  // kept_[n − 1]: order n's n-grams in the ARPA file
   std::vector<std::array<uint64_t, 4>> coc_;
   std::vector<Discount> discounts_;
 };
