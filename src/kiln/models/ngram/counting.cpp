@@ -1,8 +1,13 @@
 #include "kiln/models/ngram/counting.hpp"
 
 #include <algorithm>
+#include <exception>
 #include <memory>
+#include <optional>
+#include <thread>
+#include <utility>
 
+#include "kiln/base/bounded_queue.hpp"
 #include "kiln/base/error.hpp"
 #include "kiln/models/ngram/ngram_lookup.hpp"
 
@@ -147,6 +152,84 @@ size_t capacity_for_budget(int order, uint64_t budget) {
 
 }  // namespace
 
+namespace {
+
+// Sentences as padded word ids, a block at a time: made by the reading
+// thread, counted by the caller's.
+struct SentenceBlock {
+  std::vector<WordId> ids;       // each sentence: (order−1)×<s>, its words, </s>
+  std::vector<size_t> ends;      // where each sentence ends in `ids`
+  uint64_t tokens = 0, bytes = 0;
+};
+
+// Reads, checks and looks up words on a thread of its own, so that the
+// vocabulary's hash lookups overlap the counting of n-grams.
+class SentenceReader {
+ public:
+  SentenceReader(std::istream& in, const std::string& source, Vocabulary& vocab, int order)
+      : in_(in), source_(source), vocab_(vocab), order_(static_cast<size_t>(order)), thread_([this] { read(); }) {}
+  ~SentenceReader() {
+    blocks_.close();
+    // thread_ joins here.
+  }
+  SentenceReader(const SentenceReader&) = delete;
+  SentenceReader& operator=(const SentenceReader&) = delete;
+
+  // The next block; nullopt at the end of the text. Rethrows the reader's error.
+  std::optional<SentenceBlock> next() {
+    std::optional<SentenceBlock> block = blocks_.pop();
+    if (!block) {
+      thread_.join();
+      if (error_) std::rethrow_exception(error_);
+    }
+    return block;
+  }
+
+ private:
+  static constexpr size_t kBlockIds = size_t{1} << 16;
+
+  void read() {
+    try {
+      std::string line;
+      std::vector<std::string_view> words;
+      uint64_t line_number = 0;
+      SentenceBlock block;
+      while (std::getline(in_, line)) {
+        ++line_number;
+        block.bytes += line.size() + 1;
+        KILN_CHECK(valid_utf8(line), "{}:{}: invalid UTF-8", source_, line_number);
+        split_words(line, words);
+        if (words.empty()) continue;
+        block.ids.insert(block.ids.end(), order_ - 1, kBos);
+        for (std::string_view w : words) {
+          KILN_CHECK(w != "<s>" && w != "</s>" && w != "<unk>", "{}:{}: the text contains the reserved word '{}'",
+                     source_, line_number, w);
+          block.ids.push_back(vocab_.add(w));
+        }
+        block.ids.push_back(kEos);
+        block.ends.push_back(block.ids.size());
+        block.tokens += words.size();
+        if (block.ids.size() >= kBlockIds && !blocks_.push(std::exchange(block, {}))) return;
+      }
+      KILN_CHECK(!in_.bad(), "{}: read error", source_);
+      if (!block.ends.empty() || block.bytes > 0) blocks_.push(std::move(block));
+    } catch (...) {
+      error_ = std::current_exception();
+    }
+    blocks_.close();
+  }
+
+  std::istream& in_;
+  const std::string& source_;
+  Vocabulary& vocab_;
+  size_t order_;
+  BoundedQueue<SentenceBlock> blocks_{4};
+  std::exception_ptr error_;
+  std::jthread thread_;  // last: starts once the members above exist
+};
+
+}  // namespace
+
 CountResult count_ngrams(std::istream& in, const std::string& source, Vocabulary& vocab, const CountOptions& options) {
   KILN_CHECK(options.order >= 1 && options.order <= 10, "order must be between 1 and 10, got {}", options.order);
   const int order = options.order;
@@ -156,39 +239,32 @@ CountResult count_ngrams(std::istream& in, const std::string& source, Vocabulary
   std::unique_ptr<TempFolder> folder;
   std::vector<fs::path> runs;
 
-  std::string line;
-  std::vector<WordId> sentence;
-  uint64_t line_number = 0, bytes = 0;
-  while (std::getline(in, line)) {
-    ++line_number;
-    bytes += line.size() + 1;
-    KILN_CHECK(valid_utf8(line), "{}:{}: invalid UTF-8", source, line_number);
-    const auto words = split_words(line);
-    if (words.empty()) continue;
-    sentence.assign(static_cast<size_t>(order - 1), kBos);
-    for (std::string_view w : words) {
-      KILN_CHECK(w != "<s>" && w != "</s>" && w != "<unk>", "{}:{}: the text contains the reserved word '{}'", source,
-                 line_number, w);
-      sentence.push_back(vocab.add(w));
-    }
-    sentence.push_back(kEos);
-    result.tokens += words.size();
-    ++result.sentences;
-    for (size_t end = static_cast<size_t>(order); end <= sentence.size(); ++end) {
-      if (table.nearly_full()) {
-        if (table.capacity() < largest_capacity) {
-          table.grow();
-        } else {
-          if (!folder) folder = std::make_unique<TempFolder>(options.temp_dir);
-          runs.push_back(folder->new_file("counts"));
-          write_run(table.take_sorted(), runs.back());
+  uint64_t bytes = 0;
+  {
+    SentenceReader reader(in, source, vocab, order);
+    while (std::optional<SentenceBlock> block = reader.next()) {
+      size_t start = 0;
+      for (size_t end_of_sentence : block->ends) {
+        for (size_t end = start + static_cast<size_t>(order); end <= end_of_sentence; ++end) {
+          if (table.nearly_full()) {
+            if (table.capacity() < largest_capacity) {
+              table.grow();
+            } else {
+              if (!folder) folder = std::make_unique<TempFolder>(options.temp_dir);
+              runs.push_back(folder->new_file("counts"));
+              write_run(table.take_sorted(), runs.back());
+            }
+          }
+          table.add(block->ids.data() + end - static_cast<size_t>(order), 1);
         }
+        start = end_of_sentence;
       }
-      table.add(sentence.data() + end - static_cast<size_t>(order), 1);
+      result.tokens += block->tokens;
+      result.sentences += block->ends.size();
+      bytes += block->bytes;
+      if (options.progress) options.progress(bytes);
     }
-    if (options.progress && (line_number & 1023) == 0) options.progress(bytes);
   }
-  KILN_CHECK(!in.bad(), "{}: read error", source);
   KILN_CHECK(result.tokens > 0, "{}: the corpus is empty", source);
   if (runs.empty()) {
     result.counts = table.take_sorted();
