@@ -1,5 +1,6 @@
 #include "espeak.hpp"
 
+#include <dlfcn.h>
 #include <espeak-ng/speak_lib.h>
 #include <fcntl.h>
 #include <sys/wait.h>
@@ -11,6 +12,7 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <memory>
 #include <random>
 #include <sstream>
 
@@ -60,37 +62,82 @@ int on_synth(short* wav, int count, espeak_EVENT* events) {
 }
 
 // What the child process reports: 0, or the step that failed.
-enum ChildStatus : int32_t { kOk = 0, kNoInit = 1, kNoVoice = 2, kNoParameters = 3, kNoSynthesis = 4 };
+enum ChildStatus : int32_t {
+  kOk = 0,
+  kNoInit = 1,
+  kNoVoice = 2,
+  kNoParameters = 3,
+  kNoSynthesis = 4,
+  kNoLibrary = 5
+};
+
+constexpr const char* kEspeakSoname = "libespeak-ng.so.1";
+
+// espeak-ng's functions, from the shared library opened when speech is first
+// made rather than linked: linked, it and the 20 audio and X11 libraries it
+// pulls in cost every kiln command about 7 ms of dynamic loading at start.
+class EspeakApi {
+ public:
+  EspeakApi() : handle_(::dlopen(kEspeakSoname, RTLD_NOW | RTLD_LOCAL)) {
+    if (!handle_) return;
+    const bool found = bind(initialize, "espeak_Initialize") && bind(set_synth_callback, "espeak_SetSynthCallback") &&
+                       bind(terminate, "espeak_Terminate") && bind(set_voice_by_name, "espeak_SetVoiceByName") &&
+                       bind(set_parameter, "espeak_SetParameter") && bind(synth, "espeak_Synth");
+    if (!found) handle_.reset();
+  }
+  bool loaded() const { return handle_ != nullptr; }
+
+  decltype(&espeak_Initialize) initialize = nullptr;
+  decltype(&espeak_SetSynthCallback) set_synth_callback = nullptr;
+  decltype(&espeak_Terminate) terminate = nullptr;
+  decltype(&espeak_SetVoiceByName) set_voice_by_name = nullptr;
+  decltype(&espeak_SetParameter) set_parameter = nullptr;
+  decltype(&espeak_Synth) synth = nullptr;
+
+ private:
+  template <typename Function>
+  bool bind(Function& function, const char* name) {
+    function = reinterpret_cast<Function>(::dlsym(handle_.get(), name));
+    return function != nullptr;
+  }
+  struct Closer {
+    void operator()(void* handle) const { ::dlclose(handle); }
+  };
+  std::unique_ptr<void, Closer> handle_;
+};
 
 // espeak-ng's global state as one object: initialised on construction,
 // terminated on destruction. Lives only in the child process.
 class EspeakLibrary {
  public:
-  EspeakLibrary() : rate_(espeak_Initialize(AUDIO_OUTPUT_SYNCHRONOUS, 0, nullptr, espeakINITIALIZE_DONT_EXIT)) {
-    if (rate_ > 0) espeak_SetSynthCallback(on_synth);
+  EspeakLibrary()
+      : rate_(api_.loaded() ? api_.initialize(AUDIO_OUTPUT_SYNCHRONOUS, 0, nullptr, espeakINITIALIZE_DONT_EXIT) : 0) {
+    if (rate_ > 0) api_.set_synth_callback(on_synth);
   }
   ~EspeakLibrary() {
-    if (rate_ > 0) espeak_Terminate();
+    if (rate_ > 0) api_.terminate();
   }
   EspeakLibrary(const EspeakLibrary&) = delete;
   EspeakLibrary& operator=(const EspeakLibrary&) = delete;
   int rate() const { return rate_; }
 
   ChildStatus speak(const Speaker& speaker, const std::string& text, Capture& capture) {
+    if (!api_.loaded()) return kNoLibrary;
     if (rate_ <= 0) return kNoInit;
-    if (espeak_SetVoiceByName(speaker.voice.c_str()) != EE_OK) return kNoVoice;
-    if (espeak_SetParameter(espeakRATE, speaker.rate, 0) != EE_OK ||
-        espeak_SetParameter(espeakPITCH, speaker.pitch, 0) != EE_OK ||
-        espeak_SetParameter(espeakRANGE, speaker.range, 0) != EE_OK)
+    if (api_.set_voice_by_name(speaker.voice.c_str()) != EE_OK) return kNoVoice;
+    if (api_.set_parameter(espeakRATE, speaker.rate, 0) != EE_OK ||
+        api_.set_parameter(espeakPITCH, speaker.pitch, 0) != EE_OK ||
+        api_.set_parameter(espeakRANGE, speaker.range, 0) != EE_OK)
       return kNoParameters;
     // Synchronous output: espeak_Synth returns once every sample has gone
     // through the callback (espeak_Synchronize can hang in this mode).
-    if (espeak_Synth(text.c_str(), text.size() + 1, 0, POS_CHARACTER, 0, espeakCHARS_UTF8, nullptr, &capture) != EE_OK)
+    if (api_.synth(text.c_str(), text.size() + 1, 0, POS_CHARACTER, 0, espeakCHARS_UTF8, nullptr, &capture) != EE_OK)
       return kNoSynthesis;
     return kOk;
   }
 
  private:
+  EspeakApi api_;
   int rate_ = 0;
 };
 
@@ -170,6 +217,7 @@ Capture speak_in_child(const Speaker& speaker, const std::string& text, int& rat
   const bool exited = WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == 0;
   KILN_CHECK(exited && take(&status, sizeof status) && take(&child_rate, sizeof child_rate),
              "espeak-ng: the synthesis process failed for \"{}\"", text);
+  KILN_CHECK(status != kNoLibrary, "espeak-ng: cannot load {} (apt-get install libespeak-ng1)", kEspeakSoname);
   KILN_CHECK(status != kNoInit, "espeak-ng: cannot initialise (is espeak-ng-data installed? apt-get install espeak-ng)");
   KILN_CHECK(status != kNoVoice, "espeak-ng: no voice '{}'", speaker.voice);
   KILN_CHECK(status != kNoParameters, "espeak-ng: cannot set rate {}, pitch {}, range {} for voice '{}'", speaker.rate,
