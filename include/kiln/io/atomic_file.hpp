@@ -2,6 +2,8 @@
 // A file that appears at its path complete or not at all: bytes go to a
 // temporary file in the same directory, which commit() renames into place.
 // Destroyed without commit (an error, an exception), it removes the temporary.
+// A path that is a device or a pipe (/dev/null, /dev/stdout) is written in
+// place instead.
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -26,6 +28,7 @@ class AtomicFile {
   std::filesystem::path path_, temporary_;
   std::unique_ptr<std::FILE, Closer> file_;
   bool committed_ = false;
+  bool in_place_ = false;  // a device or pipe, written directly
 };
 
 }  // namespace kiln::io

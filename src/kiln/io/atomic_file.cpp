@@ -10,6 +10,17 @@
 namespace kiln::io {
 
 AtomicFile::AtomicFile(std::filesystem::path path) : path_(std::move(path)) {
+  // A device or a pipe (/dev/null, /dev/stdout) is written in place: renaming
+  // a file over it would replace the device itself.
+  std::error_code error;
+  const auto status = std::filesystem::status(path_, error);
+  in_place_ = !error && std::filesystem::exists(status) && !std::filesystem::is_regular_file(status) &&
+              !std::filesystem::is_directory(status);
+  if (in_place_) {
+    file_.reset(std::fopen(path_.c_str(), "wb"));
+    KILN_CHECK(file_ != nullptr, "{}: cannot open for writing: {}", path_.string(), std::strerror(errno));
+    return;
+  }
   temporary_ = path_;
   temporary_ += fmt::format(".tmp.{}", ::getpid());
   file_.reset(std::fopen(temporary_.c_str(), "wb"));
@@ -17,7 +28,7 @@ AtomicFile::AtomicFile(std::filesystem::path path) : path_(std::move(path)) {
 }
 
 AtomicFile::~AtomicFile() {
-  if (committed_) return;
+  if (committed_ || in_place_) return;
   file_.reset();
   std::error_code ignored;
   std::filesystem::remove(temporary_, ignored);
@@ -29,6 +40,12 @@ void AtomicFile::write(const void* data, size_t bytes) {
 }
 
 void AtomicFile::commit() {
+  if (in_place_) {
+    KILN_CHECK(std::fflush(file_.get()) == 0, "{}: write failed: {}", path_.string(), std::strerror(errno));
+    file_.reset();
+    committed_ = true;
+    return;
+  }
   KILN_CHECK(std::fflush(file_.get()) == 0 && ::fsync(::fileno(file_.get())) == 0, "{}: write failed: {}",
              path_.string(), std::strerror(errno));
   file_.reset();
