@@ -106,12 +106,20 @@ class EspeakApi {
   std::unique_ptr<void, Closer> handle_;
 };
 
+// Opened once per process, before the first fork, so that every synthesis
+// child inherits the mapped library instead of loading it again.
+const EspeakApi& espeak_api() {
+  static const EspeakApi api;
+  return api;
+}
+
 // espeak-ng's global state as one object: initialised on construction,
 // terminated on destruction. Lives only in the child process.
 class EspeakLibrary {
  public:
-  EspeakLibrary()
-      : rate_(api_.loaded() ? api_.initialize(AUDIO_OUTPUT_SYNCHRONOUS, 0, nullptr, espeakINITIALIZE_DONT_EXIT) : 0) {
+  explicit EspeakLibrary(const EspeakApi& api)
+      : api_(api),
+        rate_(api_.loaded() ? api_.initialize(AUDIO_OUTPUT_SYNCHRONOUS, 0, nullptr, espeakINITIALIZE_DONT_EXIT) : 0) {
     if (rate_ > 0) api_.set_synth_callback(on_synth);
   }
   ~EspeakLibrary() {
@@ -137,7 +145,7 @@ class EspeakLibrary {
   }
 
  private:
-  EspeakApi api_;
+  const EspeakApi& api_;
   int rate_ = 0;
 };
 
@@ -160,7 +168,7 @@ bool write_all(int fd, const void* data, size_t bytes) {
     Capture capture;
     int32_t status = kOk, rate = 0;
     {
-      EspeakLibrary library;
+      EspeakLibrary library(espeak_api());
       status = library.speak(speaker, text, capture);
       rate = library.rate();
     }
@@ -181,6 +189,7 @@ bool write_all(int fd, const void* data, size_t bytes) {
 
 // Runs child_speak in a fresh process and collects its report.
 Capture speak_in_child(const Speaker& speaker, const std::string& text, int& rate) {
+  KILN_CHECK(espeak_api().loaded(), "espeak-ng: cannot load {} (apt-get install libespeak-ng1)", kEspeakSoname);
   int fds[2];
   KILN_CHECK(::pipe2(fds, O_CLOEXEC) == 0, "espeak-ng: cannot create a pipe: {}", std::strerror(errno));
   const pid_t pid = ::fork();
