@@ -151,6 +151,26 @@ TEST(VlmCli, StartsItsEncoderFromANavitRun) {
   }
   EXPECT_GE(encoder_tensors, 13);  // patch embedding, one block's 12 tensors
 
+  // Frozen, at a learning rate that moves everything else: the encoder stays
+  // as loaded, the merger and the decoder train.
+  const Result frozen = run("vlm train" + config + " --set train.freeze_vision=true --set train.steps=2" +
+                            " --set train.warmup_steps=0 --set train.lr=0.01 --set run.dir=" + (dir / "frozen").string());
+  ASSERT_EQ(frozen.status, 0) << frozen.output;
+  EXPECT_NE(frozen.output.find("(frozen)"), std::string::npos) << frozen.output;
+  const auto after = tensor_bytes(dir / "frozen" / "model" / "model.safetensors");
+  int64_t moved = 0;
+  for (const auto& [name, bytes] : after) {
+    const bool encoder = name.rfind("visual.", 0) == 0 && name.rfind("visual.merger.", 0) != 0;
+    if (encoder) EXPECT_EQ(bytes, trained.at(name)) << name;
+    else moved += bytes != started.at(name);
+  }
+  EXPECT_GT(moved, 10);
+  const Result random_frozen = run("vlm train -c " + std::string(KILN_SOURCE_DIR) + "/configs/fmnist-vlm.toml" + kTiny +
+                                   " --set train.freeze_vision=true --set run.dir=" + (dir / "bad").string());
+  EXPECT_NE(random_frozen.status, 0);
+  EXPECT_NE(random_frozen.output.find("train.freeze_vision needs vision.init"), std::string::npos)
+      << random_frozen.output;
+
   const Result heads = run("vlm train" + config + " --set vision.n_head=4 --set run.dir=" + (dir / "bad").string());
   EXPECT_NE(heads.status, 0);
   EXPECT_NE(heads.output.find("vision_config/num_heads = 2, this model's [vision] has 4"), std::string::npos)

@@ -45,6 +45,7 @@ struct VlmRun {
   data::VlmLayout layout = data::VlmLayout::rmpad;
   bool blind = false;  // trained on zeroed image features: the text-only floor
   std::string vision_init;  // a kiln navit run whose encoder the model starts from
+  bool freeze_vision = false;  // that encoder kept as loaded: only the projector and decoder train
   LoopOptions loop;
   int64_t eval_samples = 500;
   fs::path run_dir;
@@ -95,6 +96,9 @@ VlmRun read_run(const std::string& path, const std::vector<std::string>& overrid
   r.layout = parse_layout(f.get_string("train.layout", "rmpad", {"rmpad", "padded", "padded_all"}));
   r.blind = f.get_bool("train.blind", false);
   r.vision_init = f.get_string("vision.init", "");
+  r.freeze_vision = f.get_bool("train.freeze_vision", false);
+  KILN_CHECK(!r.freeze_vision || !r.vision_init.empty(),
+             "train.freeze_vision needs vision.init: a frozen random encoder would never learn to see");
   refuse_token_drop(f.get_string("vision.token_drop", "none"), r.model.projector);
   LoopOptions& o = r.loop;
   o.label = "vlm";
@@ -315,15 +319,17 @@ void run_vlm_training(const VlmRunOptions& a) {
   config["kiln_task"] = task_json(r.task);
   config["kiln_task"]["trained_blind"] = r.blind;
   if (!r.vision_init.empty()) config["kiln_task"]["vision_init"] = r.vision_init;
+  if (r.freeze_vision) config["kiln_task"]["freeze_vision"] = true;
   fmt::print(stderr, "VLM: {} parameters ({} vision, projector {}, decoder {}×{}); task {}, layout {}, packs of {} LLM / {} ViT tokens{}\n",
              r.model.parameter_count(), r.model.vision.parameter_count(), models::projector_name(r.model.projector),
              r.model.decoder.n_layer, r.model.decoder.d_model, vlm_task_name(r.task.kind),
              layout_name(r.layout), r.budgets.llm_tokens, r.budgets.vision_tokens,
-             r.vision_init.empty() ? "" : "; vision encoder from " + r.vision_init);
+             r.vision_init.empty() ? "" : "; vision encoder from " + r.vision_init + (r.freeze_vision ? " (frozen)" : ""));
   r.loop.identity = {{"steps", r.loop.steps}, {"seed", r.loop.seed}, {"lr", r.loop.schedule.lr},
                      {"layout", layout_name(r.layout)},
                      {"packing_length", r.budgets.llm_tokens}, {"task", vlm_task_name(r.task.kind)}};
   if (r.blind) r.loop.identity["blind"] = true;  // absent otherwise: earlier runs stay resumable
+  if (r.freeze_vision) r.loop.identity["freeze_vision"] = true;
   int64_t real_tokens = 0, slots = 0;
   const auto step = [&](int64_t s, nlohmann::json& record) {
     const std::vector<data::VlmSample> samples = render(train_task, r.loop.seed, step_samples(train_task, r, s));
@@ -334,7 +340,7 @@ void run_vlm_training(const VlmRunOptions& a) {
     record["llm_tokens"] = batch.real_tokens;
     record["vision_tokens"] = batch.patches.size(0);
     record["padding"] = 1.0 - static_cast<double>(batch.real_tokens) / static_cast<double>(batch.token_slots);
-    return backward_loss(model.loss(batch, {.blind = r.blind}));
+    return backward_loss(model.loss(batch, {.blind = r.blind, .freeze_vision = r.freeze_vision}));
   };
   const auto evaluate_step = [&](int64_t, nlohmann::json& record) {
     NoGradGuard no_grad;

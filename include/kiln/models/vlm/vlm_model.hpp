@@ -28,6 +28,10 @@ struct VlmOptions {
   // count (token-weighted gradient accumulation over an optimizer step).
   int64_t loss_normalizer = 0;
   bool blind = false;  // zero the image features: the language-prior baseline
+  // The encoder runs without recording gradients: its parameters stay as
+  // loaded (the optimizer skips parameters without a gradient) and the
+  // backward pass stops at the projector.
+  bool freeze_vision = false;
   bool gradient_checkpointing = false;
 };
 

@@ -1,5 +1,7 @@
 #include "kiln/models/vlm/vlm_model.hpp"
 
+#include <optional>
+
 #include <algorithm>
 
 #include "kiln/autograd/grad_mode.hpp"
@@ -88,16 +90,18 @@ Tensor VlmModel::input_embeddings(const Tensor& tokens, const Tensor& placeholde
 }
 
 DecoderBatch VlmModel::decoder_batch(const data::VlmBatch& batch, const VlmOptions& options) const {
-  Tensor features;
-  if (batch.vision_key_mask.defined()) {
-    // Padded images: encode with the key mask, then keep the real patches for the projector.
-    const Tensor encoded = encoder_.forward(vision_parameters_, batch.patches, batch.vision_cu_seqlens,
-                                            batch.vision_positions, batch.vision_key_mask);
-    features = project_vision_features(vision_parameters_, config_.projector_shape(),
-                                       ops::embedding(encoded, batch.vision_rows));
-  } else {
-    features = image_features(batch.patches, batch.vision_cu_seqlens, batch.vision_positions);
+  Tensor encoded;
+  {
+    std::optional<NoGradGuard> frozen;
+    if (options.freeze_vision) frozen.emplace();
+    // Padded images are encoded with the key mask; their real patches then go to the projector.
+    encoded = batch.vision_key_mask.defined()
+                  ? ops::embedding(encoder_.forward(vision_parameters_, batch.patches, batch.vision_cu_seqlens,
+                                                    batch.vision_positions, batch.vision_key_mask),
+                                   batch.vision_rows)
+                  : encoder_.forward(vision_parameters_, batch.patches, batch.vision_cu_seqlens, batch.vision_positions);
   }
+  Tensor features = project_vision_features(vision_parameters_, config_.projector_shape(), encoded);
   if (options.blind) features = ops::scale(features, 0.0);
   DecoderBatch d;
   d.tokens = batch.tokens;
