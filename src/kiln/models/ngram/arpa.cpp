@@ -18,7 +18,6 @@
 
 namespace kiln::ngram {
 
-
 ArpaWriter::ArpaWriter(const std::filesystem::path& path, const std::vector<std::string>& vocab,
                        std::vector<uint64_t> counts)
     : path_(path), counts_(std::move(counts)), file_(path), slots_(vocab.size()) {

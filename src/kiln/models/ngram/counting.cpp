@@ -150,10 +150,6 @@ size_t capacity_for_budget(int order, uint64_t budget) {
   return capacity;
 }
 
-}  // namespace
-
-namespace {
-
 // Sentences as padded word ids, a block at a time: made by the reading
 // thread, counted by the caller's.
 struct SentenceBlock {

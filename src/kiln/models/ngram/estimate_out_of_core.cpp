@@ -7,13 +7,14 @@
 #include <condition_variable>
 #include <exception>
 #include <mutex>
-#include <thread>
 #include <optional>
+#include <thread>
 #include <span>
 #include <string>
 
 #include <fmt/format.h>
 
+#include "kiln/base/bounded_queue.hpp"
 #include "kiln/base/error.hpp"
 #include "kiln/models/ngram/arpa.hpp"
 #include "kiln/models/ngram/external_sort.hpp"
@@ -127,26 +128,18 @@ class OrderByOrderArpaWriter {
  public:
   OrderByOrderArpaWriter(const fs::path& arpa, const std::vector<std::string>& vocab, std::vector<uint64_t> counts,
                          uint64_t io_bytes)
-      : writer_(arpa, vocab, counts), counts_(std::move(counts)), io_bytes_(io_bytes),
+      : writer_(arpa, vocab, counts), counts_(std::move(counts)), io_bytes_(io_bytes), finals_(counts_.size()),
         thread_([this] { write_orders(); }) {}
   OrderByOrderArpaWriter(const OrderByOrderArpaWriter&) = delete;
   OrderByOrderArpaWriter& operator=(const OrderByOrderArpaWriter&) = delete;
   ~OrderByOrderArpaWriter() {
-    {
-      std::lock_guard lock(mutex_);
-      abandoned_ = true;
-    }
-    ready_changed_.notify_all();
+    abandoned_ = true;
+    finals_.close();
     // thread_ (a jthread) joins here, before writer_ removes its temporary file.
   }
 
-  void order_ready(fs::path final) {
-    {
-      std::lock_guard lock(mutex_);
-      ready_.push_back(std::move(final));
-    }
-    ready_changed_.notify_all();
-  }
+  // Never waits: the queue holds every order.
+  void order_ready(fs::path final) { finals_.push(std::move(final)); }
 
   // Waits for the writing to end, showing what is left, then commits.
   void finish(StageProgress progress) {
@@ -168,14 +161,9 @@ class OrderByOrderArpaWriter {
   void write_orders() {
     try {
       for (size_t n = 1; n <= counts_.size(); ++n) {
-        fs::path final;
-        {
-          std::unique_lock lock(mutex_);
-          ready_changed_.wait(lock, [&] { return abandoned_ || ready_.size() >= n; });
-          if (abandoned_) break;
-          final = ready_[n - 1];
-        }
-        RecordReader in(final, final_lanes(n), io_bytes_);
+        const std::optional<fs::path> final = finals_.pop();
+        if (!final || abandoned_) break;
+        RecordReader in(*final, final_lanes(n), io_bytes_);
         uint64_t since_report = 0;
         while (const uint32_t* r = in.next()) {
           writer_.add({r, n}, get_float(r + n), get_float(r + n + 1));
@@ -186,7 +174,7 @@ class OrderByOrderArpaWriter {
           }
         }
         written_.fetch_add(since_report, std::memory_order_relaxed);
-        fs::remove(final);
+        fs::remove(*final);
       }
     } catch (...) {
       error_ = std::current_exception();
@@ -205,10 +193,10 @@ class OrderByOrderArpaWriter {
   ArpaWriter writer_;
   std::vector<uint64_t> counts_;
   uint64_t io_bytes_;
-  std::mutex mutex_;
-  std::condition_variable ready_changed_, writing_ended_;
-  std::vector<fs::path> ready_;  // final files of orders 1, 2, … handed over so far
+  BoundedQueue<fs::path> finals_;  // final files of orders 1, 2, … as they are handed over
   std::atomic<bool> abandoned_{false};
+  std::mutex mutex_;  // guards done_
+  std::condition_variable writing_ended_;
   bool done_ = false;
   std::exception_ptr error_;
   std::atomic<uint64_t> written_{0};

@@ -1,7 +1,5 @@
 #include "kiln/models/vlm/vlm_model.hpp"
 
-#include <optional>
-
 #include <algorithm>
 
 #include "kiln/autograd/grad_mode.hpp"
@@ -92,8 +90,7 @@ Tensor VlmModel::input_embeddings(const Tensor& tokens, const Tensor& placeholde
 DecoderBatch VlmModel::decoder_batch(const data::VlmBatch& batch, const VlmOptions& options) const {
   Tensor encoded;
   {
-    std::optional<NoGradGuard> frozen;
-    if (options.freeze_vision) frozen.emplace();
+    const GradModeGuard recording(grad_enabled() && !options.freeze_vision);
     // Padded images are encoded with the key mask; their real patches then go to the projector.
     encoded = batch.vision_key_mask.defined()
                   ? ops::embedding(encoder_.forward(vision_parameters_, batch.patches, batch.vision_cu_seqlens,
