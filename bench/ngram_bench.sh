@@ -40,9 +40,13 @@ head -1 "$root/data/kjv/test.txt" > "$work/one.txt"
 tokens=$(( $(wc -w < "$work/query.txt") + $(wc -l < "$work/query.txt") ))  # words + one </s> per line
 
 # best <command...>: "<seconds> <peak KiB>" of the fastest of $runs runs.
+# Each run starts after `sync`: otherwise it pays for writing back the
+# gigabyte of files the run before it left dirty (seen: kiln 19 s after a
+# pause, 22.5 s right after lmplz), and the order of the tools decides.
 best() {
   local out=""
   for _ in $(seq "$runs"); do
+    sync
     /usr/bin/time -f "%e %M" -o "$work/time" "$@" > /dev/null 2> "$work/stderr" || { cat "$work/stderr" >&2; exit 1; }
     out+=$(cat "$work/time")$'\n'
   done

@@ -32,13 +32,11 @@ namespace {
 //   child    own probability, γ of its context            suffix order
 //   prob     probability                                  suffix order
 //   gamma    γ, has kept children                         suffix order
-//   final    log10 p, log10 backoff                       suffix order
 size_t level_lanes(size_t n) { return n + 4; }
 size_t context_lanes(size_t n) { return n + 3; }
 size_t child_lanes(size_t n) { return n + 2; }
 size_t prob_lanes(size_t n) { return n + 1; }
 size_t gamma_lanes(size_t n) { return n + 2; }
-size_t final_lanes(size_t n) { return n + 2; }
 
 using CountSource = std::function<const uint32_t*()>;  // count records in suffix order; nullptr at the end
 
@@ -120,26 +118,38 @@ class LevelWriter {
   std::array<uint64_t, 4> counts_of_counts_{};
 };
 
-// Writes the ARPA file on a thread of its own, order by order, each from its
-// final file as soon as the estimate hands it over (orders ascending). The
-// counts for the header are known before any entry: LevelWriter counts what
-// pruning keeps. Nothing appears at `arpa` unless finish() returns.
+// Writes the ARPA file on a thread of its own, order by order (ascending),
+// joining each order's probabilities with the γ of its contexts as soon as the
+// estimate hands both over; the highest order's probabilities arrive in
+// blocks while they are interpolated. Nothing appears at `arpa` unless
+// finish() returns. The counts for the header are known before any entry:
+// LevelWriter counts what pruning keeps.
 class OrderByOrderArpaWriter {
  public:
-  OrderByOrderArpaWriter(const fs::path& arpa, const std::vector<std::string>& vocab, std::vector<uint64_t> counts,
-                         uint64_t io_bytes)
-      : writer_(arpa, vocab, counts), counts_(std::move(counts)), io_bytes_(io_bytes), finals_(counts_.size()),
+  OrderByOrderArpaWriter(const fs::path& arpa, const std::vector<std::string>& vocab, std::vector<uint64_t> counts)
+      : writer_(arpa, vocab, counts), counts_(std::move(counts)), orders_(counts_.size()), top_blocks_(4),
         thread_([this] { write_orders(); }) {}
   OrderByOrderArpaWriter(const OrderByOrderArpaWriter&) = delete;
   OrderByOrderArpaWriter& operator=(const OrderByOrderArpaWriter&) = delete;
   ~OrderByOrderArpaWriter() {
     abandoned_ = true;
-    finals_.close();
+    orders_.close();
+    top_blocks_.close();
     // thread_ (a jthread) joins here, before writer_ removes its temporary file.
   }
 
-  // Never waits: the queue holds every order.
-  void order_ready(fs::path final) { finals_.push(std::move(final)); }
+  // The next order's probabilities (suffix order) and, below the highest
+  // order, the γ of every n-gram that is a context one order up; the files
+  // may be removed once handed over. Never waits: the queue holds every order.
+  void order_ready(std::unique_ptr<RecordReader> probs, std::unique_ptr<RecordReader> gammas = {}) {
+    orders_.push(OrderFiles{std::move(probs), std::move(gammas)});
+  }
+
+  // The highest order instead as blocks of probability records in suffix
+  // order, handed over while they are made; an empty block ends them. Waits
+  // while the writer is behind; false once it has stopped (finish() says why).
+  void streamed_top_order_begins() { orders_.push(OrderFiles{}); }
+  bool top_order_block(std::vector<uint32_t> block) { return top_blocks_.push(std::move(block)); }
 
   // Waits for the writing to end, showing what is left, then commits.
   void finish(StageProgress progress) {
@@ -158,31 +168,57 @@ class OrderByOrderArpaWriter {
   }
 
  private:
+  struct OrderFiles {
+    std::unique_ptr<RecordReader> probs, gammas;  // no probs: the streamed highest order
+  };
+
   void write_orders() {
     try {
-      for (size_t n = 1; n <= counts_.size(); ++n) {
-        const std::optional<fs::path> final = finals_.pop();
-        if (!final || abandoned_) break;
-        RecordReader in(*final, final_lanes(n), io_bytes_);
-        uint64_t since_report = 0;
-        while (const uint32_t* r = in.next()) {
-          writer_.add({r, n}, get_float(r + n), get_float(r + n + 1));
-          if (++since_report == 4096) {
-            written_.fetch_add(since_report, std::memory_order_relaxed);
-            since_report = 0;
-            if (abandoned_) return finish_writing();
-          }
-        }
-        written_.fetch_add(since_report, std::memory_order_relaxed);
-        fs::remove(*final);
+      for (size_t n = 1; n <= counts_.size() && !abandoned_; ++n) {
+        std::optional<OrderFiles> order = orders_.pop();
+        if (!order) break;
+        if (order->probs) write_order(n, *order->probs, order->gammas.get());
+        else write_streamed_order(n);
       }
     } catch (...) {
       error_ = std::current_exception();
+      top_blocks_.close();  // the estimate stops waiting for room
     }
     finish_writing();
   }
 
+  // log10 p, and log10 γ where the n-gram is the context of a kept n-gram one
+  // order up (never for ones ending in </s> or <unk>, as lmplz).
+  void write_order(size_t n, RecordReader& probs, RecordReader* gammas) {
+    const uint32_t* g = gammas != nullptr ? gammas->next() : nullptr;
+    while (const uint32_t* p = probs.next()) {
+      if (abandoned_) return;
+      while (g != nullptr && ngram_before(NgramOrder::suffix, g, p, n)) g = gammas->next();
+      const bool is_context = g != nullptr && same_ngram(g, p, n);
+      const bool backs_off = is_context && g[n + 1] != 0 && p[n - 1] != kEos && p[n - 1] != kUnk;
+      add({p, n}, arpa_log10_prob(get_float(p + n)), backs_off ? arpa_log10_backoff(get_float(g + n)) : 0.0f);
+    }
+  }
+
+  void write_streamed_order(size_t n) {
+    while (!abandoned_) {
+      const std::optional<std::vector<uint32_t>> block = top_blocks_.pop();
+      if (!block || block->empty()) return;
+      for (size_t at = 0; at < block->size(); at += prob_lanes(n))
+        add({block->data() + at, n}, arpa_log10_prob(get_float(block->data() + at + n)), 0.0f);
+    }
+  }
+
+  void add(std::span<const uint32_t> ngram, float log10_prob, float log10_backoff) {
+    writer_.add(ngram, log10_prob, log10_backoff);
+    if (++since_report_ == 4096) {
+      written_.fetch_add(since_report_, std::memory_order_relaxed);
+      since_report_ = 0;
+    }
+  }
+
   void finish_writing() {
+    written_.fetch_add(since_report_, std::memory_order_relaxed);
     {
       std::lock_guard lock(mutex_);
       done_ = true;
@@ -192,13 +228,14 @@ class OrderByOrderArpaWriter {
 
   ArpaWriter writer_;
   std::vector<uint64_t> counts_;
-  uint64_t io_bytes_;
-  BoundedQueue<fs::path> finals_;  // final files of orders 1, 2, … as they are handed over
+  BoundedQueue<OrderFiles> orders_;                 // orders 1, 2, … as they are handed over
+  BoundedQueue<std::vector<uint32_t>> top_blocks_;  // the highest order, a few blocks ahead
   std::atomic<bool> abandoned_{false};
   std::mutex mutex_;  // guards done_
   std::condition_variable writing_ended_;
   bool done_ = false;
   std::exception_ptr error_;
+  uint64_t since_report_ = 0;  // the writing thread's alone
   std::atomic<uint64_t> written_{0};
   std::jthread thread_;  // last: starts once the members above exist
 };
@@ -221,21 +258,24 @@ class Pipeline {
     split_padding(top);
     for (size_t n = order_ - 1; n >= 1; --n) derive_lower(n);
     choose_discounts(report);
-    // Each order's final file is complete once the order above is normalised:
-    // the writer formats it on the other core while the estimate goes on.
-    OrderByOrderArpaWriter writer(arpa, vocab.words(), kept_, io_bytes_);
+    // Each order's entries are complete once the order above is normalised:
+    // the writer joins and formats them on the other core while the estimate
+    // goes on, and formats the highest order as it is interpolated.
+    OrderByOrderArpaWriter writer(arpa, vocab.words(), kept_);
     fs::path probs = unigram_probabilities();
     for (size_t n = 2; n <= order_; ++n) {
       const fs::path gammas = folder_.new_file(fmt::format("gamma{}", n - 1));
-      const fs::path children = context_pass(n, gammas);
-      writer.order_ready(finish_order(n - 1, probs, gammas));
+      ExternalSorter children(folder_, {n, child_lanes(n), NgramOrder::suffix}, sort_bytes() / 2);
+      context_pass(n, gammas, children);
+      writer.order_ready(std::make_unique<RecordReader>(probs, prob_lanes(n - 1), io_bytes_),
+                         std::make_unique<RecordReader>(gammas, gamma_lanes(n - 1), io_bytes_));
       fs::remove(gammas);
-      const fs::path higher = interpolate_order(n, children, probs);
-      fs::remove(probs);
-      probs = higher;
+      const fs::path lower = probs;
+      probs = interpolate_order(n, children, lower, n == order_ ? &writer : nullptr);
+      fs::remove(lower);
     }
-    writer.order_ready(finish_order(order_, probs, {}));
-    fs::remove(probs);
+    if (order_ == 1) writer.order_ready(std::make_unique<RecordReader>(probs, prob_lanes(1), io_bytes_));
+    if (!probs.empty()) fs::remove(probs);
     writer.finish(StageProgress(out_of_core_, "write", 0));
     return kept_;
   }
@@ -247,9 +287,9 @@ class Pipeline {
   // vocabulary (its strings, the map's nodes and buckets: about 128 bytes a
   // word, plus the text of words too long to be stored inline; the ARPA
   // writer's 16-byte slot per word), a buffer for each of the few files open
-  // at once and the writer's text buffer. Never below half the budget.
+  // at once, the blocks on their way to the writer and its text buffer. Never below half the budget.
   uint64_t sort_budget(const Vocabulary& vocab) const {
-    uint64_t resident = 9 * io_bytes_ + (uint64_t{2} << 20);
+    uint64_t resident = 14 * io_bytes_ + (uint64_t{2} << 20);
     for (const std::string& word : vocab.words()) resident += 144 + (word.size() > 15 ? 3 * (word.size() + 1) : 0);
     const uint64_t memory = out_of_core_.memory_bytes;
     return std::max(memory / 2, memory > resident ? memory - resident : 0);
@@ -393,7 +433,7 @@ class Pipeline {
   // children and γ(h); each kept child's own share (a − D(a))/den(h) and γ(h)
   // go to a sort back into suffix order, and γ(h) with whether h has kept
   // children to `gammas` (in the suffix order of order n−1).
-  fs::path context_pass(size_t n, const fs::path& gammas) {
+  void context_pass(size_t n, const fs::path& gammas, ExternalSorter& children) {
     const uint64_t half = sort_bytes() / 2;
     ExternalSorter by_context(folder_, {n, context_lanes(n), NgramOrder::context}, half);
     {
@@ -406,7 +446,6 @@ class Pipeline {
       }
     }
     fs::remove(levels_[n]);
-    ExternalSorter children(folder_, {n, child_lanes(n), NgramOrder::suffix}, half);
     RecordWriter gamma_out(gammas, gamma_lanes(n - 1), io_bytes_);
     StageProgress progress(out_of_core_, fmt::format("normalise {}-grams", n), level_sizes_[n]);
     const Discount& d = discounts_[n];
@@ -443,58 +482,51 @@ class Pipeline {
     finish_group();
     progress.finish();
     gamma_out.close();
-    // The children, back in suffix order, go to a file: the sorter's memory is
-    // needed by the next stage.
-    RecordWriter sorted(folder_.new_file(fmt::format("children{}", n)), child_lanes(n), io_bytes_);
-    while (const uint32_t* c = children.next()) sorted.write(c);
-    sorted.close();
-    return sorted.path();
-  }
-
-  // Order n's ARPA values: log10 p, and log10 γ where the n-gram is the
-  // context of a kept n-gram one order up (never for ones ending in </s> or
-  // <unk>, as lmplz). `gammas` is empty for the highest order.
-  fs::path finish_order(size_t n, const fs::path& probs, const fs::path& gammas) {
-    RecordWriter out(folder_.new_file(fmt::format("final{}", n)), final_lanes(n), io_bytes_);
-    RecordReader prob(probs, prob_lanes(n), io_bytes_);
-    std::optional<RecordReader> gamma;
-    if (!gammas.empty()) gamma.emplace(gammas, gamma_lanes(n), io_bytes_);
-    const uint32_t* g = gamma ? gamma->next() : nullptr;
-    std::vector<uint32_t> record(final_lanes(n));
-    while (const uint32_t* p = prob.next()) {
-      while (g != nullptr && ngram_before(NgramOrder::suffix, g, p, n)) g = gamma->next();
-      const bool is_context = g != nullptr && same_ngram(g, p, n);
-      const bool backs_off = n < order_ && is_context && g[n + 1] != 0 && p[n - 1] != kEos && p[n - 1] != kUnk;
-      std::copy_n(p, n, record.begin());
-      put_float(&record[n], arpa_log10_prob(get_float(p + n)));
-      put_float(&record[n + 1], backs_off ? arpa_log10_backoff(get_float(g + n)) : 0.0f);
-      out.write(record.data());
-    }
-    out.close();
-    return out.path();
   }
 
   // p(hx) = own + γ(h)·p(suffix), the suffix's probability read in step from
-  // order n−1 (suffix order on both sides).
-  fs::path interpolate_order(size_t n, const fs::path& children, const fs::path& lower_probs) {
-    RecordWriter out(folder_.new_file(fmt::format("prob{}", n)), prob_lanes(n), io_bytes_);
-    RecordReader child(children, child_lanes(n), io_bytes_);
+  // order n−1 (suffix order on both sides). Written to a file for the order
+  // above, or, for the highest order, handed to `top` in blocks (no file).
+  fs::path interpolate_order(size_t n, ExternalSorter& children, const fs::path& lower_probs,
+                             OrderByOrderArpaWriter* top) {
+    std::optional<RecordWriter> out;
+    if (top == nullptr) out.emplace(folder_.new_file(fmt::format("prob{}", n)), prob_lanes(n), io_bytes_);
+    else top->streamed_top_order_begins();
+    const size_t block_records = std::max<size_t>(1, io_bytes_ / (prob_lanes(n) * sizeof(uint32_t)));
+    std::vector<uint32_t> block;
     RecordReader lower(lower_probs, prob_lanes(n - 1), io_bytes_);
     StageProgress progress(out_of_core_, fmt::format("interpolate {}-grams", n), 0);
     const uint32_t* l = lower.next();
     std::vector<uint32_t> record(prob_lanes(n));
-    while (const uint32_t* c = child.next()) {
+    bool writer_stopped = false;
+    while (const uint32_t* c = children.next()) {
       progress.tick();
       while (l != nullptr && ngram_before(NgramOrder::suffix, l, c + 1, n - 1)) l = lower.next();
       KILN_CHECK(l != nullptr && same_ngram(l, c + 1, n - 1), "estimate: internal error, a suffix is missing");
       std::copy_n(c, n, record.begin());
       put_float(&record[n], interpolate_probability(c, l, n));
-      out.write(record.data());
+      if (out) {
+        out->write(record.data());
+        continue;
+      }
+      block.insert(block.end(), record.begin(), record.end());
+      if (block.size() == block_records * record.size()) {
+        if (!top->top_order_block(std::move(block))) {
+          writer_stopped = true;
+          break;
+        }
+        block = {};
+        block.reserve(block_records * record.size());
+      }
     }
     progress.finish();
-    out.close();
-    fs::remove(children);
-    return out.path();
+    if (!out) {
+      if (!writer_stopped && !block.empty()) writer_stopped = !top->top_order_block(std::move(block));
+      if (!writer_stopped) top->top_order_block({});
+      return {};
+    }
+    out->close();
+    return out->path();
   }
 
   static float interpolate_probability(const uint32_t* child, const uint32_t* lower, size_t n) {
