@@ -2,6 +2,7 @@
 // (tests/data/ngram), plus the properties any correct model must have.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -10,6 +11,7 @@
 #include <map>
 #include <set>
 #include <sstream>
+#include <thread>
 #include <tuple>
 #include <utility>
 
@@ -594,6 +596,16 @@ TEST(NgramBinary, LazyLoadVerifiesEachBlockBeforeItsFirstUse) {
   }
   EXPECT_NE(error.find("checksum mismatch"), std::string::npos) << error;
   EXPECT_EQ(error.find('\n'), std::string::npos) << error;
+  {
+    // Verified in the background: every good block in time, the bad one
+    // never, and its lookup still refuses it.
+    const NgramIndex ahead = NgramIndex::load(path, NgramIndex::Verify::background);
+    for (int waited = 0; ahead.verified_blocks().first + 1 < h.block_count && waited < 10000; ++waited)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    EXPECT_EQ(ahead.verified_blocks(), std::make_pair(h.block_count - 1, h.block_count));
+    EXPECT_THROW(
+        for (size_t i = 0; i < model.orders[2].size(); ++i) ahead.find(model.orders[2].ngram(i)), Error);
+  }
   // A binary of the previous format version is refused with a line saying so.
   std::string old = good;
   const uint32_t version = 2;

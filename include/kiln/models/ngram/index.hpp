@@ -28,9 +28,11 @@ class NgramIndex {
   // the section sizes are checked at load and no lookup can leave the file
   // or run away. full: every checksum and table at load (a whole-file pass).
   // lazy: each 4 KiB block's checksum before its first use, so a corrupt
-  // block is refused (kiln::Error) by the lookup that reads it. automatic:
-  // full for files up to 8 MiB, lazy above.
-  enum class Verify { automatic, full, lazy };
+  // block is refused (kiln::Error) by the lookup that reads it. background:
+  // lazy, while a thread of the model's own verifies the blocks in file order
+  // ahead of the lookups (a block that does not match is left for its lookup
+  // to refuse). automatic: full for files up to 8 MiB, background above.
+  enum class Verify { automatic, full, lazy, background };
   static constexpr uint64_t kFullVerifyBytes = uint64_t{8} << 20;
 
   static NgramIndex build(const BackoffModel& model);

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cstring>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "kiln/base/error.hpp"
@@ -70,8 +71,10 @@ struct NgramIndex::Region {
   const std::byte* data = nullptr;
   size_t size = 0;
   uint64_t blocks_begin = 0;
-  // verified[b] = 1 once block b's checksum matched (all 1 for a model built in memory).
-  std::unique_ptr<std::atomic<uint8_t>[]> verified;
+  // Bit b of verified[b / 64] is set once block b's checksum matched (all set
+  // for a model built in memory): a bit, not a byte, so that the flags of a
+  // large file stay in the caches beside the tables a query probes.
+  std::unique_ptr<std::atomic<uint64_t>[]> verified;
   const Header& header() const { return *reinterpret_cast<const Header*>(data); }
   const uint64_t* block_sums() const { return reinterpret_cast<const uint64_t*>(data + sizeof(Header)); }
   const VocabSlot* vocab_slots() const { return reinterpret_cast<const VocabSlot*>(data + blocks_at(header())); }
@@ -93,23 +96,42 @@ struct NgramIndex::Region {
       p += h.capacities[n - 1] * sizeof(NgramSlot);
     }
   }
-  void mark_all(uint8_t value) {
-    verified = std::make_unique<std::atomic<uint8_t>[]>(header().block_count);
-    for (uint64_t b = 0; b < header().block_count; ++b) verified[b].store(value, std::memory_order_relaxed);
+  void mark_all(bool value) {
+    const uint64_t words = (header().block_count + 63) / 64;
+    verified = std::make_unique<std::atomic<uint64_t>[]>(words);
+    for (uint64_t w = 0; w < words; ++w) verified[w].store(value ? ~uint64_t{0} : 0, std::memory_order_relaxed);
+  }
+  bool is_verified(uint64_t b) const {
+    return (verified[b >> 6].load(std::memory_order_relaxed) >> (b & 63) & 1) != 0;
   }
   // Verifies the blocks holding the bytes [p, p + bytes) before they are read.
   void touch(const void* p, uint64_t bytes) const {
     const uint64_t at = static_cast<uint64_t>(static_cast<const std::byte*>(p) - data) - blocks_begin;
     for (uint64_t b = at >> kBlockShift; b <= (at + bytes - 1) >> kBlockShift; ++b)
-      if (verified[b].load(std::memory_order_relaxed) == 0) [[unlikely]]
+      if (!is_verified(b)) [[unlikely]]
         verify_block(b);
+  }
+  bool block_matches(uint64_t b) const {
+    const uint64_t begin = blocks_begin + b * kBlockBytes, end = std::min<uint64_t>(begin + kBlockBytes, size);
+    return checksum_of(data + begin, end - begin) == block_sums()[b];
   }
   void verify_block(uint64_t b) const {
     const uint64_t begin = blocks_begin + b * kBlockBytes, end = std::min<uint64_t>(begin + kBlockBytes, size);
-    KILN_CHECK(checksum_of(data + begin, end - begin) == block_sums()[b],
-               "{}: checksum mismatch at bytes {}..{} (the file is corrupt)", name, begin, end);
-    verified[b].store(1, std::memory_order_relaxed);
+    KILN_CHECK(block_matches(b), "{}: checksum mismatch at bytes {}..{} (the file is corrupt)", name, begin, end);
+    verified[b >> 6].fetch_or(uint64_t{1} << (b & 63), std::memory_order_relaxed);
   }
+  // Verifies the blocks in file order on a thread of its own, so that
+  // lookups mostly find their blocks already verified instead of reading
+  // each whole block on first use. A block that does not match is left for
+  // the lookup that reaches it to refuse. Stops when the region goes.
+  void verify_in_background() {
+    verifier = std::jthread([this](std::stop_token stop) {
+      for (uint64_t b = 0; b < header().block_count && !stop.stop_requested(); ++b)
+        if (!is_verified(b) && block_matches(b))
+          verified[b >> 6].fetch_or(uint64_t{1} << (b & 63), std::memory_order_relaxed);
+    });
+  }
+  std::jthread verifier;  // last: joined before the bytes it reads go
 };
 
 // Builds the tables while the entries arrive (ArpaSink), so that compiling
@@ -187,7 +209,7 @@ class NgramIndex::Builder final : public ArpaSink {
     region_->blocks_begin = blocks_at(h);
     std::memcpy(region_->owned.data(), &h, sizeof h);
     region_->locate_tables();
-    region_->mark_all(1);
+    region_->mark_all(true);
     index_.region_ = region_;
     index_.order_ = static_cast<int>(counts_.size());
   }
@@ -319,11 +341,12 @@ NgramIndex NgramIndex::load(const std::filesystem::path& path, Verify verify) {
   region->blocks_begin = blocks_at(h);
   region->locate_tables();
   const bool full = verify == Verify::full || (verify == Verify::automatic && size <= kFullVerifyBytes);
-  region->mark_all(0);
+  region->mark_all(false);
   NgramIndex index;
   index.order_ = static_cast<int>(h.order);
   index.suffix_closed_ = h.suffix_closed == 1;
   if (!full) {
+    if (verify != Verify::lazy) region->verify_in_background();
     index.region_ = std::move(region);
     return index;
   }
@@ -409,7 +432,7 @@ std::string_view NgramIndex::word(WordId id) const {
 std::pair<uint64_t, uint64_t> NgramIndex::verified_blocks() const {
   const uint64_t count = region_->header().block_count;
   uint64_t done = 0;
-  for (uint64_t b = 0; b < count; ++b) done += region_->verified[b].load(std::memory_order_relaxed);
+  for (uint64_t b = 0; b < count; ++b) done += region_->is_verified(b);
   return {done, count};
 }
 
