@@ -1,6 +1,5 @@
 #include "espeak.hpp"
 
-#include <dlfcn.h>
 #include <espeak-ng/speak_lib.h>
 #include <fcntl.h>
 #include <sys/wait.h>
@@ -17,6 +16,7 @@
 #include <sstream>
 
 #include "kiln/base/error.hpp"
+#include "kiln/base/shared_library.hpp"
 #include "kiln/data/resample.hpp"
 #include "kiln/data/wav.hpp"
 #include "kiln/io/atomic_file.hpp"
@@ -78,14 +78,15 @@ constexpr const char* kEspeakSoname = "libespeak-ng.so.1";
 // pulls in cost every kiln command about 7 ms of dynamic loading at start.
 class EspeakApi {
  public:
-  EspeakApi() : handle_(::dlopen(kEspeakSoname, RTLD_NOW | RTLD_LOCAL)) {
-    if (!handle_) return;
-    const bool found = bind(initialize, "espeak_Initialize") && bind(set_synth_callback, "espeak_SetSynthCallback") &&
-                       bind(terminate, "espeak_Terminate") && bind(set_voice_by_name, "espeak_SetVoiceByName") &&
-                       bind(set_parameter, "espeak_SetParameter") && bind(synth, "espeak_Synth");
-    if (!found) handle_.reset();
+  EspeakApi() : library_(kEspeakSoname) {
+    const bool found = library_.bind(initialize, "espeak_Initialize") &&
+                       library_.bind(set_synth_callback, "espeak_SetSynthCallback") &&
+                       library_.bind(terminate, "espeak_Terminate") &&
+                       library_.bind(set_voice_by_name, "espeak_SetVoiceByName") &&
+                       library_.bind(set_parameter, "espeak_SetParameter") && library_.bind(synth, "espeak_Synth");
+    if (!found) library_.close();
   }
-  bool loaded() const { return handle_ != nullptr; }
+  bool loaded() const { return library_.loaded(); }
 
   decltype(&espeak_Initialize) initialize = nullptr;
   decltype(&espeak_SetSynthCallback) set_synth_callback = nullptr;
@@ -95,15 +96,7 @@ class EspeakApi {
   decltype(&espeak_Synth) synth = nullptr;
 
  private:
-  template <typename Function>
-  bool bind(Function& function, const char* name) {
-    function = reinterpret_cast<Function>(::dlsym(handle_.get(), name));
-    return function != nullptr;
-  }
-  struct Closer {
-    void operator()(void* handle) const { ::dlclose(handle); }
-  };
-  std::unique_ptr<void, Closer> handle_;
+  SharedLibrary library_;
 };
 
 // Opened once per process, before the first fork, so that every synthesis

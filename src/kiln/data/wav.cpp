@@ -11,6 +11,7 @@
 #include <memory>
 
 #include "kiln/base/error.hpp"
+#include "kiln/base/shared_library.hpp"
 #include "kiln/io/atomic_file.hpp"
 
 namespace kiln::data {
@@ -19,8 +20,39 @@ namespace fs = std::filesystem;
 
 namespace {
 
+constexpr const char* kSndfileSoname = "libsndfile.so.1";
+
+// libsndfile's functions, from the library opened at the first WAV file
+// (base/shared_library.hpp: linked, it and its eight codec libraries cost
+// every kiln command about 1 ms at start).
+class SndfileApi {
+ public:
+  SndfileApi() : library_(kSndfileSoname) {
+    const bool found = library_.bind(open, "sf_open") && library_.bind(open_fd, "sf_open_fd") &&
+                       library_.bind(close, "sf_close") && library_.bind(strerror, "sf_strerror") &&
+                       library_.bind(readf_float, "sf_readf_float") && library_.bind(write_short, "sf_write_short");
+    KILN_CHECK(found, "{} is missing or too old to read and write WAV files (apt-get install libsndfile1)",
+               kSndfileSoname);
+  }
+
+  decltype(&sf_open) open = nullptr;
+  decltype(&sf_open_fd) open_fd = nullptr;
+  decltype(&sf_close) close = nullptr;
+  decltype(&sf_strerror) strerror = nullptr;
+  decltype(&sf_readf_float) readf_float = nullptr;
+  decltype(&sf_write_short) write_short = nullptr;
+
+ private:
+  SharedLibrary library_;
+};
+
+const SndfileApi& sndfile() {
+  static const SndfileApi api;  // opened once, on first use; immutable after
+  return api;
+}
+
 struct SndCloser {
-  void operator()(SNDFILE* f) const { sf_close(f); }
+  void operator()(SNDFILE* f) const { sndfile().close(f); }
 };
 using SndFile = std::unique_ptr<SNDFILE, SndCloser>;
 
@@ -56,8 +88,9 @@ std::vector<float> read_wav(const fs::path& path, int sample_rate) {
   KILN_CHECK(riff, "{}: truncated WAV file ({} bytes)", name, got);
 
   SF_INFO info{};
-  SndFile file(sf_open(path.c_str(), SFM_READ, &info));
-  KILN_CHECK(file != nullptr, "{}: truncated or corrupt WAV file ({})", name, sf_strerror(nullptr));
+  const SndfileApi& sf = sndfile();
+  SndFile file(sf.open(path.c_str(), SFM_READ, &info));
+  KILN_CHECK(file != nullptr, "{}: truncated or corrupt WAV file ({})", name, sf.strerror(nullptr));
   const int major = info.format & SF_FORMAT_TYPEMASK;
   KILN_CHECK(major == SF_FORMAT_WAV || major == SF_FORMAT_WAVEX, "{}: not a WAV file", name);
   KILN_CHECK(info.channels == 1, "{}: {} channels; mono audio is expected", name, info.channels);
@@ -72,7 +105,7 @@ std::vector<float> read_wav(const fs::path& path, int sample_rate) {
                riff_size + 8, file_size);
   KILN_CHECK(info.frames > 0, "{}: no samples", name);
   std::vector<float> samples(static_cast<size_t>(info.frames));
-  const sf_count_t read = sf_readf_float(file.get(), samples.data(), info.frames);
+  const sf_count_t read = sf.readf_float(file.get(), samples.data(), info.frames);
   KILN_CHECK(read == info.frames, "{}: truncated WAV file: {} of {} samples could be read", name, read, info.frames);
   return samples;
 }
@@ -86,18 +119,19 @@ void write_wav(const fs::path& path, std::span<const float> samples, int sample_
     const long level = std::lrint(static_cast<double>(std::clamp(samples[i], -1.0f, 1.0f)) * 32768.0);
     pcm[i] = static_cast<int16_t>(std::clamp<long>(level, -32768, 32767));
   }
+  const SndfileApi& sf = sndfile();
   io::AtomicFile out(path);
   SF_INFO info{};
   info.samplerate = sample_rate;
   info.channels = 1;
   info.format = SF_FORMAT_WAV | SF_FORMAT_PCM_16;
   {
-    SndFile file(sf_open_fd(::fileno(out.handle()), SFM_WRITE, &info, SF_FALSE));
-    KILN_CHECK(file != nullptr, "{}: cannot write WAV ({})", path.string(), sf_strerror(nullptr));
-    const sf_count_t written = sf_write_short(file.get(), pcm.data(), static_cast<sf_count_t>(pcm.size()));
+    SndFile file(sf.open_fd(::fileno(out.handle()), SFM_WRITE, &info, SF_FALSE));
+    KILN_CHECK(file != nullptr, "{}: cannot write WAV ({})", path.string(), sf.strerror(nullptr));
+    const sf_count_t written = sf.write_short(file.get(), pcm.data(), static_cast<sf_count_t>(pcm.size()));
     KILN_CHECK(written == static_cast<sf_count_t>(pcm.size()), "{}: write failed ({})", path.string(),
-               sf_strerror(file.get()));
-    KILN_CHECK(sf_close(file.release()) == 0, "{}: write failed", path.string());
+               sf.strerror(file.get()));
+    KILN_CHECK(sf.close(file.release()) == 0, "{}: write failed", path.string());
   }
   out.commit();
 }
