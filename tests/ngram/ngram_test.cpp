@@ -334,7 +334,7 @@ double probability_mass(const NgramIndex& model, const std::vector<std::string>&
   double mass = 0;
   for (size_t id = 0; id < model.vocab_size(); ++id) {
     const WordId unigram[] = {static_cast<WordId>(id)};
-    if (id == kBos || model.find(unigram) == nullptr) continue;  // <s>, or a word pruned from the model
+    if (id == kBos || !model.find(unigram)) continue;  // <s>, or a word pruned from the model
     std::vector<WordId> context;
     for (const std::string& w : context_words) context.push_back(model.word_id(w).value_or(kUnk));
     std::vector<std::string_view> words;
@@ -551,7 +551,7 @@ TEST(NgramBinary, RefusesATableWithoutAnEmptySlot) {
     const NgramIndex lazy = NgramIndex::load(path, NgramIndex::Verify::lazy);
     EXPECT_EQ(query_text(lazy, text, true), expected);
     const WordId missing[] = {kUnk, kUnk};
-    EXPECT_EQ(lazy.find(missing), nullptr);
+    EXPECT_FALSE(lazy.find(missing));
   }
   fs::remove(path);
 }
@@ -569,13 +569,16 @@ TEST(NgramBinary, LazyLoadVerifiesEachBlockBeforeItsFirstUse) {
   std::memcpy(&h, good.data(), sizeof h);
   ASSERT_GT(h.block_count, 4u);
   ASSERT_LE(good.size(), NgramIndex::kFullVerifyBytes);
+  // The highest order's slots hold no backoff: 12 bytes, the others 16.
+  ASSERT_EQ(h.order, 3u);
+  EXPECT_EQ(good.size(), kbin::tables_at(h) + (h.capacities[0] + h.capacities[1]) * 16 + h.capacities[2] * 12);
   EXPECT_EQ(NgramIndex::load(path).verified_blocks().first, h.block_count);  // small: all verified at load
   const fs::path text = kData / "kenlm-small/test200.txt";
   {
     const NgramIndex lazy = NgramIndex::load(path, NgramIndex::Verify::lazy);
     EXPECT_EQ(lazy.verified_blocks(), std::make_pair(uint64_t{0}, h.block_count));
     const WordId the[] = {lazy.word_id("the").value()};
-    ASSERT_NE(lazy.find(the), nullptr);
+    ASSERT_TRUE(lazy.find(the));
     EXPECT_GT(lazy.verified_blocks().first, 0u);
     EXPECT_LT(lazy.verified_blocks().first, h.block_count);
     EXPECT_EQ(query_text(lazy, text, true), query_text(built, text, true));
@@ -587,7 +590,7 @@ TEST(NgramBinary, LazyLoadVerifiesEachBlockBeforeItsFirstUse) {
   EXPECT_THROW(NgramIndex::load(path, NgramIndex::Verify::full), Error);
   const NgramIndex lazy = NgramIndex::load(path, NgramIndex::Verify::lazy);
   const WordId the[] = {lazy.word_id("the").value()};
-  EXPECT_NE(lazy.find(the), nullptr);  // the 1-grams are in good blocks
+  EXPECT_TRUE(lazy.find(the));  // the 1-grams are in good blocks
   std::string error;
   try {
     for (size_t i = 0; i < model.orders[2].size(); ++i) lazy.find(model.orders[2].ngram(i));

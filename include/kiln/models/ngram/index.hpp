@@ -49,7 +49,8 @@ class NgramIndex {
   // the vocabulary slots of all prefetched first.
   void word_ids(std::span<const std::string_view> words, WordId* ids) const;
   std::string_view word(WordId id) const;
-  const ProbBackoff* find(std::span<const WordId> ngram) const;
+  // An n-gram's values (the highest order's backoff is 0); none when absent.
+  std::optional<ProbBackoff> find(std::span<const WordId> ngram) const;
 
   // Looking up w, then h_k w, then h_{k-1} h_k w, ... with one hashing step
   // each: chain = extend_key(start_key(), w), then extend_key(chain, h_k), ...
@@ -64,7 +65,7 @@ class NgramIndex {
   }
   // The n-gram (n ≥ 2) whose chain this is. Unigrams are not hashed: the
   // 1-gram table is an array indexed by word id (unigram()).
-  const ProbBackoff* find_chain(int n, uint64_t chain) const;
+  std::optional<ProbBackoff> find_chain(int n, uint64_t chain) const;
   const ProbBackoff* unigram(WordId id) const;
   // Whether every n-gram's suffix (first word dropped) is in the model too.
   bool suffix_closed() const { return suffix_closed_; }
@@ -83,7 +84,7 @@ class NgramIndex {
   class Builder;  // fills a Region entry by entry
 
  private:
-  const ProbBackoff* find_key(int n, uint64_t key) const;
+  std::optional<ProbBackoff> find_key(int n, uint64_t key) const;
   std::optional<WordId> find_word(std::string_view word, uint64_t key) const;
 
   std::shared_ptr<const Region> region_;

@@ -1,10 +1,12 @@
 #pragma once
 // The on-disk layout of a compiled n-gram model (`kiln ngram compile`, .kbin),
-// version 4. A Header, then 8-byte aligned sections in this order: the block
+// version 5. A Header, then 8-byte aligned sections in this order: the block
 // checksums (block_count u64, one per kBlockBytes of what follows them), the
 // vocabulary's hash slots (vocab_capacity VocabSlot), its offsets
 // (vocab_size + 1 u64 into the word bytes), the word bytes (padded to 8),
-// then for each order n = 1..order its table of capacities[n−1] NgramSlot.
+// then for each order n = 1..order its table of capacities[n−1] slots: an
+// NgramSlot (16 bytes), or for the highest order of a model of order ≥ 2 a
+// TopSlot (12 bytes, no backoff, as KenLM's probing model).
 // The 1-gram table is an array indexed by word id (capacity vocab_size; key
 // 0 for a word without a unigram). Every hash table keeps at least one empty slot (key or hash 0), and no probe
 // sequence is longer than the header's max_probe for its table: lookups stop
@@ -20,7 +22,7 @@
 namespace kiln::ngram::kbin {
 
 constexpr char kMagic[8] = {'K', 'I', 'L', 'N', 'N', 'G', 'R', 'M'};
-constexpr uint32_t kVersion = 4;
+constexpr uint32_t kVersion = 5;
 constexpr int kMaxOrder = 10;
 constexpr int kBlockShift = 12;  // 4 KiB blocks
 constexpr uint64_t kBlockBytes = uint64_t{1} << kBlockShift;
@@ -52,6 +54,15 @@ struct NgramSlot {
   uint64_t key;  // 0 = empty
   ProbBackoff value;
 };
+
+// The highest order has no backoffs: its slots are the key and log10 p, read
+// and written with memcpy (a 12-byte stride leaves keys 4-byte aligned).
+constexpr uint64_t kTopSlotBytes = 12;
+static_assert(sizeof(NgramSlot) == 16);
+
+inline uint64_t slot_bytes(uint64_t n, uint64_t order) {
+  return n == order && order >= 2 ? kTopSlotBytes : sizeof(NgramSlot);
+}
 
 inline uint64_t align8(uint64_t x) { return (x + 7) / 8 * 8; }
 

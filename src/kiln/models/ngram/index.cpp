@@ -82,19 +82,36 @@ struct NgramIndex::Region {
     return reinterpret_cast<const uint64_t*>(vocab_slots() + header().vocab_capacity);
   }
   const char* vocab_bytes() const { return reinterpret_cast<const char*>(vocab_offsets() + header().vocab_size + 1); }
-  // Where each order's table starts, computed once: lookups are the hot path.
-  std::array<const NgramSlot*, kMaxOrder> tables{};
+  // Where each order's table starts and its slot size, computed once:
+  // lookups are the hot path.
+  std::array<const std::byte*, kMaxOrder> tables{};
+  std::array<uint64_t, kMaxOrder> slot_bytes{};
   std::array<uint64_t, kMaxOrder> capacities{};
   std::array<uint64_t, kMaxOrder> max_probe{};
   void locate_tables() {
     const Header& h = header();
     const std::byte* p = data + kbin::tables_at(h);
     for (uint32_t n = 1; n <= h.order; ++n) {
-      tables[n - 1] = reinterpret_cast<const NgramSlot*>(p);
+      tables[n - 1] = p;
+      slot_bytes[n - 1] = kbin::slot_bytes(n, h.order);
       capacities[n - 1] = h.capacities[n - 1];
       max_probe[n - 1] = h.max_probe[n - 1];
-      p += h.capacities[n - 1] * sizeof(NgramSlot);
+      p += h.capacities[n - 1] * slot_bytes[n - 1];
     }
+  }
+  // Slot `slot` of order n's table (k = n − 1).
+  const std::byte* slot_at(size_t k, uint64_t slot) const { return tables[k] + slot * slot_bytes[k]; }
+  static uint64_t key_at(const std::byte* slot) {
+    uint64_t key;
+    std::memcpy(&key, slot, sizeof key);
+    return key;
+  }
+  // The values of a slot; a top-order slot has no backoff (0).
+  ProbBackoff values_at(size_t k, const std::byte* slot) const {
+    ProbBackoff v{};
+    std::memcpy(&v.log10_prob, slot + 8, sizeof(float));
+    if (slot_bytes[k] == sizeof(NgramSlot)) std::memcpy(&v.log10_backoff, slot + 12, sizeof(float));
+    return v;
   }
   void mark_all(bool value) {
     const uint64_t words = (header().block_count + 63) / 64;
@@ -152,19 +169,22 @@ class NgramIndex::Builder final : public ArpaSink {
     }
     if (n != filling_) start_order(n);
     const uint64_t key = ngram_key(ngram);
-    auto* slots = const_cast<NgramSlot*>(region_->tables[static_cast<size_t>(n) - 1]);
-    const uint64_t capacity = header_.capacities[n - 1];
-    KILN_CHECK(++added_ <= header_.counts[n - 1], "more {}-grams than the {} announced", n, header_.counts[n - 1]);
+    const size_t k = static_cast<size_t>(n) - 1;
+    const uint64_t capacity = header_.capacities[k];
+    KILN_CHECK(++added_ <= header_.counts[k], "more {}-grams than the {} announced", n, header_.counts[k]);
     const uint64_t home = home_slot(key, capacity);
     uint64_t slot = home;
-    for (; slots[slot].key != 0; slot = slot + 1 == capacity ? 0 : slot + 1)
-      if (slots[slot].key == key) return false;
-    slots[slot] = {key, {log10_prob, log10_backoff}};
+    for (; Region::key_at(region_->slot_at(k, slot)) != 0; slot = slot + 1 == capacity ? 0 : slot + 1)
+      if (Region::key_at(region_->slot_at(k, slot)) == key) return false;
+    auto* at = const_cast<std::byte*>(region_->slot_at(k, slot));
+    std::memcpy(at, &key, sizeof key);
+    std::memcpy(at + 8, &log10_prob, sizeof(float));
+    if (region_->slot_bytes[k] == sizeof(NgramSlot)) std::memcpy(at + 12, &log10_backoff, sizeof(float));
     longest_ = std::max(longest_, slot >= home ? slot - home : slot + capacity - home);
     // lmplz's models are suffix-closed; then a query can stop at the first
     // missing suffix. Others (hand-made, or pruned by other tools) take the
     // longest-match search. Orders arrive ascending, so the suffix's order is complete.
-    if (suffix_closed_ && index_.find(ngram.subspan(1)) == nullptr) suffix_closed_ = false;
+    if (suffix_closed_ && !index_.find(ngram.subspan(1))) suffix_closed_ = false;
     return true;
   }
 
@@ -196,7 +216,7 @@ class NgramIndex::Builder final : public ArpaSink {
     for (size_t n = 1; n <= counts_.size(); ++n) {
       h.counts[n - 1] = n == 1 ? unigrams_.size() : counts_[n - 1];
       h.capacities[n - 1] = n == 1 ? h.vocab_size : table_capacity(h.counts[n - 1]);
-      data_bytes += h.capacities[n - 1] * sizeof(NgramSlot);
+      data_bytes += h.capacities[n - 1] * kbin::slot_bytes(n, counts_.size());
     }
     h.block_count = kbin::block_count_for(data_bytes);
     const uint64_t size = blocks_at(h) + data_bytes;
@@ -237,7 +257,7 @@ class NgramIndex::Builder final : public ArpaSink {
       h.vocab_max_probe = std::max(h.vocab_max_probe, (slot - home) & (h.vocab_capacity - 1));
     }
     offsets[vocab.size()] = at;
-    auto* slots = const_cast<NgramSlot*>(region_->tables[0]);
+    auto* slots = reinterpret_cast<NgramSlot*>(const_cast<std::byte*>(region_->tables[0]));
     for (const auto& [id, values] : unigrams_) {
       KILN_CHECK(slots[id].key == 0, "duplicate unigram '{}'", vocab[id]);
       const WordId word[1] = {id};
@@ -334,7 +354,7 @@ NgramIndex NgramIndex::load(const std::filesystem::path& path, Verify verify) {
   for (uint32_t n = 0; n < h.order && consistent; ++n) {
     consistent = (n == 0 || h.counts[n] < h.capacities[n]) && h.capacities[n] < (uint64_t{1} << 40) &&
                  h.max_probe[n] < h.capacities[n];
-    expected += h.capacities[n] * sizeof(NgramSlot);
+    expected += h.capacities[n] * kbin::slot_bytes(n + 1, h.order);
   }
   consistent = consistent && expected == size && h.block_count == kbin::block_count_for(size - blocks_at(h));
   KILN_CHECK(consistent, "{}: corrupt header (section sizes do not add up)", name);
@@ -364,9 +384,8 @@ NgramIndex NgramIndex::load(const std::filesystem::path& path, Verify verify) {
   KILN_CHECK(vocab_used <= h.vocab_size, "{}: corrupt vocabulary index ({} slots used for {} words)", name,
              vocab_used, h.vocab_size);
   for (uint32_t n = 1; n <= h.order; ++n) {
-    const NgramSlot* slots = region->tables[n - 1];
     uint64_t used = 0;
-    for (uint64_t i = 0; i < h.capacities[n - 1]; ++i) used += slots[i].key != 0;
+    for (uint64_t i = 0; i < h.capacities[n - 1]; ++i) used += Region::key_at(region->slot_at(n - 1, i)) != 0;
     KILN_CHECK(used <= h.counts[n - 1], "{}: corrupt {}-gram table ({} slots used for {} n-grams)", name, n, used,
                h.counts[n - 1]);
   }
@@ -436,20 +455,24 @@ std::pair<uint64_t, uint64_t> NgramIndex::verified_blocks() const {
   return {done, count};
 }
 
-const ProbBackoff* NgramIndex::find(std::span<const WordId> ngram) const {
+std::optional<ProbBackoff> NgramIndex::find(std::span<const WordId> ngram) const {
   const int n = static_cast<int>(ngram.size());
-  if (n < 1 || n > order()) return nullptr;
-  return n == 1 ? unigram(ngram[0]) : find_key(n, ngram_key(ngram));
+  if (n < 1 || n > order()) return std::nullopt;
+  if (n == 1) {
+    const ProbBackoff* entry = unigram(ngram[0]);
+    return entry != nullptr ? std::optional<ProbBackoff>(*entry) : std::nullopt;
+  }
+  return find_key(n, ngram_key(ngram));
 }
 
-const ProbBackoff* NgramIndex::find_chain(int n, uint64_t chain) const {
-  if (n < 2 || n > order()) return nullptr;
+std::optional<ProbBackoff> NgramIndex::find_chain(int n, uint64_t chain) const {
+  if (n < 2 || n > order()) return std::nullopt;
   return find_key(n, stored_key(chain));
 }
 
 const ProbBackoff* NgramIndex::unigram(WordId id) const {
   if (id >= region_->capacities[0]) return nullptr;
-  const NgramSlot* slot = region_->tables[0] + id;
+  const NgramSlot* slot = reinterpret_cast<const NgramSlot*>(region_->tables[0]) + id;
   region_->touch(slot, sizeof(NgramSlot));
   return slot->key != 0 ? &slot->value : nullptr;
 }
@@ -463,11 +486,11 @@ int NgramIndex::match_suffix_closed(WordId word, const uint64_t* chains, int lon
   longest = std::min(longest, order());
   int matched = 1;
   for (int m = 2; m <= longest; ++m) {
-    entry = find_key(m, stored_key(chains[m - 1]));
-    if (entry == nullptr) break;
+    const std::optional<ProbBackoff> found = find_key(m, stored_key(chains[m - 1]));
+    if (!found) break;
     matched = m;
-    log10_prob = entry->log10_prob;
-    backoffs[m - 1] = entry->log10_backoff;
+    log10_prob = found->log10_prob;
+    backoffs[m - 1] = found->log10_backoff;
   }
   return matched;
 }
@@ -477,21 +500,22 @@ void NgramIndex::prefetch_chains(WordId word, const uint64_t* chains, int longes
   longest = std::min(longest, order());
   for (int m = 2; m <= longest; ++m) {
     const size_t k = static_cast<size_t>(m) - 1;
-    __builtin_prefetch(region_->tables[k] + home_slot(stored_key(chains[k]), region_->capacities[k]));
+    __builtin_prefetch(region_->slot_at(k, home_slot(stored_key(chains[k]), region_->capacities[k])));
   }
 }
 
-const ProbBackoff* NgramIndex::find_key(int n, uint64_t key) const {
+std::optional<ProbBackoff> NgramIndex::find_key(int n, uint64_t key) const {
   const size_t k = static_cast<size_t>(n) - 1;
   const uint64_t capacity = region_->capacities[k], longest = region_->max_probe[k];
-  const NgramSlot* slots = region_->tables[k];
   uint64_t slot = home_slot(key, capacity);
   for (uint64_t step = 0; step <= longest; ++step, slot = slot + 1 == capacity ? 0 : slot + 1) {
-    region_->touch(slots + slot, sizeof(NgramSlot));
-    if (slots[slot].key == key) return &slots[slot].value;
-    if (slots[slot].key == 0) return nullptr;
+    const std::byte* at = region_->slot_at(k, slot);
+    region_->touch(at, region_->slot_bytes[k]);
+    const uint64_t stored = Region::key_at(at);
+    if (stored == key) return region_->values_at(k, at);
+    if (stored == 0) return std::nullopt;
   }
-  return nullptr;
+  return std::nullopt;
 }
 
 }  // namespace kiln::ngram

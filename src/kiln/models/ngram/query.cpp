@@ -38,15 +38,20 @@ int match(const NgramIndex& model, const Chains& chains, float& log10_prob, Back
   int matched = 0;
   if (model.suffix_closed())  // no n-gram is longer than a missing suffix of it
     return model.match_suffix_closed(chains.word, chains.key.data(), chains.longest, log10_prob, found.data());
+  auto lookup = [&](int m) -> std::optional<ProbBackoff> {
+    if (m > 1) return model.find_chain(m, chains.key[m - 1]);
+    const ProbBackoff* entry = model.unigram(chains.word);
+    return entry != nullptr ? std::optional<ProbBackoff>(*entry) : std::nullopt;
+  };
   for (int m = chains.longest; m >= 1 && matched == 0; --m) {
-    if (const ProbBackoff* entry = m == 1 ? model.unigram(chains.word) : model.find_chain(m, chains.key[m - 1])) {
+    if (const std::optional<ProbBackoff> entry = lookup(m)) {
       matched = m;
       log10_prob = entry->log10_prob;
     }
   }
   for (int m = 1; m <= matched; ++m) {
-    const ProbBackoff* entry = m == 1 ? model.unigram(chains.word) : model.find_chain(m, chains.key[m - 1]);
-    found[m - 1] = entry != nullptr ? entry->log10_backoff : 0.0f;
+    const std::optional<ProbBackoff> entry = lookup(m);
+    found[m - 1] = entry ? entry->log10_backoff : 0.0f;
   }
   return matched;
 }
@@ -70,8 +75,8 @@ SentenceScore score_sentence(const NgramIndex& model, std::span<const std::strin
   int context_length = 0;
   if (bos) {
     const WordId start[] = {kBos};
-    const ProbBackoff* entry = model.find(start);
-    context[0] = entry != nullptr ? entry->log10_backoff : 0.0f;
+    const std::optional<ProbBackoff> entry = model.find(start);
+    context[0] = entry ? entry->log10_backoff : 0.0f;
     context_length = 1;
   }
   // The slots of the token kAhead positions on are prefetched while this one
