@@ -179,6 +179,25 @@ TEST(VlmCli, StartsItsEncoderFromANavitRun) {
                              " --set vision.init=" + (dir / "none").string() + " --set run.dir=" + (dir / "bad").string());
   EXPECT_NE(nothing.status, 0);
   EXPECT_EQ(std::count(nothing.output.begin(), nothing.output.end(), '\n'), 1) << nothing.output;
+
+  // train.init: the next stage of a curriculum starts from every tensor of a
+  // vlm run (at lr 0 they are saved unchanged); a navit run, a model of
+  // another shape and both inits at once are one line each.
+  const std::string tiny_vlm = " -c " + std::string(KILN_SOURCE_DIR) + "/configs/fmnist-vlm.toml" + kTiny;
+  const Result next = run("vlm train" + tiny_vlm + " --set train.init=" + (dir / "frozen").string() +
+                          " --set train.steps=1 --set train.lr=0 --set train.min_lr=0 --set run.dir=" +
+                          (dir / "next").string());
+  ASSERT_EQ(next.status, 0) << next.output;
+  EXPECT_NE(next.output.find("started from " + (dir / "frozen").string()), std::string::npos) << next.output;
+  EXPECT_EQ(tensor_bytes(dir / "next" / "model" / "model.safetensors"), after);
+  for (const std::string& bad : {" --set train.init=" + (dir / "navit").string(),
+                                 " --set train.init=" + (dir / "frozen").string() + " --set model.n_layer=3",
+                                 " --set train.init=" + (dir / "frozen").string() + " --set vision.init=" +
+                                     (dir / "navit").string()}) {
+    const Result refused = run("vlm train" + tiny_vlm + bad + " --set run.dir=" + (dir / "bad").string());
+    EXPECT_NE(refused.status, 0) << bad;
+    EXPECT_EQ(std::count(refused.output.begin(), refused.output.end(), '\n'), 1) << refused.output;
+  }
   fs::remove_all(dir);
 }
 

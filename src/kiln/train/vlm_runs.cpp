@@ -45,6 +45,7 @@ struct VlmRun {
   data::VlmLayout layout = data::VlmLayout::rmpad;
   bool blind = false;  // trained on zeroed image features: the text-only floor
   std::string vision_init;  // a kiln navit run whose encoder the model starts from
+  std::string init;         // a kiln vlm run whose whole model the model starts from (a curriculum's next stage)
   bool freeze_vision = false;  // that encoder kept as loaded: only the projector and decoder train
   LoopOptions loop;
   int64_t eval_samples = 500;
@@ -96,8 +97,11 @@ VlmRun read_run(const std::string& path, const std::vector<std::string>& overrid
   r.layout = parse_layout(f.get_string("train.layout", "rmpad", {"rmpad", "padded", "padded_all"}));
   r.blind = f.get_bool("train.blind", false);
   r.vision_init = f.get_string("vision.init", "");
+  r.init = f.get_string("train.init", "");
+  KILN_CHECK(r.init.empty() || r.vision_init.empty(),
+             "train.init and vision.init both given: train.init already starts the encoder");
   r.freeze_vision = f.get_bool("train.freeze_vision", false);
-  KILN_CHECK(!r.freeze_vision || !r.vision_init.empty(),
+  KILN_CHECK(!r.freeze_vision || !r.vision_init.empty() || !r.init.empty(),
              "train.freeze_vision needs vision.init: a frozen random encoder would never learn to see");
   refuse_token_drop(f.get_string("vision.token_drop", "none"), r.model.projector);
   LoopOptions& o = r.loop;
@@ -306,6 +310,26 @@ void start_vision_encoder(models::VlmModel& model, const std::string& source) {
   model.load_vision_encoder(folder.weights, config_path);
 }
 
+// train.init: every tensor of a trained kiln vlm run (encoder, projector,
+// decoder), whose model must be this one: the next stage of a curriculum
+// (easy OCR lines, then the full task) with a fresh schedule and optimiser.
+void start_from_vlm_run(models::VlmModel& model, const std::string& source) {
+  const ModelFolder folder = load_model_folder(source, "a kiln vlm run");
+  const std::string config_path = (folder.dir / "config.json").string();
+  KILN_CHECK(folder.config.contains("vision_config") && folder.config.contains("kiln_task"),
+             "{} is not a kiln vlm run: train.init needs one (vision.init takes a navit's encoder)", config_path);
+  nlohmann::json theirs = folder.config, ours = models::vlm_config_json(model.config());
+  theirs["vision_config"] = encoder_identity(theirs["vision_config"]);
+  ours["vision_config"] = encoder_identity(ours["vision_config"]);
+  const nlohmann::json flat = theirs.flatten(), wanted = ours.flatten();
+  for (const auto& [key, value] : wanted.items()) {
+    const auto it = flat.find(key);
+    KILN_CHECK(it != flat.end() && *it == value, "train.init: {} has {} = {}, this model has {}", config_path, key,
+               it == flat.end() ? std::string("(none)") : it->dump(), value.dump());
+  }
+  model.load_parameters(folder.weights);
+}
+
 }  // namespace
 
 void run_vlm_training(const VlmRunOptions& a) {
@@ -315,16 +339,19 @@ void run_vlm_training(const VlmRunOptions& a) {
   models::VlmModel model(r.model, r.loop.seed + 1);
   // On resume the trainer state holds every parameter.
   if (!r.vision_init.empty() && !a.resume) start_vision_encoder(model, r.vision_init);
+  if (!r.init.empty() && !a.resume) start_from_vlm_run(model, r.init);
   nlohmann::json config = models::vlm_config_json(r.model);
   config["kiln_task"] = task_json(r.task);
   config["kiln_task"]["trained_blind"] = r.blind;
   if (!r.vision_init.empty()) config["kiln_task"]["vision_init"] = r.vision_init;
+  if (!r.init.empty()) config["kiln_task"]["init"] = r.init;
   if (r.freeze_vision) config["kiln_task"]["freeze_vision"] = true;
-  fmt::print(stderr, "VLM: {} parameters ({} vision, projector {}, decoder {}×{}); task {}, layout {}, packs of {} LLM / {} ViT tokens{}\n",
+  fmt::print(stderr, "VLM: {} parameters ({} vision, projector {}, decoder {}×{}); task {}, layout {}, packs of {} LLM / {} ViT tokens{}{}\n",
              r.model.parameter_count(), r.model.vision.parameter_count(), models::projector_name(r.model.projector),
              r.model.decoder.n_layer, r.model.decoder.d_model, vlm_task_name(r.task.kind),
              layout_name(r.layout), r.budgets.llm_tokens, r.budgets.vision_tokens,
-             r.vision_init.empty() ? "" : "; vision encoder from " + r.vision_init + (r.freeze_vision ? " (frozen)" : ""));
+             r.vision_init.empty() ? "" : "; vision encoder from " + r.vision_init + (r.freeze_vision ? " (frozen)" : ""),
+             r.init.empty() ? "" : "; started from " + r.init + (r.freeze_vision ? " (encoder frozen)" : ""));
   r.loop.identity = {{"steps", r.loop.steps}, {"seed", r.loop.seed}, {"lr", r.loop.schedule.lr},
                      {"layout", layout_name(r.layout)},
                      {"packing_length", r.budgets.llm_tokens}, {"task", vlm_task_name(r.task.kind)}};
