@@ -292,6 +292,18 @@ nlohmann::json encoder_identity(nlohmann::json vision_config) {
   return vision_config;
 }
 
+// Every value of `ours` (flattened) must be the same in `theirs`: one line
+// naming the first that is not.
+void require_same_config(const nlohmann::json& theirs, const nlohmann::json& ours, const std::string& option,
+                         const std::string& config_path, const std::string& prefix, const std::string& this_model) {
+  const nlohmann::json flat = theirs.flatten(), wanted = ours.flatten();
+  for (const auto& [key, value] : wanted.items()) {
+    const auto it = flat.find(key);
+    KILN_CHECK(it != flat.end() && *it == value, "{}: {} has {}{} = {}, {} has {}", option, config_path, prefix, key,
+               it == flat.end() ? std::string("(none)") : it->dump(), this_model, value.dump());
+  }
+}
+
 // vision.init: the encoder of a trained kiln navit (or kiln vlm) run, whose
 // vision_config must describe the same encoder.
 void start_vision_encoder(models::VlmModel& model, const std::string& source) {
@@ -299,14 +311,9 @@ void start_vision_encoder(models::VlmModel& model, const std::string& source) {
   const std::string config_path = (folder.dir / "config.json").string();
   KILN_CHECK(folder.config.contains("vision_config"), "{} has no vision_config: vision.init needs a kiln navit run",
              config_path);
-  const nlohmann::json theirs = encoder_identity(folder.config["vision_config"]);
-  const nlohmann::json ours = encoder_identity(models::vlm_config_json(model.config())["vision_config"]);
-  const nlohmann::json flat = theirs.flatten(), wanted = ours.flatten();
-  for (const auto& [key, value] : wanted.items()) {
-    const auto it = flat.find(key);
-    KILN_CHECK(it != flat.end() && *it == value, "vision.init: {} has vision_config{} = {}, this model's [vision] has {}",
-               config_path, key, it == flat.end() ? std::string("(none)") : it->dump(), value.dump());
-  }
+  require_same_config(encoder_identity(folder.config["vision_config"]),
+                      encoder_identity(models::vlm_config_json(model.config())["vision_config"]), "vision.init",
+                      config_path, "vision_config", "this model's [vision]");
   model.load_vision_encoder(folder.weights, config_path);
 }
 
@@ -321,12 +328,7 @@ void start_from_vlm_run(models::VlmModel& model, const std::string& source) {
   nlohmann::json theirs = folder.config, ours = models::vlm_config_json(model.config());
   theirs["vision_config"] = encoder_identity(theirs["vision_config"]);
   ours["vision_config"] = encoder_identity(ours["vision_config"]);
-  const nlohmann::json flat = theirs.flatten(), wanted = ours.flatten();
-  for (const auto& [key, value] : wanted.items()) {
-    const auto it = flat.find(key);
-    KILN_CHECK(it != flat.end() && *it == value, "train.init: {} has {} = {}, this model has {}", config_path, key,
-               it == flat.end() ? std::string("(none)") : it->dump(), value.dump());
-  }
+  require_same_config(theirs, ours, "train.init", config_path, "", "this model");
   model.load_parameters(folder.weights);
 }
 

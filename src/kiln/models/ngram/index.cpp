@@ -106,12 +106,20 @@ struct NgramIndex::Region {
     std::memcpy(&key, slot, sizeof key);
     return key;
   }
-  // The values of a slot; a top-order slot has no backoff (0).
+  // A slot is the key, log10 p and, below the highest order, log10 backoff;
+  // both functions below are the only places that know where they lie.
   ProbBackoff values_at(size_t k, const std::byte* slot) const {
     ProbBackoff v{};
-    std::memcpy(&v.log10_prob, slot + 8, sizeof(float));
-    if (slot_bytes[k] == sizeof(NgramSlot)) std::memcpy(&v.log10_backoff, slot + 12, sizeof(float));
-    return v;
+    std::memcpy(&v.log10_prob, slot + sizeof(uint64_t), sizeof(float));
+    if (slot_bytes[k] == sizeof(NgramSlot))
+      std::memcpy(&v.log10_backoff, slot + sizeof(uint64_t) + sizeof(float), sizeof(float));
+    return v;  // a top-order slot has no backoff: 0
+  }
+  void write_slot(size_t k, std::byte* slot, uint64_t key, ProbBackoff v) const {
+    std::memcpy(slot, &key, sizeof key);
+    std::memcpy(slot + sizeof key, &v.log10_prob, sizeof(float));
+    if (slot_bytes[k] == sizeof(NgramSlot))
+      std::memcpy(slot + sizeof key + sizeof(float), &v.log10_backoff, sizeof(float));
   }
   void mark_all(bool value) {
     const uint64_t words = (header().block_count + 63) / 64;
@@ -128,14 +136,16 @@ struct NgramIndex::Region {
       if (!is_verified(b)) [[unlikely]]
         verify_block(b);
   }
+  uint64_t block_begin(uint64_t b) const { return blocks_begin + b * kBlockBytes; }
+  uint64_t block_end(uint64_t b) const { return std::min<uint64_t>(block_begin(b) + kBlockBytes, size); }
   bool block_matches(uint64_t b) const {
-    const uint64_t begin = blocks_begin + b * kBlockBytes, end = std::min<uint64_t>(begin + kBlockBytes, size);
-    return checksum_of(data + begin, end - begin) == block_sums()[b];
+    return checksum_of(data + block_begin(b), block_end(b) - block_begin(b)) == block_sums()[b];
   }
+  void mark_verified(uint64_t b) const { verified[b >> 6].fetch_or(uint64_t{1} << (b & 63), std::memory_order_relaxed); }
   void verify_block(uint64_t b) const {
-    const uint64_t begin = blocks_begin + b * kBlockBytes, end = std::min<uint64_t>(begin + kBlockBytes, size);
-    KILN_CHECK(block_matches(b), "{}: checksum mismatch at bytes {}..{} (the file is corrupt)", name, begin, end);
-    verified[b >> 6].fetch_or(uint64_t{1} << (b & 63), std::memory_order_relaxed);
+    KILN_CHECK(block_matches(b), "{}: checksum mismatch at bytes {}..{} (the file is corrupt)", name, block_begin(b),
+               block_end(b));
+    mark_verified(b);
   }
   // Verifies the blocks in file order on a thread of its own, so that
   // lookups mostly find their blocks already verified instead of reading
@@ -144,8 +154,7 @@ struct NgramIndex::Region {
   void verify_in_background() {
     verifier = std::jthread([this](std::stop_token stop) {
       for (uint64_t b = 0; b < header().block_count && !stop.stop_requested(); ++b)
-        if (!is_verified(b) && block_matches(b))
-          verified[b >> 6].fetch_or(uint64_t{1} << (b & 63), std::memory_order_relaxed);
+        if (!is_verified(b) && block_matches(b)) mark_verified(b);
     });
   }
   std::jthread verifier;  // last: joined before the bytes it reads go
@@ -176,10 +185,7 @@ class NgramIndex::Builder final : public ArpaSink {
     uint64_t slot = home;
     for (; Region::key_at(region_->slot_at(k, slot)) != 0; slot = slot + 1 == capacity ? 0 : slot + 1)
       if (Region::key_at(region_->slot_at(k, slot)) == key) return false;
-    auto* at = const_cast<std::byte*>(region_->slot_at(k, slot));
-    std::memcpy(at, &key, sizeof key);
-    std::memcpy(at + 8, &log10_prob, sizeof(float));
-    if (region_->slot_bytes[k] == sizeof(NgramSlot)) std::memcpy(at + 12, &log10_backoff, sizeof(float));
+    region_->write_slot(k, const_cast<std::byte*>(region_->slot_at(k, slot)), key, {log10_prob, log10_backoff});
     longest_ = std::max(longest_, slot >= home ? slot - home : slot + capacity - home);
     // lmplz's models are suffix-closed; then a query can stop at the first
     // missing suffix. Others (hand-made, or pruned by other tools) take the
