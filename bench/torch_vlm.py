@@ -8,8 +8,10 @@ layout, per sample, as transformers' non-flash path does; the padded layout
 is one batched attention over [samples, L_max] with a causal mask (right
 padding: no real token sees a pad). The vision side is packed in both
 layouts, as in Qwen2-VL. One AdamW step per pack. Prints one JSON line.
+With --bf16 the forward runs under CPU autocast to bfloat16 (matrix products
+in bf16, weights and optimizer f32), as kiln's train.precision = "bf16".
 
-    OMP_NUM_THREADS=2 /usr/bin/python3 bench/torch_vlm.py rmpad|padded|padded_all [steps]
+    OMP_NUM_THREADS=2 /usr/bin/python3 bench/torch_vlm.py rmpad|padded|padded_all [steps] [--bf16]
 """
 import json
 import math
@@ -20,8 +22,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-layout = sys.argv[1] if len(sys.argv) > 1 else "rmpad"
-steps = int(sys.argv[2]) if len(sys.argv) > 2 else 6
+bf16 = "--bf16" in sys.argv
+args = [a for a in sys.argv[1:] if a != "--bf16"]
+layout = args[0] if len(args) > 0 else "rmpad"
+steps = int(args[1]) if len(args) > 1 else 6
 torch.manual_seed(0)
 P, M, DV, LV, HV, MLPV = 4, 2, 64, 4, 4, 128
 D, L, H, FFN, V = 128, 4, 4, 352, 260
@@ -65,10 +69,18 @@ def text_angles(pos):
     return pick(emb.cos()).float(), pick(emb.sin()).float()
 
 
+class LayerNorm(nn.LayerNorm):
+    """Computes in f32, as kiln's norms do: PyTorch 1.13's CPU autocast leaves
+    layer_norm to its input's type and refuses a bf16 input with f32 weights."""
+
+    def forward(self, x):
+        return super().forward(x.float())
+
+
 class VisionBlock(nn.Module):
     def __init__(self):
         super().__init__()
-        self.norm1, self.norm2 = nn.LayerNorm(DV, eps=1e-6), nn.LayerNorm(DV, eps=1e-6)
+        self.norm1, self.norm2 = LayerNorm(DV, eps=1e-6), LayerNorm(DV, eps=1e-6)
         self.qkv, self.proj = nn.Linear(DV, 3 * DV), nn.Linear(DV, DV)
         self.fc1, self.fc2 = nn.Linear(DV, MLPV), nn.Linear(MLPV, DV)
 
@@ -97,6 +109,7 @@ class RMSNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(d))
 
     def forward(self, x):
+        x = x.float()
         return self.weight * x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-6)
 
 
@@ -137,7 +150,7 @@ class Vlm(nn.Module):
         super().__init__()
         self.patch = nn.Linear(P * P, DV, bias=False)
         self.vblocks = nn.ModuleList(VisionBlock() for _ in range(LV))
-        self.ln_q = nn.LayerNorm(DV, eps=1e-6)
+        self.ln_q = LayerNorm(DV, eps=1e-6)
         self.mlp0, self.mlp2 = nn.Linear(4 * DV, 4 * DV), nn.Linear(4 * DV, D)
         self.embed = nn.Embedding(V, D)
         self.tblocks = nn.ModuleList(TextBlock() for _ in range(L))
@@ -153,7 +166,7 @@ class Vlm(nn.Module):
         feats = self.mlp2(F.gelu(self.mlp0(self.ln_q(x).reshape(-1, 4 * DV))))
         ids = batch["tokens"]
         e = self.embed(ids)
-        e = e.masked_scatter((ids == PAD)[..., None].expand_as(e), feats)
+        e = e.masked_scatter((ids == PAD)[..., None].expand_as(e), feats.to(e.dtype))
         for blk in self.tblocks:
             e = blk(e, batch["tcos"], batch["tsin"], batch["tsegments"])
         logits = self.head(self.norm(e))
@@ -220,7 +233,9 @@ for i in range(steps + 1):
     b = batches[i % PACKS]
     t0 = time.perf_counter()
     opt.zero_grad()
-    model(b).backward()
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        loss = model(b)
+    loss.backward()
     opt.step()
     if i > 0:
         times.append(time.perf_counter() - t0)
@@ -228,6 +243,6 @@ times.sort()
 med = times[len(times) // 2]
 real = sum(b["real"] for b in batches) / PACKS
 slots = sum(b["slots"] for b in batches) / PACKS
-print(json.dumps({"model": "vlm", "layout": layout, "step_ms": round(med * 1e3, 1),
+print(json.dumps({"model": "vlm", "layout": layout, "precision": "bf16" if bf16 else "f32", "step_ms": round(med * 1e3, 1),
                   "llm_tokens_per_s": round(real / med), "padding": round(1 - real / slots, 3),
                   "vision_padding": round(1 - sum(b["vreal"] for b in batches) / sum(b["vslots"] for b in batches), 3)}))

@@ -4,7 +4,9 @@
 # rmpad layout, the padded one (text rows) and padded_all (text rows and
 # images), 2 threads, medians, after the frame (CPU,
 # GEMM ceilings, PyTorch's BLAS; bench/frame.py); then kiln's rmpad against
-# its own padded layout (the speed-up from removing the padding).
+# its own padded layout (the speed-up from removing the padding); then the
+# rmpad step in bf16 (kiln's train.precision = "bf16" as a user gets it,
+# PyTorch's CPU autocast), unless PyTorch's bf16 matmul is hopeless here.
 # Usage: bench/vlm_compare.sh [build-dir] [steps]
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -21,3 +23,13 @@ for layout in rmpad padded padded_all; do
 done
 row "vlm rmpad vs padded (kiln)" "${kiln[rmpad]}" "${kiln[padded]}" f32 rmpad padded
 row "vlm rmpad vs padded_all (kiln)" "${kiln[rmpad]}" "${kiln[padded_all]}" f32 rmpad padded_all
+k16=$("$build/bench/vlm_layout_bench" rmpad "$steps" --bf16)
+echo "kiln  rmpad bf16: $k16"
+if slow_gemm TORCH_BF16; then
+  echo "vlm rmpad bf16 vs torch bf16: skipped, PyTorch's bf16 matmul runs at $TORCH_GEMM_BF16 GFLOP/s here"
+else
+  t16=$(/usr/bin/python3 "$root/bench/torch_vlm.py" rmpad "$steps" --bf16)
+  echo "torch rmpad bf16: $t16"
+  row "vlm rmpad bf16 step vs torch bf16" "$k16" "$t16" bf16
+fi
+row "vlm rmpad kiln bf16 against kiln f32" "$k16" "${kiln[rmpad]}" bf16 "bf16" " f32"

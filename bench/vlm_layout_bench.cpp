@@ -8,15 +8,20 @@
 //
 // padded_all pads the images too (each to the largest, with a key mask).
 //
-//   vlm_layout_bench rmpad|padded|padded_all [steps]
+// With --bf16 the matrix products run as train.precision = "bf16" does: on
+// the bf16 GEMM where it beats f32 on this CPU, else as f32 matmuls.
+//
+//   vlm_layout_bench rmpad|padded|padded_all [steps] [--bf16]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <string>
 
 #include "kiln/autograd/engine.hpp"
+#include "kiln/autograd/precision.hpp"
 #include "kiln/base/memory.hpp"
 #include "kiln/base/philox.hpp"
+#include "kiln/kernels/cpu/bf16_gemm_choice.hpp"
 #include "kiln/models/vlm/vlm_model.hpp"
 #include "kiln/optim/optimizer.hpp"
 
@@ -59,8 +64,16 @@ models::VlmConfig ocr_model() {
 
 int main(int argc, char** argv) {
   keep_freed_memory();
-  const std::string layout_name = argc > 1 ? argv[1] : "rmpad";
-  const int steps = argc > 2 ? std::stoi(argv[2]) : 6;
+  std::vector<std::string> args;
+  bool bf16_mode = false;
+  for (int i = 1; i < argc; ++i) {
+    if (std::string(argv[i]) == "--bf16")
+      bf16_mode = true;
+    else
+      args.emplace_back(argv[i]);
+  }
+  const std::string layout_name = !args.empty() ? args[0] : "rmpad";
+  const int steps = args.size() > 1 ? std::stoi(args[1]) : 6;
   const auto layout = layout_name == "padded"       ? data::VlmLayout::padded
                       : layout_name == "padded_all" ? data::VlmLayout::padded_all
                                                     : data::VlmLayout::rmpad;
@@ -74,6 +87,8 @@ int main(int argc, char** argv) {
     patch_slots += static_cast<double>(b.patches.size(0));
     patches += static_cast<double>(b.vision_rows.defined() ? b.vision_rows.numel() : b.patches.size(0));
   }
+  if (bf16_mode) cpu::bf16_gemm_choice();  // the one-off probe, before any step is timed
+  PrecisionGuard precision(bf16_mode ? Precision::bf16 : Precision::f32);
   models::VlmModel model(ocr_model(), 1);
   optim::AdamW adamw(model.parameters(), {});
   std::vector<double> times;
@@ -87,7 +102,11 @@ int main(int argc, char** argv) {
   std::sort(times.begin(), times.end());
   const double median = times[times.size() / 2];
   std::printf(
-      "{\"model\": \"vlm\", \"layout\": \"%s\", \"step_ms\": %.1f, \"llm_tokens_per_s\": %.0f, \"padding\": %.3f, "
+      "{\"model\": \"vlm\", \"layout\": \"%s\", \"precision\": \"%s\", \"step_ms\": %.1f, \"llm_tokens_per_s\": %.0f, \"padding\": %.3f, "
       "\"vision_padding\": %.3f}\n",
-      layout_name.c_str(), median * 1e3, real / kPacks / median, 1.0 - real / slots, 1.0 - patches / patch_slots);
+      layout_name.c_str(),
+      !bf16_mode                              ? "f32"
+      : cpu::bf16_gemm_choice().native        ? "bf16 GEMM"
+                                              : "bf16 as f32 matmuls (bf16 GEMM slower here)",
+      median * 1e3, real / kPacks / median, 1.0 - real / slots, 1.0 - patches / patch_slots);
 }

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "kiln/autograd/grad_mode.hpp"
+#include "kiln/autograd/precision.hpp"
 #include "kiln/base/error.hpp"
 #include "kiln/base/philox.hpp"
 #include "kiln/base/progress.hpp"
@@ -18,6 +19,7 @@
 #include "kiln/data/vision_tokens.hpp"
 #include "kiln/io/atomic_file.hpp"
 #include "kiln/io/config_file.hpp"
+#include "kiln/kernels/cpu/bf16_gemm_choice.hpp"
 #include "kiln/models/vlm/vlm_config_io.hpp"
 #include "kiln/models/vlm/vlm_model.hpp"
 #include "kiln/optim/optimizer.hpp"
@@ -47,6 +49,7 @@ struct VlmRun {
   std::string vision_init;  // a kiln navit run whose encoder the model starts from
   std::string init;         // a kiln vlm run whose whole model the model starts from (a curriculum's next stage)
   bool freeze_vision = false;  // that encoder kept as loaded: only the projector and decoder train
+  Precision precision = Precision::f32;  // of the matrix products (train.precision), as kiln train's
   LoopOptions loop;
   int64_t eval_samples = 500;
   fs::path run_dir;
@@ -104,6 +107,7 @@ VlmRun read_run(const std::string& path, const std::vector<std::string>& overrid
   KILN_CHECK(!r.freeze_vision || !r.vision_init.empty() || !r.init.empty(),
              "train.freeze_vision needs vision.init: a frozen random encoder would never learn to see");
   refuse_token_drop(f.get_string("vision.token_drop", "none"), r.model.projector);
+  r.precision = f.get_string("train.precision", "f32", {"f32", "bf16"}) == "bf16" ? Precision::bf16 : Precision::f32;
   LoopOptions& o = r.loop;
   o.label = "vlm";
   o.steps = f.get_int("train.steps", 2000, 1, 1 << 30);
@@ -359,8 +363,11 @@ void run_vlm_training(const VlmRunOptions& a) {
                      {"packing_length", r.budgets.llm_tokens}, {"task", vlm_task_name(r.task.kind)}};
   if (r.blind) r.loop.identity["blind"] = true;  // absent otherwise: earlier runs stay resumable
   if (r.freeze_vision) r.loop.identity["freeze_vision"] = true;
+  // Said once before the first step, so that the GEMM probe is not timed as training.
+  if (r.precision == Precision::bf16) fmt::print(stderr, "bf16: {}\n", cpu::bf16_gemm_choice().reason);
   int64_t real_tokens = 0, slots = 0;
   const auto step = [&](int64_t s, nlohmann::json& record) {
+    PrecisionGuard precision(r.precision);
     const std::vector<data::VlmSample> samples = render(train_task, r.loop.seed, step_samples(train_task, r, s));
     const data::VlmBatch batch = data::make_vlm_batch(samples, r.model.patches_per_token(), r.layout);
     real_tokens += batch.real_tokens;
@@ -373,6 +380,7 @@ void run_vlm_training(const VlmRunOptions& a) {
   };
   const auto evaluate_step = [&](int64_t, nlohmann::json& record) {
     NoGradGuard no_grad;
+    PrecisionGuard precision(r.precision);
     record_score(evaluate(model, test_task, std::min<int64_t>(r.eval_samples, 200), r.blind, false), r.task.kind,
                  record);
     save_model_folder(r.run_dir / "model", config, model.parameters());
@@ -386,6 +394,7 @@ void run_vlm_training(const VlmRunOptions& a) {
              result.first_step + 1, result.last_step, seconds, static_cast<double>(real_tokens) / seconds,
              slots > 0 ? 100.0 * (1.0 - static_cast<double>(real_tokens) / static_cast<double>(slots)) : 0.0);
   NoGradGuard no_grad;
+  PrecisionGuard precision(r.precision);
   const Score score = evaluate(model, test_task, r.eval_samples, r.blind, true);
   fmt::print("test{}: {}\nmodel: {}\n", r.blind ? " (trained and evaluated blind)" : "", describe(score, r.task.kind),
              (r.run_dir / "model").string());
