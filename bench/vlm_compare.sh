@@ -7,6 +7,10 @@
 # its own padded layout (the speed-up from removing the padding); then the
 # rmpad step in bf16 (kiln's train.precision = "bf16" as a user gets it,
 # PyTorch's CPU autocast), unless PyTorch's bf16 matmul is hopeless here.
+# PyTorch f32 runs as shipped and as torch*, with OPENBLAS_NUM_THREADS=1:
+# this model's GEMMs are small (64–352 wide), and OpenBLAS's own threads
+# made a step 2.7× slower than one thread on a 2-core Zen 4 (869 against
+# 325 ms); its OpenMP ops keep both threads.
 # Usage: bench/vlm_compare.sh [build-dir] [steps]
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -19,7 +23,10 @@ for layout in rmpad padded padded_all; do
   echo "kiln  $layout: ${kiln[$layout]}"
   torch=$(/usr/bin/python3 "$root/bench/torch_vlm.py" "$layout" "$steps")
   echo "torch $layout: $torch"
+  best=$(OPENBLAS_NUM_THREADS=1 /usr/bin/python3 "$root/bench/torch_vlm.py" "$layout" "$steps")
+  echo "torch* $layout: $best"
   row "vlm $layout step vs torch" "${kiln[$layout]}" "$torch"
+  row "vlm $layout step vs torch*" "${kiln[$layout]}" "$best"
 done
 row "vlm rmpad vs padded (kiln)" "${kiln[rmpad]}" "${kiln[padded]}" f32 rmpad padded
 row "vlm rmpad vs padded_all (kiln)" "${kiln[rmpad]}" "${kiln[padded_all]}" f32 rmpad padded_all
