@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <string>
 
 #include "support/cli.hpp"
@@ -175,6 +176,50 @@ TEST_F(NavitCli, DropsTokensWhileTrainingOnly) {
   const Result bad = run("navit train -c configs/fmnist-navit.toml" + small_args() + " --set vision.token_drop=half");
   EXPECT_NE(bad.status, 0);
   EXPECT_NE(bad.output.find("vision.token_drop = \"half\""), std::string::npos) << bad.output;
+}
+
+// The vision tokens each training step recorded in metrics.jsonl.
+std::vector<int64_t> step_vision_tokens(const fs::path& run_dir) {
+  std::ifstream metrics(run_dir / "metrics.jsonl");
+  std::vector<int64_t> tokens;
+  for (std::string line; std::getline(metrics, line);) {
+    const size_t at = line.find("\"vision_tokens\":");
+    if (at != std::string::npos) tokens.push_back(std::stoll(line.substr(at + 16)));
+  }
+  return tokens;
+}
+
+TEST_F(NavitCli, SamplesResolutionsWhileTrainingOnly) {
+  std::map<std::string, std::vector<int64_t>> tokens;
+  std::map<std::string, std::string> test_lines;
+  for (const std::string scale : {"[1, 1]", "[0.5, 0.5]", "[2, 2]", "[0.5, 2]"}) {
+    const fs::path run_dir = dir_ / ("scale" + std::to_string(tokens.size()));
+    const Result r = run("navit train -c configs/fmnist-navit.toml" + small_args() +
+                         " --set train.max_steps=3 --set 'data.resolution_scale=" + scale + "' --set run.dir=" +
+                         run_dir.string());
+    ASSERT_EQ(r.status, 0) << r.output;
+    tokens[scale] = step_vision_tokens(run_dir);
+    ASSERT_EQ(tokens[scale].size(), 3u) << scale;
+    const size_t at = r.output.find("test canvases: accuracy");
+    ASSERT_NE(at, std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("resolution sampling while training") == std::string::npos, scale != "[1, 1]") << r.output;
+  }
+  for (size_t step = 0; step < 3; ++step) {
+    // Halving each side quarters the pixels down to 16² (the floor); doubling is capped at 64².
+    EXPECT_LT(tokens["[0.5, 0.5]"][step], tokens["[1, 1]"][step]) << step;
+    EXPECT_GT(tokens["[2, 2]"][step], tokens["[1, 1]"][step]) << step;
+    EXPECT_NE(tokens["[0.5, 2]"][step], tokens["[1, 1]"][step]) << step;
+  }
+  const Result fixed = run("navit train -c configs/fmnist-navit.toml" + small_args() +
+                           " --set 'data.resolution_scale=[0.5, 2]' --set data.image_mode=resize");
+  EXPECT_NE(fixed.status, 0);
+  EXPECT_NE(fixed.output.find("data.resolution_scale needs data.image_mode = \"native\""), std::string::npos)
+      << fixed.output;
+  const Result reversed =
+      run("navit train -c configs/fmnist-navit.toml" + small_args() + " --set 'data.resolution_scale=[2, 1]'");
+  EXPECT_NE(reversed.status, 0);
+  EXPECT_NE(reversed.output.find("data.resolution_scale = [2, 1] must satisfy 0 < lo ≤ hi ≤ 8"), std::string::npos)
+      << reversed.output;
 }
 
 TEST_F(NavitCli, ResumesFromItsTrainerState) {

@@ -71,6 +71,56 @@ TEST_F(FashionCanvasTest, LayoutsStayInTheirRanges) {
   EXPECT_EQ(sides.size(), 41u);  // every side from 16 to 56 occurs
 }
 
+// SPEC-VLM §1.6: a per-image factor f, log-uniform on [lo, hi], scales the
+// canvas before smart_resize; every other draw stays as it was.
+TEST_F(FashionCanvasTest, ResolutionScaleSamplesSizesAndKeepsTheRest) {
+  const FashionCanvases half(DataSplit::test, kFashionCanvasLimits, kFashionMnistDir, {0.5, 0.5});
+  const FashionCanvases range(DataSplit::test, kFashionCanvasLimits, kFashionMnistDir, {0.5, 2.0});
+  int64_t larger = 0, smaller = 0;
+  double log_sum = 0;
+  constexpr int64_t kImages = 4000;
+  for (int64_t i = 0; i < kImages; ++i) {
+    const FashionCanvasLayout plain = test_->layout(3, i), l = range.layout(3, i), h = half.layout(3, i);
+    EXPECT_EQ(plain.scale, 1.0);
+    EXPECT_EQ(plain.resized, smart_resize(plain.canvas, kFashionCanvasLimits)) << "no scale: as before";
+    for (const FashionCanvasLayout& scaled : {l, h}) {
+      EXPECT_EQ(scaled.garment, plain.garment);
+      EXPECT_EQ(scaled.garment_side, plain.garment_side);
+      EXPECT_EQ(scaled.canvas, plain.canvas);
+      EXPECT_EQ(scaled.offset_y, plain.offset_y);
+      EXPECT_EQ(scaled.offset_x, plain.offset_x);
+    }
+    EXPECT_NEAR(h.scale, 0.5, 1e-15);
+    const auto scaled_side = [](int64_t side, double f) {
+      return std::max<int64_t>(8, static_cast<int64_t>(std::nearbyint(static_cast<double>(side) * f)));
+    };
+    EXPECT_EQ(h.resized, smart_resize({scaled_side(plain.canvas.height, 0.5), scaled_side(plain.canvas.width, 0.5)},
+                                      kFashionCanvasLimits));
+    ASSERT_TRUE(l.scale >= 0.5 && l.scale < 2.0) << i;
+    EXPECT_EQ(l.resized, smart_resize({scaled_side(plain.canvas.height, l.scale),
+                                       scaled_side(plain.canvas.width, l.scale)},
+                                      kFashionCanvasLimits));
+    const int64_t pixels = l.resized.height * l.resized.width, before = plain.resized.height * plain.resized.width;
+    larger += pixels > before;
+    smaller += pixels < before;
+    log_sum += std::log(l.scale);
+  }
+  // log f is uniform on [ln ½, ln 2]: mean 0, and about as many images grow as shrink
+  // (fewer of each than half: smart_resize's bounds and its rounding to 8 px keep some sizes).
+  EXPECT_NEAR(log_sum / kImages, 0.0, 0.02);
+  EXPECT_GT(larger, kImages / 4);
+  EXPECT_GT(smaller, kImages / 4);
+  // The rendered canvas is the layout's size.
+  const LabelledImage image = range.canvas(3, 7);
+  EXPECT_EQ(image.image.height, range.layout(3, 7).resized.height);
+  EXPECT_EQ(image.image.width, range.layout(3, 7).resized.width);
+  EXPECT_EQ(error_of([] { check_resolution_scale({0, 1}); }),
+            "data.resolution_scale = [0, 1] must satisfy 0 < lo ≤ hi ≤ 8");
+  EXPECT_EQ(error_of([] { check_resolution_scale({2, 1}); }),
+            "data.resolution_scale = [2, 1] must satisfy 0 < lo ≤ hi ≤ 8");
+  EXPECT_NE(error_of([] { check_resolution_scale({1, 9}); }), "");
+}
+
 TEST_F(FashionCanvasTest, MeanPatchesNearTheSpecFigure) {
   // §7.1: at P = 4, 16–256 patches per image, mean ≈ 140.
   int64_t patches = 0, fewest = 1 << 20, most = 0;

@@ -9,6 +9,10 @@
 //     pasted at a uniform offset on a background of 0;
 //  3. smart_resize with F = patch·merge = 8 and 16² ≤ pixels ≤ 64² (the
 //     defaults below), and the canvas resampled if that changed its size.
+// Training can also sample each image's resolution (SPEC-VLM §1.6, NaViT):
+// with a ResolutionScale other than [1, 1], the canvas's sides are scaled by
+// one factor f, log-uniform on [lo, hi], before step 3 (so the aspect ratio
+// is kept up to rounding, and smart_resize still bounds the pixels).
 // Rounding is half to even (Python's round). Resampling is resize_image's
 // (planar_image.hpp). Pixels are intensities in [0, 1]; the model's input
 // is normalize_pixels(image, kFashionPixelMean, kFashionPixelStd), as kiln vit
@@ -40,14 +44,25 @@ inline constexpr std::array<int64_t, 6> kFashionSweepSides = {16, 24, 32, 48, 64
 
 inline constexpr std::string_view kFashionMnistDir = "/usr/share/datasets/fashion-mnist";
 
+// The range of the per-image resolution factor (data.resolution_scale);
+// [1, 1] draws nothing and leaves every canvas as it was.
+struct ResolutionScale {
+  double lo = 1, hi = 1;
+  bool none() const { return lo == 1 && hi == 1; }
+};
+
+// One line for a range that is not 0 < lo ≤ hi ≤ 8.
+void check_resolution_scale(const ResolutionScale& scale);
+
 // Where a canvas puts its garment, without drawing it: enough to count the
 // image's tokens (resized.height·resized.width / patch²) before rendering.
 struct FashionCanvasLayout {
   int64_t garment = 0;       // index of the garment in the split
   int64_t garment_side = 0;  // s
   ImageSize canvas;          // (Hc, Wc) before smart_resize
+  double scale = 1;          // the sampled resolution factor (1 without a ResolutionScale)
   int64_t offset_y = 0, offset_x = 0;  // the garment's top-left corner on the canvas
-  ImageSize resized;         // smart_resize(canvas): the image's final size
+  ImageSize resized;         // smart_resize(canvas · scale): the image's final size
 };
 
 struct LabelledImage {
@@ -64,7 +79,7 @@ class FashionCanvases {
   // The split's garments from `dir` (train-* for train, t10k-* for test,
   // IDX, gzip or plain). A missing data set is one error naming the package.
   explicit FashionCanvases(DataSplit split, const ResizeLimits& limits = kFashionCanvasLimits,
-                           const std::filesystem::path& dir = kFashionMnistDir);
+                           const std::filesystem::path& dir = kFashionMnistDir, ResolutionScale scale = {});
 
   DataSplit split() const { return split_; }
   int64_t garments() const { return garments_.images.size(0); }
@@ -82,6 +97,7 @@ class FashionCanvases {
   DataSplit split_;
   ResizeLimits limits_;
   ImageSet garments_;
+  ResolutionScale scale_;
 };
 
 }  // namespace kiln::data

@@ -41,6 +41,7 @@ struct VlmTaskOptions {
   bool easy = false;                  // kjv-ocr: the easy variant
   double noise_sigma = 0;             // kjv-ocr: Gaussian pixel noise
   ImageMode image_mode = ImageMode::native;
+  data::ResolutionScale resolution_scale;  // fashion-canvas: per-image resolution sampling, train split only
 };
 
 // The task's input normalisation, in place: Fashion-MNIST's mean and std for

@@ -36,9 +36,16 @@ ImageSet read_garments(DataSplit split, const fs::path& dir) {
 
 }  // namespace
 
-FashionCanvases::FashionCanvases(DataSplit split, const ResizeLimits& limits, const fs::path& dir)
-    : split_(split), limits_(limits), garments_(read_garments(split, dir)) {
+void check_resolution_scale(const ResolutionScale& scale) {
+  KILN_CHECK(scale.lo > 0 && scale.lo <= scale.hi && scale.hi <= 8,
+             "data.resolution_scale = [{}, {}] must satisfy 0 < lo ≤ hi ≤ 8", scale.lo, scale.hi);
+}
+
+FashionCanvases::FashionCanvases(DataSplit split, const ResizeLimits& limits, const fs::path& dir,
+                                 ResolutionScale scale)
+    : split_(split), limits_(limits), garments_(read_garments(split, dir)), scale_(scale) {
   check_resize_limits(limits_);
+  check_resolution_scale(scale_);
 }
 
 int64_t FashionCanvases::label(int64_t garment) const {
@@ -63,7 +70,15 @@ FashionCanvasLayout FashionCanvases::layout(uint64_t seed, int64_t index) const 
                 std::max(s, round_half_even(static_cast<double>(s) * std::sqrt(area * aspect)))};
   out.offset_y = uniform_int(first[3], 0, out.canvas.height - s);
   out.offset_x = uniform_int(second[0], 0, out.canvas.width - s);
-  out.resized = smart_resize(out.canvas, limits_, "fashion-canvas image " + std::to_string(index));
+  ImageSize sampled = out.canvas;
+  if (!scale_.none()) {  // a lane no other draw uses: without a scale every canvas stays as it was
+    out.scale = std::exp(uniform_real(second[1], std::log(scale_.lo), std::log(scale_.hi)));
+    // At least one merge block a side: smart_resize refuses a side under one patch.
+    const int64_t unit = limits_.patch * limits_.merge;
+    sampled = {std::max(unit, round_half_even(static_cast<double>(out.canvas.height) * out.scale)),
+               std::max(unit, round_half_even(static_cast<double>(out.canvas.width) * out.scale))};
+  }
+  out.resized = smart_resize(sampled, limits_, "fashion-canvas image " + std::to_string(index));
   return out;
 }
 

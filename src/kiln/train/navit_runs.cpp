@@ -46,6 +46,7 @@ constexpr int64_t kEvalChunk = 256;  // images rendered and classified at a time
 struct NavitRun {
   models::NavitConfig model;
   data::ResizeLimits limits;
+  data::ResolutionScale resolution_scale;  // training canvases only; evaluation sees them unscaled
   data::ImageMode image_mode = data::ImageMode::native;  // resize and pad: the fixed-resolution baselines
   int64_t image_size = 0;                                // their square side
   int64_t max_tokens = 4096;
@@ -89,6 +90,16 @@ void read_token_drop(io::ConfigFile& f, NavitRun& r, int64_t most_tokens) {
              r.token_drop_text, v.window);
 }
 
+// data.resolution_scale = [lo, hi]: NaViT's per-image resolution sampling
+// (SPEC-VLM §1.6) for training canvases; [1, 1], the default, is off.
+data::ResolutionScale read_resolution_scale(io::ConfigFile& f) {
+  const std::vector<double> range = f.get_doubles("data.resolution_scale", {1, 1});
+  KILN_CHECK(range.size() == 2, "data.resolution_scale must be [lo, hi], got {} values", range.size());
+  const data::ResolutionScale scale{range[0], range[1]};
+  data::check_resolution_scale(scale);
+  return scale;
+}
+
 // data.image_mode and data.image_size: canvases squashed to (resize, 32 px
 // by default) or pasted on (pad, 88 px: the largest canvas side) one square.
 void read_image_mode(io::ConfigFile& f, NavitRun& r) {
@@ -111,8 +122,12 @@ NavitRun read_navit_run(const std::string& path, const std::vector<std::string>&
   r.model = models::read_navit_config(f);
   const models::VisionConfig& v = r.model.vision;
   r.limits = read_resize_limits(f, v);
+  r.resolution_scale = read_resolution_scale(f);
   r.max_tokens = f.get_int("vision.max_tokens", 4096, 1, int64_t{1} << 24);
   read_image_mode(f, r);
+  KILN_CHECK(r.resolution_scale.none() || r.image_mode == data::ImageMode::native,
+             "data.resolution_scale needs data.image_mode = \"native\" (\"{}\" gives every image one size)",
+             data::image_mode_name(r.image_mode));
   const int64_t fixed = r.image_mode == data::ImageMode::native ? 0 : r.image_size * r.image_size;
   const int64_t largest = std::max(r.limits.max_pixels, fixed) / (v.patch_size * v.patch_size);
   KILN_CHECK(r.max_tokens >= largest, "vision.max_tokens ({}) is below the {} tokens of an image of vision.max_pixels",
@@ -250,7 +265,7 @@ Evaluation evaluate_canvases(const models::NavitModel& model, const data::Fashio
 
 void run_navit_training(const NavitOptions& a) {
   NavitRun r = read_navit_run(a.config, a.overrides);
-  const data::FashionCanvases train_set(data::DataSplit::train, r.limits, r.data_dir);
+  const data::FashionCanvases train_set(data::DataSplit::train, r.limits, r.data_dir, r.resolution_scale);
   const data::FashionCanvases test_set(data::DataSplit::test, r.limits, r.data_dir);
   const ImageTrainOptions& o = r.train;
   const int64_t n = train_set.garments();
@@ -262,6 +277,9 @@ void run_navit_training(const NavitOptions& a) {
   if (r.image_mode != data::ImageMode::native)
     fmt::print(stderr, "fixed resolution: data.image_mode = \"{}\", every image {}×{} px\n",
                data::image_mode_name(r.image_mode), r.image_size, r.image_size);
+  if (!r.resolution_scale.none())
+    fmt::print(stderr, "resolution sampling while training: each canvas scaled by a factor in [{}, {}]\n",
+               r.resolution_scale.lo, r.resolution_scale.hi);
   if (r.token_drop.kind != data::TokenDropSchedule::Kind::none)
     fmt::print(stderr, "token dropping while training: vision.token_drop = \"{}\"\n", r.token_drop_text);
 
@@ -271,6 +289,8 @@ void run_navit_training(const NavitOptions& a) {
   loop.resume = a.resume;
   loop.identity["garments"] = n;
   if (r.token_drop.kind != data::TokenDropSchedule::Kind::none) loop.identity["token_drop"] = r.token_drop_text;
+  if (!r.resolution_scale.none())
+    loop.identity["resolution_scale"] = {r.resolution_scale.lo, r.resolution_scale.hi};
   if (r.image_mode != data::ImageMode::native) loop.identity["image_mode"] = data::image_mode_name(r.image_mode);
   int64_t order_epoch = -1;
   std::vector<int64_t> order;

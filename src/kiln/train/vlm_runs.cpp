@@ -93,6 +93,13 @@ VlmRun read_run(const std::string& path, const std::vector<std::string>& overrid
   t.easy = f.get_bool("data.easy", false);
   t.noise_sigma = f.get_double("data.noise", 0, 0, 1);
   t.image_mode = parse_image_mode(f.get_string("data.image_mode", "native", {"native", "resize", "pad"}));
+  const std::vector<double> scale = f.get_doubles("data.resolution_scale", {1, 1});
+  KILN_CHECK(scale.size() == 2, "data.resolution_scale must be [lo, hi], got {} values", scale.size());
+  t.resolution_scale = {scale[0], scale[1]};
+  data::check_resolution_scale(t.resolution_scale);
+  KILN_CHECK(t.resolution_scale.none() || (t.kind == VlmTaskKind::fashion_canvas && t.image_mode == ImageMode::native),
+             "data.resolution_scale needs data.task = \"fashion-canvas\" and data.image_mode = \"native\" "
+             "(kjv-ocr draws its own text sizes; resize and pad give every image one size)");
   r.budgets.llm_tokens = f.get_int("data.packing_length", 1024, 8, 1 << 20);
   r.budgets.vision_tokens = f.get_int("vision.max_tokens", 4096, 1, 1 << 22);
   r.packing = data::parse_packing_policy(f.get_string("data.pack", "next_fit"));
@@ -349,6 +356,8 @@ void run_vlm_training(const VlmRunOptions& a) {
   nlohmann::json config = models::vlm_config_json(r.model);
   config["kiln_task"] = task_json(r.task);
   config["kiln_task"]["trained_blind"] = r.blind;
+  if (!r.task.resolution_scale.none())
+    config["kiln_task"]["resolution_scale"] = {r.task.resolution_scale.lo, r.task.resolution_scale.hi};
   if (!r.vision_init.empty()) config["kiln_task"]["vision_init"] = r.vision_init;
   if (!r.init.empty()) config["kiln_task"]["init"] = r.init;
   if (r.freeze_vision) config["kiln_task"]["freeze_vision"] = true;
@@ -363,6 +372,8 @@ void run_vlm_training(const VlmRunOptions& a) {
                      {"packing_length", r.budgets.llm_tokens}, {"task", vlm_task_name(r.task.kind)}};
   if (r.blind) r.loop.identity["blind"] = true;  // absent otherwise: earlier runs stay resumable
   if (r.freeze_vision) r.loop.identity["freeze_vision"] = true;
+  if (!r.task.resolution_scale.none())
+    r.loop.identity["resolution_scale"] = {r.task.resolution_scale.lo, r.task.resolution_scale.hi};
   // Said once before the first step, so that the GEMM probe is not timed as training.
   if (r.precision == Precision::bf16) fmt::print(stderr, "bf16: {}\n", cpu::bf16_gemm_choice().reason);
   int64_t real_tokens = 0, slots = 0;

@@ -71,7 +71,9 @@ VlmTask::VlmTask(const VlmTaskOptions& options, data::DataSplit split) : options
   limits.patch = options.patch;
   limits.merge = options.merge;
   if (options.kind == VlmTaskKind::fashion_canvas) {
-    fashion_ = std::make_unique<data::FashionCanvases>(split, limits);
+    // Resolution sampling is a training augmentation: test canvases keep their drawn size.
+    const data::ResolutionScale scale = split == data::DataSplit::train ? options.resolution_scale : data::ResolutionScale{};
+    fashion_ = std::make_unique<data::FashionCanvases>(split, limits, data::kFashionMnistDir, scale);
   } else {
     data::OcrOptions ocr;
     ocr.easy = options.easy;
