@@ -116,6 +116,11 @@ TEST(VlmCli, ResumedRunMatchesOneRunAndTheModelAnswers) {
   EXPECT_NE(drop.output.find("vision.token_drop needs projector = mlp2x_gelu or linear (a merger needs whole 2×2 groups)"),
             std::string::npos)
       << drop.output;
+  const Result scale = run("vlm train" + config + " --set 'data.resolution_scale=[0.5, 2]' --set data.task=kjv-ocr" +
+                           " --set run.dir=" + (dir / "bad").string());
+  EXPECT_NE(scale.status, 0);
+  EXPECT_NE(scale.output.find("data.resolution_scale needs data.task = \"fashion-canvas\""), std::string::npos)
+      << scale.output;
   fs::remove_all(dir);
 }
 

@@ -33,6 +33,7 @@
 #include "kiln/optim/optimizer.hpp"
 #include "kiln/train/image_trainer.hpp"
 #include "kiln/train/model_folder.hpp"
+#include "kiln/train/resolution_scale_option.hpp"
 #include "kiln/train/training_loop.hpp"
 
 namespace kiln::train {
@@ -88,16 +89,6 @@ void read_token_drop(io::ConfigFile& f, NavitRun& r, int64_t most_tokens) {
   KILN_CHECK(r.token_drop.kind == data::TokenDropSchedule::Kind::none || v.window == 0,
              "vision.token_drop = \"{}\" cannot be combined with vision.window = {} (windows tile whole grids)",
              r.token_drop_text, v.window);
-}
-
-// data.resolution_scale = [lo, hi]: NaViT's per-image resolution sampling
-// (SPEC-VLM §1.6) for training canvases; [1, 1], the default, is off.
-data::ResolutionScale read_resolution_scale(io::ConfigFile& f) {
-  const std::vector<double> range = f.get_doubles("data.resolution_scale", {1, 1});
-  KILN_CHECK(range.size() == 2, "data.resolution_scale must be [lo, hi], got {} values", range.size());
-  const data::ResolutionScale scale{range[0], range[1]};
-  data::check_resolution_scale(scale);
-  return scale;
 }
 
 // data.image_mode and data.image_size: canvases squashed to (resize, 32 px

@@ -24,6 +24,7 @@
 #include "kiln/models/vlm/vlm_model.hpp"
 #include "kiln/optim/optimizer.hpp"
 #include "kiln/train/model_folder.hpp"
+#include "kiln/train/resolution_scale_option.hpp"
 #include "kiln/train/training_loop.hpp"
 #include "kiln/train/vlm_tasks.hpp"
 
@@ -93,10 +94,7 @@ VlmRun read_run(const std::string& path, const std::vector<std::string>& overrid
   t.easy = f.get_bool("data.easy", false);
   t.noise_sigma = f.get_double("data.noise", 0, 0, 1);
   t.image_mode = parse_image_mode(f.get_string("data.image_mode", "native", {"native", "resize", "pad"}));
-  const std::vector<double> scale = f.get_doubles("data.resolution_scale", {1, 1});
-  KILN_CHECK(scale.size() == 2, "data.resolution_scale must be [lo, hi], got {} values", scale.size());
-  t.resolution_scale = {scale[0], scale[1]};
-  data::check_resolution_scale(t.resolution_scale);
+  t.resolution_scale = read_resolution_scale(f);
   KILN_CHECK(t.resolution_scale.none() || (t.kind == VlmTaskKind::fashion_canvas && t.image_mode == ImageMode::native),
              "data.resolution_scale needs data.task = \"fashion-canvas\" and data.image_mode = \"native\" "
              "(kjv-ocr draws its own text sizes; resize and pad give every image one size)");
